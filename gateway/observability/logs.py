@@ -1,0 +1,130 @@
+"""One structured JSON line per request on the `carbon_gateway.access` logger.
+
+What goes in is an explicit allow-list of fields: ids, tenant, model, status, tokens, carbon,
+timings. Never a key, a header or a prompt; error texts are shortened and scrubbed of
+anything that looks like a credential because upstream messages can echo them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from gateway.observability.settings import ObservabilitySettings
+from meters.usage import UsageRecord
+
+ACCESS_LOGGER = "carbon_gateway.access"
+ROOT_LOGGER = "carbon_gateway"
+MAX_ERROR_CHARS = 200
+
+_access = logging.getLogger(ACCESS_LOGGER)
+_enabled = True
+_SECRET_PATTERNS = re.compile(
+    r"(?i)(bearer\s+\S+|sk-[A-Za-z0-9_\-]{6,}|(?:api[_-]?key|token|secret|password)\s*[=:]\s*\S+)"
+)
+
+
+class _JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes the message as-is: access records are already JSON."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+
+def configure_logging(settings: ObservabilitySettings) -> None:
+    """Set the gateway's log level and route access lines to stdout, once per process."""
+    global _enabled
+    _enabled = settings.log_requests
+    logging.getLogger(ROOT_LOGGER).setLevel(settings.log_level.upper())
+    if not any(isinstance(h, _JsonLineHandler) for h in _access.handlers):
+        _access.addHandler(_JsonLineHandler())
+    # Access lines are a stream of their own; don't duplicate them through the root handlers.
+    _access.propagate = False
+    _access.setLevel(logging.INFO)
+
+
+def scrub_error(error: str | None) -> str | None:
+    if error is None:
+        return None
+    cleaned = _SECRET_PATTERNS.sub("[redacted]", error.replace("\n", " "))
+    return cleaned if len(cleaned) <= MAX_ERROR_CHARS else cleaned[: MAX_ERROR_CHARS - 1] + "…"
+
+
+def access_fields(
+    record: UsageRecord | None,
+    *,
+    request_id: str,
+    tenant: str,
+    model: str,
+    status: int,
+    latency_s: float,
+    overhead_s: float | None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The access line's fields (exposed for tests and for other sinks)."""
+    fields: dict[str, Any] = {
+        "ts": time.time(),
+        "event": "request",
+        "request_id": request_id,
+        "tenant": tenant,
+        "model": model,
+        "status": status,
+        "latency_s": round(latency_s, 6),
+        "overhead_s": None if overhead_s is None else round(overhead_s, 6),
+    }
+    if record is not None:
+        estimate = record.estimate
+        fields.update(
+            provider=record.provider,
+            upstream_model=record.upstream_model,
+            stream=record.stream,
+            key_id=record.key_id,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            usage_source=record.usage_source,
+            gco2e=estimate.gco2e,
+            gco2e_min=estimate.gco2e_min,
+            gco2e_max=estimate.gco2e_max,
+            energy_wh=estimate.energy_wh,
+            carbon_method=estimate.method,
+            carbon_boundary=estimate.boundary,
+            spend=record.spend,
+            currency=record.currency,
+            ttft_s=record.ttft_s,
+        )
+    if error is not None:
+        fields["error"] = scrub_error(error)
+    return fields
+
+
+def log_request(
+    record: UsageRecord | None,
+    *,
+    request_id: str,
+    tenant: str,
+    model: str,
+    status: int,
+    latency_s: float,
+    overhead_s: float | None,
+    error: str | None = None,
+) -> None:
+    """Emit the access line for one request (no-op when `log_requests` is off)."""
+    if not _enabled or not _access.isEnabledFor(logging.INFO):
+        return
+    fields = access_fields(
+        record,
+        request_id=request_id,
+        tenant=tenant,
+        model=model,
+        status=status,
+        latency_s=latency_s,
+        overhead_s=overhead_s,
+        error=error,
+    )
+    _access.info(orjson.dumps(fields).decode())

@@ -1,0 +1,195 @@
+"""Prometheus metrics for the gateway: tokens, carbon, energy, water, spend, latency, budgets.
+
+Names follow Prometheus conventions (prefix `carbon_gateway_`, base units, `_total` counters).
+Label cardinality is bounded: models outside the configured list (or past `max_models`) become
+"other", and the tenant label can be collapsed to "all". With several uvicorn workers the
+values live in PROMETHEUS_MULTIPROC_DIR and `render()` merges every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from gateway.observability.multiprocess import MULTIPROC_ENV
+from gateway.observability.settings import ObservabilitySettings
+from meters.usage import UsageRecord
+
+PREFIX = "carbon_gateway_"
+OTHER_MODEL = "other"
+ALL_TENANTS = "all"
+
+# Whole LLM requests run from milliseconds (demo, cached) to minutes (long generations).
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+# The gateway's own share should sit well under a millisecond; the upper buckets catch regressions.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+# Every name here is a classic one, so the 0.0.4 text format is exact and every Prometheus
+# release (Debian's 2.42 included) negotiates it.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# `_created` series double every counter's series count for no dashboard value.
+prometheus_client.disable_created_metrics()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
+
+
+class Metrics:
+    """Every metric the gateway exports, with bounded labels."""
+
+    def __init__(
+        self,
+        settings: ObservabilitySettings,
+        known_models: Iterable[str],
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.multiprocess_dir = multiprocess_dir()
+        if self.multiprocess_dir and values.ValueClass is values.MutexValue:
+            # prometheus_client picks its value store when first imported: values would stay per-process.
+            raise RuntimeError(
+                f"{MULTIPROC_ENV} was set after prometheus_client was imported; "
+                "set it (prepare_multiprocess_dir) before the workers import the gateway"
+            )
+        # Deterministic across workers: the first max_models configured names, in config order.
+        self._models = frozenset(list(dict.fromkeys(known_models))[: settings.max_models])
+        self._tenant_label = settings.tenant_label
+        if self.multiprocess_dir:
+            # Values go to the shared files; render() builds a fresh registry over them.
+            self.registry = None
+        else:
+            self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._build(self.registry)
+
+    def _build(self, registry: CollectorRegistry | None) -> None:
+        def counter(name: str, doc: str, labels: tuple[str, ...]) -> Counter:
+            return Counter(PREFIX + name, doc, labels, registry=registry)
+
+        self.requests = counter(
+            "requests", "Requests served, by outcome.", ("tenant", "model", "provider", "status")
+        )
+        self.tokens = counter("tokens", "Tokens processed (type=input|output).", ("tenant", "model", "type"))
+        self.emissions = counter(
+            "emissions_grams", "Estimated emissions in grams CO2e, by estimation method.",
+            ("tenant", "model", "method"),
+        )  # fmt: skip
+        self.energy = counter("energy_joules", "Estimated energy in joules.", ("tenant", "model"))
+        self.water = counter("water_litres", "Estimated water consumption in litres.", ("tenant", "model"))
+        self.spend = counter("spend", "Spend in the named currency.", ("tenant", "model", "currency"))
+        self.upstream_errors = counter(
+            "upstream_errors", "Errors returned by or reaching the upstream.", ("model", "provider", "code")
+        )
+        self.rejections = counter("rejections", "Requests refused by the gateway.", ("tenant", "reason"))
+        self.request_duration = Histogram(
+            PREFIX + "request_duration_seconds", "Whole request duration as the client saw it.",
+            ("model", "stream"), registry=registry, buckets=REQUEST_BUCKETS,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            PREFIX + "time_to_first_token_seconds", "Time to the first streamed token.",
+            ("model", "stream"), registry=registry, buckets=TTFT_BUCKETS,
+        )  # fmt: skip
+        self.overhead = Histogram(
+            PREFIX + "overhead_seconds", "Time the gateway itself added to a request.",
+            registry=registry, buckets=OVERHEAD_BUCKETS,
+        )  # fmt: skip
+        # Gauges written by any worker: the latest write wins across processes.
+        self.budget_remaining = Gauge(
+            PREFIX + "budget_remaining", "What is left of a tenant's budget this period (kind's unit).",
+            ("tenant", "kind"), registry=registry, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+        self.budget_limit = Gauge(
+            PREFIX + "budget_limit", "A tenant's budget for the period (kind's unit).",
+            ("tenant", "kind"), registry=registry, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+        # Labelled so that nothing is exported (and no alert fires) before the first health check.
+        self.store_up = Gauge(
+            PREFIX + "store_up", "1 when the counter store answers, else 0 (backend=redis|embedded).",
+            ("backend",), registry=registry, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+
+    # -- label bounding ---------------------------------------------------------------------
+
+    def model_label(self, model: str) -> str:
+        return model if model in self._models else OTHER_MODEL
+
+    def tenant_label(self, tenant: str) -> str:
+        return tenant if self._tenant_label else ALL_TENANTS
+
+    # -- observations ---------------------------------------------------------------------
+
+    def observe_request(self, record: UsageRecord) -> None:
+        """Count one request that produced usage (a response, possibly a failed stream)."""
+        tenant = self.tenant_label(record.tenant_id)
+        model = self.model_label(record.model)
+        stream = "true" if record.stream else "false"
+        self.requests.labels(tenant, model, record.provider, str(record.status)).inc()
+        if record.prompt_tokens:
+            self.tokens.labels(tenant, model, "input").inc(record.prompt_tokens)
+        if record.completion_tokens:
+            self.tokens.labels(tenant, model, "output").inc(record.completion_tokens)
+        estimate = record.estimate
+        self.emissions.labels(tenant, model, estimate.method).inc(max(estimate.gco2e, 0.0))
+        if estimate.energy_wh is not None:
+            self.energy.labels(tenant, model).inc(max(estimate.energy_wh, 0.0) * 3600.0)
+        if estimate.water_ml is not None:
+            self.water.labels(tenant, model).inc(max(estimate.water_ml, 0.0) / 1000.0)
+        if record.spend:
+            self.spend.labels(tenant, model, record.currency).inc(max(record.spend, 0.0))
+        if record.latency_s is not None:
+            self.request_duration.labels(model, stream).observe(record.latency_s)
+        if record.ttft_s is not None:
+            self.ttft.labels(model, stream).observe(record.ttft_s)
+        if record.overhead_s is not None:
+            self.overhead.observe(record.overhead_s)
+
+    def observe_failure(
+        self, *, tenant: str, model: str, provider: str, status: int, stream: bool, latency_s: float
+    ) -> None:
+        """Count a request that produced no usage (error, rejection)."""
+        model_label = self.model_label(model)
+        self.requests.labels(self.tenant_label(tenant), model_label, provider, str(status)).inc()
+        self.request_duration.labels(model_label, "true" if stream else "false").observe(latency_s)
+
+    def observe_upstream_error(self, *, model: str, provider: str, code: str) -> None:
+        self.upstream_errors.labels(self.model_label(model), provider, code).inc()
+
+    def observe_rejection(self, *, tenant: str, reason: str) -> None:
+        self.rejections.labels(self.tenant_label(tenant), reason).inc()
+
+    def set_budget_remaining(self, *, tenant: str, kind: str, value: float) -> None:
+        # With the tenant label off, per-tenant budgets cannot be told apart: export none.
+        if self._tenant_label:
+            self.budget_remaining.labels(tenant, kind).set(value)
+
+    def set_budget_limit(self, *, tenant: str, kind: str, value: float) -> None:
+        if self._tenant_label:
+            self.budget_limit.labels(tenant, kind).set(value)
+
+    def set_store_up(self, up: bool, backend: str = "redis") -> None:
+        self.store_up.labels(backend).set(1.0 if up else 0.0)
+
+    # -- exposition -----------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body (all workers merged in multiprocess mode) and its content type."""
+        if self.multiprocess_dir:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+            return generate_latest(registry), CONTENT_TYPE
+        assert self.registry is not None
+        return generate_latest(self.registry), CONTENT_TYPE
