@@ -29,12 +29,15 @@ _SECRET_PATTERNS = re.compile(
 )
 
 
-class _JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes the message as-is: access records are already JSON."""
+class _JsonLineHandler(logging.Handler):
+    """Writes the message as-is (access records are already JSON) to the current sys.stdout."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
-        self.setFormatter(logging.Formatter("%(message)s"))
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(record.getMessage() + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(settings: ObservabilitySettings) -> None:
