@@ -253,3 +253,29 @@ async def test_process_mode_is_steered_over_http() -> None:
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 10)
+
+
+async def test_bundled_load_generator_and_ttft_client_against_the_fake(up: FakeUpstream) -> None:
+    # The benchmark's fallback client (tests/bench/loadgen.py) must count what the server saw.
+    from tests.bench import loadgen
+
+    body = json.dumps({"model": "m", "messages": MESSAGES}).encode()
+    result = await loadgen.run_load(
+        "127.0.0.1", up.port, "/v1/chat/completions", body, connections=4, total_requests=50
+    )
+    assert (result.requests, result.errors) == (50, 0)
+    assert len(up.requests) == 50
+    assert 0 < result.p50_ms <= result.p99_ms
+
+    up.behave(fail_status=500, fail_times=3)
+    failed = await loadgen.run_load(
+        "127.0.0.1", up.port, "/v1/chat/completions", body, connections=1, total_requests=5
+    )
+    assert (failed.requests, failed.errors) == (5, 3)
+
+    stream_body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
+    ttfts = await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=5)
+    assert len(ttfts) == 5 and ttfts == sorted(ttfts) and ttfts[0] > 0
+    up.behave(reply_text="")
+    with pytest.raises(RuntimeError, match="no content token"):
+        await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=1)

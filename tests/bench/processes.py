@@ -1,0 +1,165 @@
+"""Processes under benchmark: the gateway's config and start, readiness, CPU pinning, and RSS from /proc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH_MODEL = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_plan(pin: bool) -> tuple[str | None, str | None]:
+    """(gateway cpus, upstream + load generator cpus): one core each when taskset and two cores exist."""
+    if not pin or shutil.which("taskset") is None:
+        return None, None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None
+    return str(cores[0]), str(cores[1])
+
+
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus is not None else command
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in ``extra`` replaces ``base``."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def gateway_config(upstream_port: int, extra_config: Path | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "model_list": [
+            {
+                "model_name": BENCH_MODEL,
+                "litellm_params": {
+                    "model": "openai/bench-model",
+                    "api_base": f"http://127.0.0.1:{upstream_port}/v1",
+                    "api_key": "fake",
+                },
+            }
+        ]
+    }
+    if extra_config is not None:
+        extra = yaml.safe_load(extra_config.read_text()) or {}
+        if not isinstance(extra, dict):
+            raise SystemExit(f"{extra_config}: the extra config must be a YAML mapping")
+        config = merge(config, extra)
+    return config
+
+
+def gateway_command() -> list[str]:
+    """The installed console script, or the same entry point through this interpreter."""
+    script = shutil.which("carbon-gateway")
+    if script is not None:
+        return [script]
+    return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+
+
+def start_gateway(config_path: Path, port: int, cpus: str | None, log_path: Path) -> subprocess.Popen[bytes]:
+    arguments = ["serve", "--config", str(config_path), "--port", str(port), "--workers", "1"]
+    command = [*gateway_command(), *arguments]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("GATEWAY_MASTER_KEY", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    with log_path.open("wb") as log:
+        return subprocess.Popen(pinned(command, cpus), cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path) -> None:
+    """Poll ``url`` until it answers 200; fail with the gateway's log if it exits or never gets there."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gateway not ready at {url} after {timeout_s}s:\n{log_path.read_text()[-3000:]}")
+
+
+def probe(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One request, to check the route works (and whether carbon headers come back) before timing it."""
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces; fields after its closing parenthesis are fixed.
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        queue.extend(_children(current))
+    return {
+        "rss_mb": round(sum(_status_kb(p, "VmRSS") for p in pids) / 1024, 1),
+        "peak_rss_mb": round(sum(_status_kb(p, "VmHWM") for p in pids) / 1024, 1),
+        "processes": len(pids),
+    }
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
