@@ -1,0 +1,162 @@
+"""The storage interface both backends implement, and the values it exchanges."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from meters.limits import LimitName, Limits, Policy, Scope
+from meters.tenants import ApiKey, Tenant
+from meters.usage import UsageRecord
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached and `on_failure` is `fail_closed` (the gateway answers 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Amounts:
+    """What one request is expected to use at most: reserved before forwarding."""
+
+    tokens: int = 0
+    spend: float = 0.0
+    gco2e: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    reservation_id: str
+    tenant_id: str
+    scope_ids: tuple[str, ...]
+    amounts: Amounts
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Exceeded:
+    limit: LimitName
+    scope: str
+    policy: Policy
+    retry_after_s: int  # seconds until the limit's window ends
+    limit_value: float
+    current: float  # used + outstanding reservations, before this request
+
+
+@dataclass(frozen=True, slots=True)
+class RateSnapshot:
+    """What the response headers say. None where no limit is set."""
+
+    requests_limit: int | None = None
+    requests_remaining: int | None = None
+    requests_reset_s: float | None = None
+    tokens_limit: int | None = None
+    tokens_remaining: int | None = None
+    tokens_reset_s: float | None = None
+    gco2e_budget_remaining: float | None = None
+    tenant_month_gco2e: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveOutcome:
+    ok: bool
+    reservation: Reservation | None
+    blocked: list[Exceeded] = field(default_factory=list)
+    warnings: list[Exceeded] = field(default_factory=list)
+    snapshot: RateSnapshot = field(default_factory=RateSnapshot)
+    degraded: bool = False  # the store was unreachable and fail_open let the request through
+
+    @property
+    def reservation_id(self) -> str | None:
+        return self.reservation.reservation_id if self.reservation else None
+
+
+class Store(abc.ABC):
+    """Tenants, keys, limits and usage. Every method is safe across processes and replicas."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # tenants & keys
+    @abc.abstractmethod
+    async def put_tenant(self, tenant: Tenant) -> None: ...
+
+    @abc.abstractmethod
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    @abc.abstractmethod
+    async def list_tenants(self) -> list[Tenant]: ...
+
+    @abc.abstractmethod
+    async def put_key(self, key: ApiKey) -> None:
+        """Store a key record as is (static keys from config come as hashes)."""
+
+    async def issue_key(
+        self, tenant_id: str, limits: Limits | None = None, *, name: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key for an existing tenant: (record, plaintext shown once)."""
+        from meters.tenants import hash_key, new_key
+
+        if await self.get_tenant(tenant_id) is None:
+            raise KeyError(f"no tenant {tenant_id!r}")
+        plaintext = new_key()
+        key = ApiKey.from_hash(tenant_id, hash_key(plaintext), limits=limits, name=name)
+        await self.put_key(key)
+        return key, plaintext
+
+    @abc.abstractmethod
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_key(self, key_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def resolve_key(self, plaintext_or_hash: str) -> tuple[Tenant, ApiKey] | None: ...
+
+    # metering
+    @abc.abstractmethod
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+    ) -> ReserveOutcome:
+        """Check every limit of every scope atomically and reserve `amounts` if none blocks.
+
+        `downgraded=True` (the request was already routed to its downgrade model) turns
+        `downgrade` policies into warnings, so the lower-carbon model is served.
+        """
+
+    @abc.abstractmethod
+    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
+        """Drop the reservation and count the actual usage; False if `request_id` was already counted."""
+
+    @abc.abstractmethod
+    async def release(self, reservation: Reservation | str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def record(self, record: UsageRecord) -> bool:
+        """Count usage that had no reservation; False if `request_id` was already counted."""
+
+    @abc.abstractmethod
+    async def usage(self, tenant_id: str, period: str) -> dict: ...
+
+    @abc.abstractmethod
+    def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]: ...
+
+    @abc.abstractmethod
+    async def outstanding_reservations(self, tenant_id: str) -> int: ...
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,118 @@
+"""Usage records as ledger entries and counter increments, and the usage report shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from meters.carbon.estimate import Estimate
+from meters.store.windows import from_nano, to_nano
+from meters.usage import UsageRecord
+
+# Counter fields kept per tenant x model x day and per tenant x tag x day. Grams, Wh, mL
+# and money are integer nano-units (see windows.NANO); gco2e_min/max are sums of the
+# per-request bounds.
+COUNTER_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "wa", "sp")
+_NANO_FIELDS = {"g", "gmin", "gmax", "en", "wa", "sp"}
+
+
+def usage_counters(record: UsageRecord) -> dict[str, int]:
+    estimate = record.estimate
+    return {
+        "req": 1,
+        "pt": int(record.prompt_tokens),
+        "ct": int(record.completion_tokens),
+        "g": to_nano(estimate.gco2e),
+        "gmin": to_nano(estimate.gco2e_min),
+        "gmax": to_nano(estimate.gco2e_max),
+        "en": to_nano(estimate.energy_wh),
+        "wa": to_nano(estimate.water_ml),
+        "sp": to_nano(record.spend),
+    }
+
+
+def tag_labels(record: UsageRecord) -> list[str]:
+    return [f"{key}={value}" for key, value in sorted(record.tags.items())]
+
+
+def record_to_dict(record: UsageRecord) -> dict[str, Any]:
+    """The ledger entry: every field of the record, the estimate as its `usage.carbon` dict."""
+    return {
+        "request_id": record.request_id,
+        "timestamp": record.timestamp,
+        "tenant_id": record.tenant_id,
+        "key_id": record.key_id,
+        "model": record.model,
+        "provider": record.provider,
+        "upstream_model": record.upstream_model,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "usage_source": record.usage_source,
+        "spend": record.spend,
+        "currency": record.currency,
+        "tags": dict(record.tags),
+        "status": record.status,
+        "stream": record.stream,
+        "latency_s": record.latency_s,
+        "ttft_s": record.ttft_s,
+        "overhead_s": record.overhead_s,
+        "endpoint": record.endpoint,
+        "carbon": record.estimate.as_dict(),
+    }
+
+
+def record_from_dict(data: Mapping[str, Any]) -> UsageRecord:
+    fields = {key: value for key, value in data.items() if key != "carbon"}
+    return UsageRecord(**fields, estimate=Estimate(**data["carbon"]))
+
+
+def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
+    def value(field: str) -> float | int:
+        raw = int(counters.get(field, 0))
+        return from_nano(raw) if field in _NANO_FIELDS else raw
+
+    return {
+        "requests": value("req"),
+        "prompt_tokens": value("pt"),
+        "completion_tokens": value("ct"),
+        "total_tokens": value("pt") + value("ct"),
+        "gco2e": value("g"),
+        "gco2e_min": value("gmin"),
+        "gco2e_max": value("gmax"),
+        "energy_wh": value("en"),
+        "water_ml": value("wa"),
+        "spend": value("sp"),
+    }
+
+
+def _add(into: dict[str, int], counters: Mapping[str, int]) -> None:
+    for field in COUNTER_FIELDS:
+        into[field] = into.get(field, 0) + int(counters.get(field, 0))
+
+
+def build_usage_report(
+    tenant_id: str,
+    period: str,
+    model_rows: Iterable[tuple[str, str, Mapping[str, int]]],
+    tag_rows: Iterable[tuple[str, str, Mapping[str, int]]],
+) -> dict[str, Any]:
+    """JSON-ready report from (day, model, counters) and (day, "k=v", counters) rows."""
+    totals: dict[str, int] = {}
+    by_model: dict[str, dict[str, int]] = {}
+    by_day: dict[str, dict[str, int]] = {}
+    by_tag: dict[str, dict[str, int]] = {}
+    for day, model, counters in model_rows:
+        _add(totals, counters)
+        _add(by_model.setdefault(model, {}), counters)
+        _add(by_day.setdefault(day, {}), counters)
+    for _day, tag, counters in tag_rows:
+        _add(by_tag.setdefault(tag, {}), counters)
+    return {
+        "tenant_id": tenant_id,
+        "period": period,
+        "totals": _readable(totals),
+        "by_model": {model: _readable(c) for model, c in sorted(by_model.items())},
+        "by_day": {day: _readable(c) for day, c in sorted(by_day.items())},
+        "by_tag": {tag: _readable(c) for tag, c in sorted(by_tag.items())},
+        "units": {"gco2e": "g", "energy_wh": "Wh", "water_ml": "mL", "spend": "tenant currency"},
+    }

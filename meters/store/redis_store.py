@@ -1,0 +1,416 @@
+"""Redis backend: shared by every replica; atomic through Lua scripts (see redis_scripts).
+
+When Redis is unreachable, `fail_open` lets requests through (`degraded=True`) and
+journals their usage locally for replay; `fail_closed` raises StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from meters.limits import Scope, default_scope_ids
+from meters.store import redis_scripts
+from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
+from meters.store.checks import decide, plan_checks, request_units
+from meters.store.journal import Journal
+from meters.store.records import (
+    COUNTER_FIELDS,
+    build_usage_report,
+    record_from_dict,
+    record_to_dict,
+    tag_labels,
+    usage_counters,
+)
+from meters.store.windows import day_end_ts, period_days, windows_at
+from meters.tenants import ApiKey, Tenant, hash_key
+from meters.usage import UsageRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_COUNTER_MARGIN_S = 120
+_DEGRADED = "degraded-"
+_LEDGER_PAGE = 500
+_JOURNAL_CHECK_EVERY_S = 5.0
+
+
+class RedisStore(Store):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str,
+        on_failure: str,
+        journal: Journal,
+        ledger_retention_days: int,
+        idempotency_ttl_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._redis = client
+        self.prefix = prefix
+        self.on_failure = on_failure
+        self.journal = journal
+        self._retention_s = ledger_retention_days * 86400
+        self._idempotency_ttl_s = int(idempotency_ttl_s)
+        self._clock = clock
+        # Registered once; redis-py runs them with EVALSHA and loads them again after a restart.
+        self._reserve = client.register_script(redis_scripts.RESERVE)
+        self._settle = client.register_script(redis_scripts.SETTLE)
+        self._release = client.register_script(redis_scripts.RELEASE)
+        self._outstanding = client.register_script(redis_scripts.OUTSTANDING)
+        self._resolve = client.register_script(redis_scripts.RESOLVE_KEY)
+        self._replaying: asyncio.Task[int] | None = None
+        self._next_journal_check = 0.0  # monotonic; 0 = check on the next successful call
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        prefix: str,
+        on_failure: str,
+        journal_path: Path,
+        journal_max: int,
+        ledger_retention_days: int,
+        idempotency_ttl_s: float,
+        clock: Callable[[], float],
+        connect_timeout_s: float = 0.5,
+        command_timeout_s: float = 2.0,
+    ) -> RedisStore:
+        client = aioredis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=command_timeout_s,
+            # One immediate retry replaces a connection Redis closed (e.g. it restarted);
+            # an unreachable Redis then fails fast instead of backing off for seconds.
+            retry=Retry(NoBackoff(), 1),
+        )
+        store = cls(
+            client,
+            prefix=prefix,
+            on_failure=on_failure,
+            journal=Journal(journal_path, journal_max),
+            ledger_retention_days=ledger_retention_days,
+            idempotency_ttl_s=idempotency_ttl_s,
+            clock=clock,
+        )
+        if on_failure == "fail_closed" and not await store.ping():
+            await client.aclose()
+            raise StoreUnavailable(f"Redis at {client.get_connection_kwargs().get('host')} is unreachable")
+        return store
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run one Redis operation; unreachable Redis becomes StoreUnavailable."""
+        try:
+            result = await operation()
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        if self._replaying is None and time.monotonic() >= self._next_journal_check:
+            # Any worker may have journalled while Redis was down: look now and then, not per call.
+            self._next_journal_check = time.monotonic() + _JOURNAL_CHECK_EVERY_S
+            if self.journal.pending():
+                self._replaying = asyncio.create_task(self._replay_in_background())
+        return result
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except _UNREACHABLE:
+            return False
+
+    async def close(self) -> None:
+        if self._replaying is not None:
+            await asyncio.gather(self._replaying, return_exceptions=True)
+        await self._redis.aclose()
+
+    # tenants & keys
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        async def put() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(f"{self.prefix}tenant:{tenant.id}", orjson.dumps(tenant.to_dict()))
+                pipe.sadd(f"{self.prefix}tenants", tenant.id)
+                await pipe.execute()
+
+        await self._call(put)
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        raw = await self._call(lambda: self._redis.get(f"{self.prefix}tenant:{tenant_id}"))
+        return Tenant.from_dict(orjson.loads(raw)) if raw else None
+
+    async def list_tenants(self) -> list[Tenant]:
+        async def read() -> list[Any]:
+            ids = sorted(await self._redis.smembers(f"{self.prefix}tenants"))
+            return await self._redis.mget([f"{self.prefix}tenant:{i.decode()}" for i in ids]) if ids else []
+
+        return [Tenant.from_dict(orjson.loads(raw)) for raw in await self._call(read) if raw]
+
+    async def put_key(self, key: ApiKey) -> None:
+        async def put() -> None:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(f"{self.prefix}key:{key.key_hash}", orjson.dumps(key.to_dict()))
+                pipe.set(f"{self.prefix}keyid:{key.key_id}", key.key_hash)
+                pipe.sadd(f"{self.prefix}tkeys:{key.tenant_id}", key.key_hash)
+                await pipe.execute()
+
+        await self._call(put)
+
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        async def read() -> list[Any]:
+            hashes = sorted(await self._redis.smembers(f"{self.prefix}tkeys:{tenant_id}"))
+            return (
+                await self._redis.mget([f"{self.prefix}key:{h.decode()}" for h in hashes]) if hashes else []
+            )
+
+        keys = [ApiKey.from_dict(orjson.loads(raw)) for raw in await self._call(read) if raw]
+        return sorted(keys, key=lambda k: k.key_id)
+
+    async def revoke_key(self, key_id: str) -> bool:
+        async def revoke() -> bool:
+            key_hash = await self._redis.get(f"{self.prefix}keyid:{key_id}")
+            if key_hash is None:
+                return False
+            raw = await self._redis.get(f"{self.prefix}key:{key_hash.decode()}")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(f"{self.prefix}key:{key_hash.decode()}", f"{self.prefix}keyid:{key_id}")
+                if raw:
+                    pipe.srem(f"{self.prefix}tkeys:{orjson.loads(raw)['tenant_id']}", key_hash)
+                await pipe.execute()
+            return True
+
+        return await self._call(revoke)
+
+    async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
+        return await self.resolve_key_hash(hash_key(plaintext))
+
+    async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
+        found = await self._call(lambda: self._resolve(args=[self.prefix, key_hash]))
+        if not found:
+            return None
+        return Tenant.from_dict(orjson.loads(found[0])), ApiKey.from_dict(orjson.loads(found[1]))
+
+    # metering
+
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+    ) -> ReserveOutcome:
+        now = self._clock()
+        windows = windows_at(now)
+        checks = plan_checks(scopes, windows, downgraded)
+        units = request_units(amounts)
+        scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
+        reservation = Reservation(uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s)
+        args: list[Any] = [
+            self.prefix,
+            tenant_id,
+            reservation.reservation_id,
+            int(now * 1000),
+            int(reservation.expires_at * 1000),
+            units["tokens"],
+            units["spend"],
+            units["gco2e"],
+            windows.minute,
+            windows.minute_end + _COUNTER_MARGIN_S,
+            windows.month[2:],
+            len(checks),
+        ]
+        for check in checks:
+            args += [
+                check.scope_id,
+                check.window_id,
+                check.quantity.value,
+                check.limit_units,
+                int(check.blocks),
+            ]
+        args += [len(scope_ids), *scope_ids]
+        try:
+            result = await self._call(lambda: self._reserve(args=args))
+        except StoreUnavailable:
+            if self.on_failure == "fail_closed":
+                raise
+            degraded = Reservation(
+                _DEGRADED + uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s
+            )
+            return ReserveOutcome(True, degraded, degraded=True)
+        reserved, month_g, currents = int(result[0]), int(result[1]), [int(c) for c in result[2:]]
+        blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
+        if bool(blocked) == bool(reserved):
+            raise AssertionError(f"Lua and Python disagree on limits: reserved={reserved}, blocked={blocked}")
+        if blocked:
+            return ReserveOutcome(False, None, blocked, warnings, snapshot)
+        return ReserveOutcome(True, reservation, [], warnings, snapshot)
+
+    async def release(self, reservation: Reservation | str | None) -> None:
+        reservation_id = _reservation_id(reservation)
+        if not reservation_id or reservation_id.startswith(_DEGRADED):
+            return
+        try:
+            await self._call(lambda: self._release(args=[self.prefix, reservation_id]))
+        except StoreUnavailable:
+            if self.on_failure == "fail_closed":
+                raise
+            # The reservation expires on its own once Redis is back.
+
+    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
+        return await self._count(_reservation_id(reservation), record)
+
+    async def record(self, record: UsageRecord) -> bool:
+        return await self._count(None, record)
+
+    async def _count(self, reservation_id: str | None, record: UsageRecord) -> bool:
+        entry = {"reservation_id": reservation_id, "record": record_to_dict(record)}
+        try:
+            return await self._call(lambda: self._apply(entry))
+        except StoreUnavailable:
+            if self.on_failure == "fail_closed":
+                raise
+            self.journal.append(entry)
+            self._next_journal_check = 0.0
+            return True
+
+    async def _apply(self, entry: dict[str, Any]) -> bool:
+        """Count one settled/recorded request (a journal entry) with the SETTLE script."""
+        record = record_from_dict(entry["record"])
+        now = self._clock()
+        reservation_id = entry.get("reservation_id") or ""
+        degraded = reservation_id.startswith(_DEGRADED)
+        windows = windows_at(record.timestamp)
+        counters = usage_counters(record)
+        tags = tag_labels(record)
+        day = windows.day[1:]
+        args: list[Any] = [
+            self.prefix,
+            record.tenant_id,
+            "" if degraded else reservation_id,
+            record.request_id,
+            self._idempotency_ttl_s,
+            "1" if reservation_id and not degraded else "0",
+            "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model)),
+            windows.minute,
+            windows.minute_end + _COUNTER_MARGIN_S,
+            windows.day,
+            windows.day_end + _COUNTER_MARGIN_S,
+            windows.month,
+            windows.month_end + _COUNTER_MARGIN_S,
+            counters["pt"] + counters["ct"],
+            counters["sp"],
+            counters["g"],
+            day,
+            day_end_ts(day) + self._retention_s,
+            windows.month[2:],
+            record.model,
+            orjson.dumps(entry["record"]),
+            f"{int((now - self._retention_s) * 1000)}-0",
+            int(now * 1000),
+            len(tags),
+            *(counters[field] for field in COUNTER_FIELDS),
+            *tags,
+        ]
+        return bool(await self._settle(args=args))
+
+    async def replay_journal(self) -> int:
+        """Count every journalled record now; returns how many were replayed."""
+        return await self.journal.replay(self._replay_entry)
+
+    async def _replay_entry(self, entry: dict[str, Any]) -> None:
+        await self._apply(entry)
+
+    async def _replay_in_background(self) -> int:
+        try:
+            replayed = await self.replay_journal()
+            if replayed:
+                log.info("replayed %d journalled usage records into Redis", replayed)
+            return replayed
+        except _UNREACHABLE:
+            self._next_journal_check = 0.0
+            return 0
+        except Exception:
+            log.exception("replaying the usage journal failed")
+            return 0
+        finally:
+            self._replaying = None
+
+    async def usage(self, tenant_id: str, period: str) -> dict:
+        days = period_days(period)
+
+        async def read() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for day in days:
+                    pipe.hgetall(f"{self.prefix}u:{tenant_id}|{day}")
+                    pipe.hgetall(f"{self.prefix}ut:{tenant_id}|{day}")
+                return await pipe.execute()
+
+        raw = await self._call(read)
+        model_rows = usage_rows(days, raw[0::2])
+        tag_rows = usage_rows(days, raw[1::2])
+        return build_usage_report(tenant_id, period, model_rows, tag_rows)
+
+    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+        if tenant_id is None:
+            members = await self._call(lambda: self._redis.smembers(f"{self.prefix}ltenants"))
+            tenants = sorted(m.decode() for m in members)
+        else:
+            tenants = [tenant_id]
+        for tenant in tenants:
+            async for entry in self._tenant_ledger(tenant, start_ts, end_ts):
+                yield entry
+
+    async def _tenant_ledger(self, tenant_id: str, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+        # Entries are appended when a request is counted, which is never before it started
+        # (a journal replay may be much later): start at start_ts, minus a minute of clock skew.
+        cursor = f"{max(0, int((start_ts - 60) * 1000))}-0"
+        key = f"{self.prefix}l:{tenant_id}"
+        while True:
+            page = await self._call(
+                lambda c=cursor: self._redis.xrange(key, min=c, max="+", count=_LEDGER_PAGE)
+            )
+            for entry_id, fields in page:
+                entry = orjson.loads(fields[b"r"])
+                if start_ts <= entry["timestamp"] < end_ts:
+                    yield entry
+                cursor = "(" + entry_id.decode()
+            if len(page) < _LEDGER_PAGE:
+                return
+
+    async def outstanding_reservations(self, tenant_id: str) -> int:
+        now_ms = int(self._clock() * 1000)
+        return int(await self._call(lambda: self._outstanding(args=[self.prefix, tenant_id, now_ms])))
+
+
+def usage_rows(days: list[str], hashes: list[dict[bytes, bytes]]) -> list[tuple[str, str, dict[str, int]]]:
+    """(day, label, counters) rows from daily hashes whose fields are "<label>\\t<counter>"."""
+    rows = []
+    for day, fields in zip(days, hashes, strict=True):
+        by_label: dict[str, dict[str, int]] = {}
+        for name, value in fields.items():
+            label, _, counter = name.decode().rpartition("\t")
+            by_label.setdefault(label, {})[counter] = int(value)
+        rows += [(day, label, counters) for label, counters in by_label.items()]
+    return rows
+
+
+def _reservation_id(reservation: Reservation | str | None) -> str | None:
+    if isinstance(reservation, Reservation):
+        return reservation.reservation_id
+    return reservation

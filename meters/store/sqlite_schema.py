@@ -1,0 +1,68 @@
+"""The embedded store's SQLite schema and connection settings.
+
+WAL mode lets readers run beside the one writer; every metering change is one short
+`BEGIN IMMEDIATE` transaction, which takes the write lock up front so concurrent
+processes serialise instead of failing with SQLITE_BUSY on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id);
+-- Limit counters: one row per scope x window x quantity; expires_at only bounds the table.
+CREATE TABLE IF NOT EXISTS counters (
+    scope TEXT NOT NULL, window TEXT NOT NULL, quantity TEXT NOT NULL,
+    value INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, window, quantity)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at);
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scopes TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant_id, expires_at);
+-- One row per reservation x scope; a reservation past expires_at no longer counts.
+CREATE TABLE IF NOT EXISTS reserved (
+    scope TEXT NOT NULL, reservation_id TEXT NOT NULL,
+    tokens INTEGER NOT NULL, spend INTEGER NOT NULL, gco2e INTEGER NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (scope, reservation_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reserved_reservation ON reserved (reservation_id);
+CREATE TABLE IF NOT EXISTS settled (request_id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS settled_expiry ON settled (expires_at);
+CREATE TABLE IF NOT EXISTS usage_model_day (
+    tenant_id TEXT NOT NULL, day TEXT NOT NULL, model TEXT NOT NULL,
+    req INTEGER NOT NULL DEFAULT 0, pt INTEGER NOT NULL DEFAULT 0, ct INTEGER NOT NULL DEFAULT 0,
+    g INTEGER NOT NULL DEFAULT 0, gmin INTEGER NOT NULL DEFAULT 0, gmax INTEGER NOT NULL DEFAULT 0,
+    en INTEGER NOT NULL DEFAULT 0, wa INTEGER NOT NULL DEFAULT 0, sp INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, model)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_tag_day (
+    tenant_id TEXT NOT NULL, day TEXT NOT NULL, tag TEXT NOT NULL,
+    req INTEGER NOT NULL DEFAULT 0, pt INTEGER NOT NULL DEFAULT 0, ct INTEGER NOT NULL DEFAULT 0,
+    g INTEGER NOT NULL DEFAULT 0, gmin INTEGER NOT NULL DEFAULT 0, gmax INTEGER NOT NULL DEFAULT 0,
+    en INTEGER NOT NULL DEFAULT 0, wa INTEGER NOT NULL DEFAULT 0, sp INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, day, tag)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, ts REAL NOT NULL,
+    request_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_tenant_ts ON ledger (tenant_id, ts);
+CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL: durable across process crashes; a power cut may lose the last commits.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(SCHEMA)
+    return conn

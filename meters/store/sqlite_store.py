@@ -1,0 +1,411 @@
+"""Embedded backend: one SQLite file in WAL mode, shared by every worker process on a host.
+
+Each store owns one connection used by one dedicated thread, so the event loop never
+waits on SQLite's lock; each metering call is one short `BEGIN IMMEDIATE` transaction,
+which makes check-and-reserve atomic across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from meters.limits import Quantity, Scope, Window, default_scope_ids
+from meters.store.base import Amounts, Reservation, ReserveOutcome, Store
+from meters.store.checks import decide, plan_checks, request_units
+from meters.store.records import (
+    COUNTER_FIELDS,
+    build_usage_report,
+    record_to_dict,
+    tag_labels,
+    usage_counters,
+)
+from meters.store.sqlite_schema import connect
+from meters.store.windows import period_days, windows_at
+from meters.tenants import ApiKey, Tenant, hash_key
+from meters.usage import UsageRecord
+
+T = TypeVar("T")
+_COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
+_CLEANUP_EVERY_S = 60.0
+_LEDGER_PAGE = 500
+_COLUMNS = ", ".join(COUNTER_FIELDS)
+_PLACEHOLDERS = ", ".join("?" for _ in COUNTER_FIELDS)
+_ADD_COUNTERS = ", ".join(f"{f} = {f} + excluded.{f}" for f in COUNTER_FIELDS)
+
+
+class SqliteStore(Store):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        ledger_retention_days: int = 400,
+        idempotency_ttl_s: float = 7 * 86400,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._retention_s = ledger_retention_days * 86400
+        self._idempotency_ttl_s = idempotency_ttl_s
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cg-sqlite")
+        self._conn = self._executor.submit(connect, path).result()
+        self._next_cleanup = 0.0
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    async def ping(self) -> bool:
+        return await self._run(lambda: self._conn.execute("SELECT 1").fetchone() == (1,))
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._conn.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None  # type: ignore[assignment]
+
+    # tenants & keys
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        def put() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO tenants (id, data) VALUES (?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                    (tenant.id, orjson.dumps(tenant.to_dict()).decode()),
+                )
+
+        await self._run(put)
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        row = await self._run(
+            lambda: self._conn.execute("SELECT data FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
+        )
+        return Tenant.from_dict(orjson.loads(row[0])) if row else None
+
+    async def list_tenants(self) -> list[Tenant]:
+        rows = await self._run(lambda: self._conn.execute("SELECT data FROM tenants ORDER BY id").fetchall())
+        return [Tenant.from_dict(orjson.loads(data)) for (data,) in rows]
+
+    async def put_key(self, key: ApiKey) -> None:
+        def put() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO api_keys (key_hash, key_id, tenant_id, data) VALUES (?, ?, ?, ?)",
+                    (key.key_hash, key.key_id, key.tenant_id, orjson.dumps(key.to_dict()).decode()),
+                )
+
+        await self._run(put)
+
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT data FROM api_keys WHERE tenant_id = ? ORDER BY key_id", (tenant_id,)
+            ).fetchall()
+        )
+        return [ApiKey.from_dict(orjson.loads(data)) for (data,) in rows]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        def revoke() -> bool:
+            with self._write() as conn:
+                return conn.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount > 0
+
+        return await self._run(revoke)
+
+    async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
+        return await self.resolve_key_hash(hash_key(plaintext))
+
+    async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT t.data, k.data FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+                "WHERE k.key_hash = ?",
+                (key_hash,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return Tenant.from_dict(orjson.loads(row[0])), ApiKey.from_dict(orjson.loads(row[1]))
+
+    # metering
+
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+    ) -> ReserveOutcome:
+        return await self._run(self._reserve_sync, tenant_id, amounts, scopes, ttl_s, downgraded)
+
+    def _reserve_sync(
+        self, tenant_id: str, amounts: Amounts, scopes: list[Scope], ttl_s: float, downgraded: bool
+    ) -> ReserveOutcome:
+        now = self._clock()
+        windows = windows_at(now)
+        checks = plan_checks(scopes, windows, downgraded)
+        units = request_units(amounts)
+        scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
+        with self._write() as conn:
+            self._purge_expired(conn, tenant_id, now)
+            currents = []
+            for check in checks:
+                used = self._counter(conn, check.scope_id, check.window_id, check.quantity)
+                currents.append(used + self._outstanding(conn, check.scope_id, check.quantity, now))
+            month_g = self._tenant_month_gco2e(conn, tenant_id, now)
+            blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
+            if blocked:
+                return ReserveOutcome(False, None, blocked, warnings, snapshot)
+            reservation = Reservation(uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s)
+            conn.execute(
+                "INSERT INTO reservations (id, tenant_id, scopes, expires_at) VALUES (?, ?, ?, ?)",
+                (reservation.reservation_id, tenant_id, "\n".join(scope_ids), reservation.expires_at),
+            )
+            conn.executemany(
+                "INSERT INTO reserved (scope, reservation_id, tokens, spend, gco2e, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        scope_id,
+                        reservation.reservation_id,
+                        units[Quantity.TOKENS],
+                        units[Quantity.SPEND],
+                        units[Quantity.GCO2E],
+                        reservation.expires_at,
+                    )
+                    for scope_id in scope_ids
+                ],
+            )
+            # Requests count when they start: a request that later fails still used the rate.
+            self._add_counters(
+                conn, [(s, windows.minute, Quantity.REQUESTS, 1, windows.minute_end) for s in scope_ids]
+            )
+        return ReserveOutcome(True, reservation, [], warnings, snapshot)
+
+    @staticmethod
+    def _counter(conn: Any, scope_id: str, window_id: str, quantity: str) -> int:
+        row = conn.execute(
+            "SELECT value FROM counters WHERE scope = ? AND window = ? AND quantity = ?",
+            (scope_id, window_id, quantity),
+        ).fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def _outstanding(conn: Any, scope_id: str, quantity: Quantity, now: float) -> int:
+        if quantity == Quantity.REQUESTS:
+            return 0  # requests are counted at reserve time, not held
+        column = {Quantity.TOKENS: "tokens", Quantity.SPEND: "spend", Quantity.GCO2E: "gco2e"}[quantity]
+        row = conn.execute(
+            f"SELECT COALESCE(SUM({column}), 0) FROM reserved WHERE scope = ? AND expires_at > ?",
+            (scope_id, now),
+        ).fetchone()
+        return row[0]
+
+    @staticmethod
+    def _tenant_month_gco2e(conn: Any, tenant_id: str, now: float) -> int:
+        month = windows_at(now).month[2:]
+        row = conn.execute(
+            "SELECT COALESCE(SUM(g), 0) FROM usage_model_day WHERE tenant_id = ? AND day >= ? AND day <= ?",
+            (tenant_id, f"{month}-01", f"{month}-31"),
+        ).fetchone()
+        return row[0]
+
+    @staticmethod
+    def _purge_expired(conn: Any, tenant_id: str, now: float) -> None:
+        expired = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM reservations WHERE tenant_id = ? AND expires_at <= ?", (tenant_id, now)
+            ).fetchall()
+        ]
+        if expired:
+            SqliteStore._drop_reservations(conn, expired)
+
+    @staticmethod
+    def _drop_reservations(conn: Any, reservation_ids: list[str]) -> None:
+        conn.executemany("DELETE FROM reserved WHERE reservation_id = ?", [(r,) for r in reservation_ids])
+        conn.executemany("DELETE FROM reservations WHERE id = ?", [(r,) for r in reservation_ids])
+
+    @staticmethod
+    def _add_counters(conn: Any, rows: list[tuple[str, str, str, int, int]]) -> None:
+        conn.executemany(
+            "INSERT INTO counters (scope, window, quantity, value, expires_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (scope, window, quantity) DO UPDATE SET value = value + excluded.value",
+            [row for row in rows if row[3]],
+        )
+
+    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
+        return await self._run(self._count_sync, _reservation_id(reservation), record)
+
+    async def record(self, record: UsageRecord) -> bool:
+        return await self._run(self._count_sync, None, record)
+
+    def _count_sync(self, reservation_id: str | None, record: UsageRecord) -> bool:
+        now = self._clock()
+        with self._write() as conn:
+            scope_ids = None
+            if reservation_id:
+                row = conn.execute(
+                    "SELECT scopes FROM reservations WHERE id = ?", (reservation_id,)
+                ).fetchone()
+                if row:
+                    scope_ids = row[0].split("\n")
+                    self._drop_reservations(conn, [reservation_id])
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO settled (request_id, expires_at) VALUES (?, ?)",
+                (record.request_id, now + self._idempotency_ttl_s),
+            ).rowcount
+            if not inserted:
+                return False
+            # A reserved request was counted in its minute already; scopes from the reservation,
+            # or (no reservation, or one purged long ago) the request's own tenant/key/model.
+            request_counted = bool(reservation_id)
+            if scope_ids is None:
+                scope_ids = default_scope_ids(record.tenant_id, record.key_id, record.model)
+            self._count_record(conn, record, scope_ids, request_counted)
+        self._maybe_cleanup(now)
+        return True
+
+    def _count_record(
+        self, conn: Any, record: UsageRecord, scope_ids: list[str], request_counted: bool
+    ) -> None:
+        windows = windows_at(record.timestamp)
+        counters = usage_counters(record)
+        tokens = counters["pt"] + counters["ct"]
+        rows: list[tuple[str, str, str, int, int]] = []
+        for scope_id in scope_ids:
+            if not request_counted:
+                rows.append((scope_id, windows.minute, Quantity.REQUESTS, 1, windows.minute_end))
+            for window in (Window.MINUTE, Window.DAY, Window.MONTH):
+                end = windows.end(window) + _COUNTER_MARGIN_S
+                rows.append((scope_id, windows.window_id(window), Quantity.TOKENS, tokens, end))
+            rows.append((scope_id, windows.month, Quantity.SPEND, counters["sp"], windows.month_end))
+            rows.append((scope_id, windows.month, Quantity.GCO2E, counters["g"], windows.month_end))
+        self._add_counters(conn, rows)
+        day = windows.day[1:]
+        values = [counters[f] for f in COUNTER_FIELDS]
+        conn.execute(
+            f"INSERT INTO usage_model_day (tenant_id, day, model, {_COLUMNS}) "
+            f"VALUES (?, ?, ?, {_PLACEHOLDERS}) "
+            f"ON CONFLICT (tenant_id, day, model) DO UPDATE SET {_ADD_COUNTERS}",
+            (record.tenant_id, day, record.model, *values),
+        )
+        conn.executemany(
+            f"INSERT INTO usage_tag_day (tenant_id, day, tag, {_COLUMNS}) VALUES (?, ?, ?, {_PLACEHOLDERS}) "
+            f"ON CONFLICT (tenant_id, day, tag) DO UPDATE SET {_ADD_COUNTERS}",
+            [(record.tenant_id, day, tag, *values) for tag in tag_labels(record)],
+        )
+        conn.execute(
+            "INSERT INTO ledger (tenant_id, ts, request_id, data) VALUES (?, ?, ?, ?)",
+            (
+                record.tenant_id,
+                record.timestamp,
+                record.request_id,
+                orjson.dumps(record_to_dict(record)).decode(),
+            ),
+        )
+
+    def _maybe_cleanup(self, now: float) -> None:
+        """Bound the tables: old limit counters, idempotency marks, ledger and daily rows past retention."""
+        if now < self._next_cleanup:
+            return
+        self._next_cleanup = now + _CLEANUP_EVERY_S
+        cutoff_day = windows_at(now - self._retention_s).day[1:]
+        with self._write() as conn:
+            conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM settled WHERE expires_at < ?", (now,))
+            conn.execute("DELETE FROM ledger WHERE ts < ?", (now - self._retention_s,))
+            conn.execute("DELETE FROM usage_model_day WHERE day < ?", (cutoff_day,))
+            conn.execute("DELETE FROM usage_tag_day WHERE day < ?", (cutoff_day,))
+
+    async def release(self, reservation: Reservation | str | None) -> None:
+        reservation_id = _reservation_id(reservation)
+        if not reservation_id:
+            return
+
+        def release() -> None:
+            with self._write() as conn:
+                self._drop_reservations(conn, [reservation_id])
+
+        await self._run(release)
+
+    async def usage(self, tenant_id: str, period: str) -> dict:
+        days = period_days(period)
+
+        def read() -> tuple[list, list]:
+            span = (tenant_id, days[0], days[-1])
+            models = self._conn.execute(
+                f"SELECT day, model, {_COLUMNS} FROM usage_model_day "
+                "WHERE tenant_id = ? AND day BETWEEN ? AND ?",
+                span,
+            ).fetchall()
+            tags = self._conn.execute(
+                f"SELECT day, tag, {_COLUMNS} FROM usage_tag_day WHERE tenant_id = ? AND day BETWEEN ? AND ?",
+                span,
+            ).fetchall()
+            return models, tags
+
+        models, tags = await self._run(read)
+
+        def rows(raw: list) -> list[tuple[str, str, dict[str, int]]]:
+            return [(r[0], r[1], dict(zip(COUNTER_FIELDS, r[2:], strict=True))) for r in raw]
+
+        return build_usage_report(tenant_id, period, rows(models), rows(tags))
+
+    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+        after = 0
+        while True:
+
+            def page(after: int = after) -> list[tuple[int, str]]:
+                where = "seq > ? AND ts >= ? AND ts < ?" + (" AND tenant_id = ?" if tenant_id else "")
+                params: tuple = (after, start_ts, end_ts) + ((tenant_id,) if tenant_id else ())
+                return self._conn.execute(
+                    f"SELECT seq, data FROM ledger WHERE {where} ORDER BY seq LIMIT {_LEDGER_PAGE}", params
+                ).fetchall()
+
+            rows = await self._run(page)
+            for seq, data in rows:
+                after = seq
+                yield orjson.loads(data)
+            if len(rows) < _LEDGER_PAGE:
+                return
+
+    async def outstanding_reservations(self, tenant_id: str) -> int:
+        def count() -> int:
+            now = self._clock()
+            with self._write() as conn:
+                self._purge_expired(conn, tenant_id, now)
+                return conn.execute(
+                    "SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)
+                ).fetchone()[0]
+
+        return await self._run(count)
+
+
+def _reservation_id(reservation: Reservation | str | None) -> str | None:
+    if isinstance(reservation, Reservation):
+        return reservation.reservation_id
+    return reservation

@@ -1,0 +1,96 @@
+"""Counter windows (UTC) and the integer units counters are kept in."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from meters.limits import Window
+
+# Money and grams are counted in integer nano-units so sums are exact (floats drift, and
+# Redis HINCRBY / SQLite INTEGER are exact int64). 2**53 nano-units = 9e6 g or currency
+# units, far above one tenant's month; Lua compares doubles, exact below that bound.
+NANO = 1_000_000_000
+
+
+def to_nano(value: float | None) -> int:
+    return round((value or 0.0) * NANO)
+
+
+def from_nano(value: int) -> float:
+    return value / NANO
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The windows a timestamp falls in: ids for counter keys and their end times."""
+
+    minute: str
+    day: str
+    month: str
+    minute_end: int
+    day_end: int
+    month_end: int
+
+    def window_id(self, window: Window) -> str:
+        return {Window.MINUTE: self.minute, Window.DAY: self.day, Window.MONTH: self.month}[window]
+
+    def end(self, window: Window) -> int:
+        return {Window.MINUTE: self.minute_end, Window.DAY: self.day_end, Window.MONTH: self.month_end}[
+            window
+        ]
+
+
+def windows_at(ts: float) -> Windows:
+    moment = datetime.fromtimestamp(ts, UTC)
+    epoch_minute = int(ts // 60)
+    day_start = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+    next_month = (
+        datetime(moment.year + 1, 1, 1, tzinfo=UTC)
+        if moment.month == 12
+        else datetime(moment.year, moment.month + 1, 1, tzinfo=UTC)
+    )
+    return Windows(
+        minute=f"mi{epoch_minute}",
+        day=moment.strftime("d%Y-%m-%d"),
+        month=moment.strftime("mo%Y-%m"),
+        minute_end=(epoch_minute + 1) * 60,
+        day_end=int((day_start + timedelta(days=1)).timestamp()),
+        month_end=int(next_month.timestamp()),
+    )
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def month_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
+
+
+def period_days(period: str) -> list[str]:
+    """Every UTC day of a period "YYYY", "YYYY-MM" or "YYYY-MM-DD", as "YYYY-MM-DD"."""
+    match = _PERIOD.match(period or "")
+    if not match:
+        raise ValueError(f"period must be YYYY, YYYY-MM or YYYY-MM-DD, got {period!r}")
+    year, month, day = match.groups()
+    try:
+        if day:
+            return [date(int(year), int(month), int(day)).isoformat()]
+        if month:
+            last = calendar.monthrange(int(year), int(month))[1]
+            return [date(int(year), int(month), d).isoformat() for d in range(1, last + 1)]
+        first, days = date(int(year), 1, 1), 366 if calendar.isleap(int(year)) else 365
+        return [(first + timedelta(days=i)).isoformat() for i in range(days)]
+    except ValueError as exc:
+        raise ValueError(f"period {period!r}: {exc}") from None
+
+
+def day_end_ts(day: str) -> int:
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    return int((start + timedelta(days=1)).timestamp())

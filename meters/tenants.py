@@ -1,0 +1,158 @@
+"""Tenants and their API keys. Keys are kept only as SHA-256 hex digests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meters.limits import Limits, Scope, key_scope_id, model_scope_id, tenant_scope_id
+
+KEY_PREFIX = "cg-"
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def new_key() -> str:
+    """A fresh plaintext key, shown once to whoever asked for it."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def key_id_for(key_hash: str) -> str:
+    """Short public id; derived from the hash so a static key keeps its id across restarts."""
+    return "key_" + key_hash[:12]
+
+
+def is_key_hash(value: str) -> bool:
+    return bool(_HEX64.match(value))
+
+
+def validate_tenant_id(tenant_id: Any, where: str) -> str:
+    # Ids become parts of storage keys, so keep them to a safe alphabet.
+    if not isinstance(tenant_id, str) or not _ID_PATTERN.match(tenant_id):
+        raise ValueError(f"{where}: tenant id must match {_ID_PATTERN.pattern}, got {tenant_id!r}")
+    return tenant_id
+
+
+def key_hash_from_config(value: Any, where: str, environ: Mapping[str, str] | None = None) -> str:
+    """`sha256:<hex>` or `os.environ/VAR` (whose value is the plaintext key) -> hash."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, str) and value.startswith("sha256:"):
+        digest = value.removeprefix("sha256:").lower()
+        if is_key_hash(digest):
+            return digest
+        raise ValueError(f"{where}: sha256: must be followed by 64 hex digits")
+    if isinstance(value, str) and value.startswith("os.environ/"):
+        var = value.removeprefix("os.environ/")
+        plaintext = env.get(var)
+        if not plaintext:
+            raise ValueError(f"{where}: environment variable {var} is not set")
+        return hash_key(plaintext)
+    raise ValueError(f"{where}: keys must be 'sha256:<hex>' or 'os.environ/VAR' (never plaintext)")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    tenant_id: str
+    key_hash: str
+    limits: Limits = field(default_factory=Limits)
+    created_at: float = 0.0
+    name: str | None = None
+
+    @classmethod
+    def from_hash(
+        cls, tenant_id: str, key_hash: str, *, limits: Limits | None = None, name: str | None = None
+    ):
+        return cls(key_id_for(key_hash), tenant_id, key_hash, limits or Limits(), time.time(), name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Storage shape. Contains the hash: never send it to clients (use `public_dict`)."""
+        return {**self.public_dict(), "key_hash": self.key_hash}
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "tenant_id": self.tenant_id,
+            "limits": self.limits.to_config(),
+            "created_at": self.created_at,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApiKey:
+        where = f"key {data.get('key_id')}"
+        return cls(
+            key_id=data["key_id"],
+            tenant_id=data["tenant_id"],
+            key_hash=data["key_hash"],
+            limits=Limits.from_config(data.get("limits"), f"{where}.limits"),
+            created_at=float(data.get("created_at") or 0.0),
+            name=data.get("name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    model_limits: Mapping[str, Limits] = field(default_factory=dict)  # narrower limits per model
+    created_at: float = 0.0
+
+    def scopes(self, key: ApiKey | None, model: str) -> list[Scope]:
+        """The scopes a request by `key` for `model` is checked and counted in."""
+        scopes = [Scope(tenant_scope_id(self.id), self.limits)]
+        if key is not None:
+            scopes.append(Scope(key_scope_id(key.key_id), key.limits))
+        scopes.append(Scope(model_scope_id(self.id, model), self.model_limits.get(model, Limits())))
+        return scopes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "limits": self.limits.to_config(),
+            "models": {model: limits.to_config() for model, limits in self.model_limits.items()},
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], where: str) -> Tenant:
+        """The admin/config shape: {"id", "name"?, "limits"?, "models"?: {model: limits}}.
+
+        A static tenant's `keys:` list is not part of the Tenant: read it with `key_hash_from_config`.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: tenant must be a mapping")
+        tenant_id = validate_tenant_id(data.get("id"), f"{where}.id")
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"{where}.name: must be a string")
+        models = data.get("models") or {}
+        if not isinstance(models, Mapping):
+            raise ValueError(f"{where}.models: must be a mapping of model name to limits")
+        return cls(
+            id=tenant_id,
+            name=name,
+            limits=Limits.from_config(data.get("limits"), f"{where}.limits"),
+            model_limits={
+                str(model): Limits.from_config(raw, f"{where}.models.{model}")
+                for model, raw in models.items()
+            },
+            created_at=float(data["created_at"] if data.get("created_at") is not None else time.time()),
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tenant:
+        """The storage shape (`to_dict`)."""
+        return cls.from_config(data, f"tenant {data.get('id')!r}")
