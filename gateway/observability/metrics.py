@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import prometheus_client
 from prometheus_client import (
@@ -48,6 +49,56 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or os.environ.get(MULTIPROC_ENV.lower()) or None
 
 
+_CACHE_LIMIT = 4096
+
+
+_CacheKey = tuple[str, str, str, int, str, str, bool]
+
+
+class _Children:
+    """The label-bound series one request touches, for one label combination.
+
+    Optional series are bound on first use: binding exports a 0 sample, and a model that
+    never reports water must not show a water series.
+    """
+
+    __slots__ = ("_bound", "_key", "_metrics", "emissions", "requests")
+
+    def __init__(self, metrics: Metrics, key: _CacheKey) -> None:
+        tenant, model, provider, status, method, _, _ = key
+        self._metrics = metrics
+        self._key = key
+        self._bound: dict[str, Any] = {}
+        self.requests = metrics.requests.labels(tenant, model, provider, str(status))
+        self.emissions = metrics.emissions.labels(tenant, model, method)
+
+    def get(self, name: str) -> Any:
+        child = self._bound.get(name)
+        if child is None:
+            child = self._bound[name] = self._bind(name)
+        return child
+
+    def _bind(self, name: str) -> Any:
+        m = self._metrics
+        tenant, model, _, _, _, currency, stream = self._key
+        stream_label = "true" if stream else "false"
+        if name == "input_tokens":
+            return m.tokens.labels(tenant, model, "input")
+        if name == "output_tokens":
+            return m.tokens.labels(tenant, model, "output")
+        if name == "energy":
+            return m.energy.labels(tenant, model)
+        if name == "water":
+            return m.water.labels(tenant, model)
+        if name == "spend":
+            return m.spend.labels(tenant, model, currency)
+        if name == "duration":
+            return m.request_duration.labels(model, stream_label)
+        if name == "ttft":
+            return m.ttft.labels(model, stream_label)
+        raise KeyError(name)
+
+
 class Metrics:
     """Every metric the gateway exports, with bounded labels."""
 
@@ -69,6 +120,7 @@ class Metrics:
         # Deterministic across workers: the first max_models configured names, in config order.
         self._models = frozenset(list(dict.fromkeys(known_models))[: settings.max_models])
         self._tenant_label = settings.tenant_label
+        self._cache: dict[_CacheKey, _Children] = {}
         if self.multiprocess_dir:
             # Values go to the shared files; render() builds a fresh registry over them.
             self.registry = None
@@ -134,26 +186,32 @@ class Metrics:
 
     def observe_request(self, record: UsageRecord) -> None:
         """Count one request that produced usage (a response, possibly a failed stream)."""
+        estimate = record.estimate
         tenant = self.tenant_label(record.tenant_id)
         model = self.model_label(record.model)
-        stream = "true" if record.stream else "false"
-        self.requests.labels(tenant, model, record.provider, str(record.status)).inc()
+        # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
+        key = (tenant, model, record.provider, record.status, estimate.method, record.currency, record.stream)
+        children = self._cache.get(key)
+        if children is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            children = self._cache[key] = _Children(self, key)
+        children.requests.inc()
         if record.prompt_tokens:
-            self.tokens.labels(tenant, model, "input").inc(record.prompt_tokens)
+            children.get("input_tokens").inc(record.prompt_tokens)
         if record.completion_tokens:
-            self.tokens.labels(tenant, model, "output").inc(record.completion_tokens)
-        estimate = record.estimate
-        self.emissions.labels(tenant, model, estimate.method).inc(max(estimate.gco2e, 0.0))
+            children.get("output_tokens").inc(record.completion_tokens)
+        children.emissions.inc(max(estimate.gco2e, 0.0))
         if estimate.energy_wh is not None:
-            self.energy.labels(tenant, model).inc(max(estimate.energy_wh, 0.0) * 3600.0)
+            children.get("energy").inc(max(estimate.energy_wh, 0.0) * 3600.0)
         if estimate.water_ml is not None:
-            self.water.labels(tenant, model).inc(max(estimate.water_ml, 0.0) / 1000.0)
+            children.get("water").inc(max(estimate.water_ml, 0.0) / 1000.0)
         if record.spend:
-            self.spend.labels(tenant, model, record.currency).inc(max(record.spend, 0.0))
+            children.get("spend").inc(max(record.spend, 0.0))
         if record.latency_s is not None:
-            self.request_duration.labels(model, stream).observe(record.latency_s)
+            children.get("duration").observe(record.latency_s)
         if record.ttft_s is not None:
-            self.ttft.labels(model, stream).observe(record.ttft_s)
+            children.get("ttft").observe(record.ttft_s)
         if record.overhead_s is not None:
             self.overhead.observe(record.overhead_s)
 
