@@ -24,9 +24,12 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.observability.multiprocess import MULTIPROC_ENV
+from gateway.observability.multiprocess import MULTIPROC_ENV, prepare_multiprocess_dir
 from gateway.observability.settings import ObservabilitySettings
 from meters.usage import UsageRecord
+
+# prepare_multiprocess_dir is re-exported: the CLI imports it from here.
+__all__ = ["Metrics", "multiprocess_dir", "prepare_multiprocess_dir"]
 
 PREFIX = "carbon_gateway_"
 OTHER_MODEL = "other"
