@@ -1,0 +1,43 @@
+"""Who is calling: a key from `Authorization: Bearer …` or `api-key`, checked in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from gateway.errors import GatewayError
+
+ANONYMOUS_TENANT = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant_id: str
+    key_id: str | None = None
+    tenant: Any = None  # meters.tenants.Tenant when tenants are configured
+    key: Any = None  # meters.tenants.ApiKey
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ANONYMOUS = Principal(ANONYMOUS_TENANT)
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    api_key = request.headers.get("api-key")
+    return api_key.strip() if api_key else None
+
+
+def unauthorized(message: str = "Invalid or missing API key.") -> GatewayError:
+    return GatewayError(401, message, code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+
+
+def same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())

@@ -1,0 +1,136 @@
+"""From a response's token usage to its carbon figure, headers, body field and usage record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from gateway.registry import ModelRuntime
+from meters.carbon import Estimate
+from meters.usage import UsageRecord
+
+log = logging.getLogger("carbon_gateway.metering")
+
+
+def fmt(value: float) -> str:
+    """At least 4 significant digits, trailing zeros kept (6 here)."""
+    return f"{value:#.6g}"
+
+
+def carbon_payload(estimate: Estimate, usage_source: str) -> dict[str, Any]:
+    payload = estimate.as_dict()
+    payload["usage_source"] = usage_source
+    return payload
+
+
+def carbon_headers(runtime: ModelRuntime, estimate: Estimate, usage_source: str) -> dict[str, str]:
+    headers = {
+        "x-carbon-gco2e": fmt(estimate.gco2e),
+        "x-carbon-gco2e-min": fmt(estimate.gco2e_min),
+        "x-carbon-gco2e-max": fmt(estimate.gco2e_max),
+        **runtime.label_headers,
+        "x-carbon-usage-source": usage_source,
+    }
+    if estimate.energy_wh is not None:
+        headers["x-carbon-energy-wh"] = fmt(estimate.energy_wh)
+    return headers
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def usage_tokens(usage: Any) -> tuple[int, int] | None:
+    """(prompt, completion) from an OpenAI `usage` object, or None when it is absent or malformed."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens", 0)
+    if completion is None:
+        completion = 0
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt < 0 or completion < 0:
+        return None
+    return prompt, completion
+
+
+Sink = Callable[[UsageRecord], Any]
+
+
+class UsageWriter:
+    """Hands finished usage records to the store off the response path.
+
+    Records go through a queue drained by one task, so a slow store never delays a response,
+    and shutdown drains what is queued before the store closes.
+    """
+
+    def __init__(self, write: Callable[[UsageRecord], Any]) -> None:
+        self._write = write
+        self._queue: asyncio.Queue[UsageRecord | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._drain(), name="usage-writer")
+
+    def submit(self, record: UsageRecord) -> None:
+        self._queue.put_nowait(record)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+
+    async def _drain(self) -> None:
+        while True:
+            record = await self._queue.get()
+            if record is None:
+                return
+            try:
+                await self._write(record)
+            except Exception:  # a store failure must not kill the writer; the store journals on its own
+                log.exception("usage record %s could not be written", record.request_id)
+
+
+def make_record(
+    *,
+    request_id: str,
+    runtime: ModelRuntime,
+    tenant_id: str,
+    key_id: str | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    estimate: Estimate,
+    usage_source: str,
+    tags: dict[str, str],
+    status: int,
+    stream: bool,
+    endpoint: str,
+    latency_s: float,
+    ttft_s: float | None,
+    overhead_s: float | None,
+) -> UsageRecord:
+    return UsageRecord(
+        request_id=request_id,
+        timestamp=time.time(),
+        tenant_id=tenant_id,
+        model=runtime.name,
+        provider=runtime.route.provider,
+        upstream_model=runtime.route.upstream_model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        estimate=estimate,
+        usage_source=usage_source,
+        key_id=key_id,
+        spend=runtime.spend(prompt_tokens, completion_tokens),
+        tags=tags,
+        status=status,
+        stream=stream,
+        latency_s=latency_s,
+        ttft_s=ttft_s,
+        overhead_s=overhead_s,
+        endpoint=endpoint,
+    )

@@ -1,0 +1,145 @@
+"""The offline `demo` model: answered in-process, so a new user sees real carbon figures
+without a key or a network. It behaves like an OpenAI-compatible upstream (JSON, SSE with a
+usage chunk when asked, embeddings) and reports token usage the way upstreams do: its own
+count, here one token per 4 characters (rounded up), OpenAI's rule of thumb.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from gateway.upstream.base import UpstreamResponse, from_bytes
+
+_REPLY = (
+    "Hello from carbon-gateway's offline demo model. This answer was generated locally, "
+    "so no upstream was called, yet the response carries a labelled carbon estimate computed "
+    "from its token usage."
+)
+_EMBEDDING_DIM = 16
+
+
+def approx_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+def _message_text(messages: list[Any]) -> str:
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+def _reply_words(max_tokens: Any) -> list[str]:
+    words = _REPLY.split(" ")
+    if isinstance(max_tokens, int) and max_tokens > 0:
+        # Keep the reply within max_tokens (one word ~ one or two tokens here).
+        words = words[: max(1, max_tokens // 2)]
+    return words
+
+
+def respond(endpoint: str, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
+    if endpoint == "embeddings":
+        return from_bytes(200, orjson.dumps(_embeddings(body, upstream_model)))
+    if endpoint == "completions":
+        prompt = body.get("prompt")
+        prompt_text = prompt if isinstance(prompt, str) else " ".join(str(p) for p in prompt or [])
+    else:
+        prompt_text = _message_text(body.get("messages") or [])
+    words = _reply_words(body.get("max_completion_tokens") or body.get("max_tokens"))
+    text = " ".join(words)
+    usage = {"prompt_tokens": approx_tokens(prompt_text), "completion_tokens": approx_tokens(text)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    ident = f"demo-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    if body.get("stream"):
+        return _stream(endpoint, body, upstream_model, words, usage, ident, created)
+    if endpoint == "completions":
+        choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+        obj = "text_completion"
+    else:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        obj = "chat.completion"
+    payload = {
+        "id": ident,
+        "object": obj,
+        "created": created,
+        "model": upstream_model,
+        "choices": [choice],
+        "usage": usage,
+    }
+    return from_bytes(200, orjson.dumps(payload))
+
+
+def _stream(
+    endpoint: str,
+    body: dict[str, Any],
+    model: str,
+    words: list[str],
+    usage: dict[str, int],
+    ident: str,
+    created: int,
+) -> UpstreamResponse:
+    chat = endpoint != "completions"
+    obj = "chat.completion.chunk" if chat else "text_completion"
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+        payload = {
+            "id": ident,
+            "object": obj,
+            "created": created,
+            "model": model,
+            "choices": choices,
+            **extra,
+        }
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        if chat:
+            yield event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            choice = {"index": 0, "delta": {"content": piece}} if chat else {"index": 0, "text": piece}
+            yield event([{**choice, "finish_reason": None}])
+        last = {"index": 0, "delta": {}} if chat else {"index": 0, "text": ""}
+        yield event([{**last, "finish_reason": "stop"}])
+        if include_usage:
+            yield event([], usage=usage)
+        yield b"data: [DONE]\n\n"
+
+    return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
+
+
+def _embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
+    inputs = body.get("input")
+    items = (
+        [inputs]
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int))
+        else inputs
+    )
+    data = []
+    tokens = 0
+    for index, item in enumerate(items or []):
+        text = item if isinstance(item, str) else " ".join(str(t) for t in item)
+        tokens += len(item) if isinstance(item, list) else approx_tokens(text)
+        digest = hashlib.sha256(text.encode()).digest()
+        vector = [(b - 128) / 128 for b in digest[:_EMBEDDING_DIM]]
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

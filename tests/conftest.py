@@ -1,0 +1,75 @@
+"""Shared fixtures: a fake upstream process and a gateway process configured against it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tests.fakes import spawn_fake_upstream  # noqa: E402
+from tests.harness import GatewayProcess, free_port, running_gateway, write_config  # noqa: E402
+
+UPSTREAM_KEY = "upstream-secret-key"
+# A coefficient the tests can recompute by hand (seed 002 arithmetic: tokens / 1000 × g/1k).
+TEST_COEFFICIENT = 1.5
+
+
+@pytest.fixture(scope="session")
+def upstream_port() -> Iterator[int]:
+    process, port = spawn_fake_upstream()
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def proxy_models(upstream_port: int, dead_port: int) -> list[dict[str, Any]]:
+    base = f"http://127.0.0.1:{upstream_port}/v1"
+    fake = {"model": "openai/fake-model", "api_base": base, "api_key": UPSTREAM_KEY, "timeout": 5, "max_retries": 2}
+    coefficient = {"gco2e_per_1k_tokens": TEST_COEFFICIENT, "confidence": "estimated", "source": "test coefficient"}
+    return [
+        {"model_name": "fake", "litellm_params": fake, "carbon": coefficient},
+        {"model_name": "mistral-large-2", "litellm_params": {**fake, "model": "openai/mistral-large-2"}},
+        {"model_name": "no-retry", "litellm_params": {**fake, "max_retries": 0}, "carbon": coefficient},
+        {"model_name": "slow", "litellm_params": {**fake, "timeout": 0.5, "max_retries": 0}},
+        {
+            "model_name": "dead",
+            "litellm_params": {**fake, "api_base": f"http://127.0.0.1:{dead_port}/v1", "max_retries": 1},
+        },
+        {
+            "model_name": "dead-with-fallback",
+            "litellm_params": {**fake, "api_base": f"http://127.0.0.1:{dead_port}/v1", "max_retries": 0},
+        },
+        {"model_name": "mystery", "litellm_params": {**fake, "model": "openai/some-model-nobody-knows"}},
+        {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}},
+    ]
+
+
+def proxy_config(upstream_port: int, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "model_list": proxy_models(upstream_port, free_port()),
+        "router_settings": {"fallbacks": [{"dead-with-fallback": ["fake"]}]},
+        "gateway": {"max_body_bytes": 65536},
+    }
+    config.update(extra)
+    return config
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    directory = tmp_path_factory.mktemp("gateway")
+    path = write_config(directory, proxy_config(upstream_port))
+    with running_gateway(path) as process:
+        yield process
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return tmp_path
