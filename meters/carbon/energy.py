@@ -70,6 +70,18 @@ class EnergyVariant:
             return latency_s if latency_s > 0 else 0.0
         return modelled
 
+    def grams(self, prompt_tokens: int, completion_tokens: int, latency_s: float | None) -> float:
+        """Usage + embodied gCO2e only (the min/max variants need nothing else)."""
+        seconds = completion_tokens * self.s_per_output_token + self.ttft_s
+        if latency_s is not None and latency_s < seconds:
+            seconds = latency_s if latency_s > 0 else 0.0
+        it_wh = (
+            self.server_wh_per_s * seconds
+            + self.gpu_wh_per_output_token * completion_tokens
+            + self.prefill_wh_per_input_token * prompt_tokens
+        )
+        return it_wh * self.g_per_it_wh + self.embodied_g_per_s * seconds
+
     def components(
         self, prompt_tokens: int, completion_tokens: int, latency_s: float | None
     ) -> tuple[float, float, float, float | None]:

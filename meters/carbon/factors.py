@@ -138,25 +138,31 @@ class EnergyFactors(ModelFactors):
     def estimate(
         self, prompt_tokens: int, completion_tokens: int, latency_s: float | None = None
     ) -> Estimate:
-        energy_wh, usage, embodied, water = self._central.components(
-            prompt_tokens, completion_tokens, latency_s
+        # EnergyVariant.components(), inlined: this runs on every request.
+        v = self._central
+        seconds = completion_tokens * v.s_per_output_token + v.ttft_s
+        if latency_s is not None and latency_s < seconds:
+            seconds = latency_s if latency_s > 0 else 0.0
+        it_wh = (
+            v.server_wh_per_s * seconds
+            + v.gpu_wh_per_output_token * completion_tokens
+            + v.prefill_wh_per_input_token * prompt_tokens
         )
+        usage = it_wh * v.g_per_it_wh
+        embodied = v.embodied_g_per_s * seconds
         total = usage + embodied
+        ml = v.ml_per_it_wh
         low = high = total
         if self._low is not None:
-            _, low_usage, low_embodied, _ = self._low.components(prompt_tokens, completion_tokens, latency_s)
-            low = min(low_usage + low_embodied, total)
+            low = min(self._low.grams(prompt_tokens, completion_tokens, latency_s), total)
         if self._high is not None:
-            _, high_usage, high_embodied, _ = self._high.components(
-                prompt_tokens, completion_tokens, latency_s
-            )
-            high = max(high_usage + high_embodied, total)
+            high = max(self._high.grams(prompt_tokens, completion_tokens, latency_s), total)
         return build_estimate(
             total,
             low * self._band_low,
             high * self._band_high,
-            energy_wh,
-            water,
+            it_wh * v.pue,
+            None if ml is None else it_wh * ml,
             usage,
             embodied,
             self.method,

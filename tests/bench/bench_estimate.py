@@ -1,0 +1,84 @@
+"""Per-estimate cost of the carbon engine, per method (not collected by pytest).
+
+    python tests/bench/bench_estimate.py [--n 200000]
+
+Prints microseconds per `ModelFactors.estimate()` call (best of 5 runs) and, for scale, one EcoLogits
+`compute_llm_impacts` call. The issue's target is <= 2 us per estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import timeit
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from meters.carbon import CarbonEngine
+
+CASES = [
+    ("coefficient (seed 002, gpt-4o)", "gpt-4o", {"method": "coefficient"}, None),
+    (
+        "coefficient split in/out (override)",
+        "mine",
+        {"gco2e_per_1k_input_tokens": 0.1, "gco2e_per_1k_output_tokens": 0.4},
+        None,
+    ),
+    ("energy, point params (llama-3.1-8b)", "llama-3.1-8b-instruct", None, 1.7),
+    ("energy, point params, no latency", "llama-3.1-8b-instruct", None, None),
+    ("energy, param ranges (gpt-4o)", "gpt-4o", None, 2.3),
+    ("fallback (unknown model)", "unknown-model", None, None),
+]
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=200_000)
+    args = parser.parse_args()
+    engine = CarbonEngine.load()
+    audited = engine.with_audited("2026-10", {"llama-3.1-8b-instruct": (0.004, 3_000_000, 1_000_000)})
+    print(f"{_cpu()}, Python {platform.python_version()}, n={args.n}, best of 5")
+    rows = [
+        (label, engine.factors_for(model, override=override), latency)
+        for label, model, override, latency in CASES
+    ]
+    rows.append(("audited (split in/out)", audited.factors_for("llama-3.1-8b-instruct"), None))
+    for label, factors, latency in rows:
+        names = {"estimate": factors.estimate, "latency": latency}
+        best = min(timeit.repeat("estimate(812, 264, latency)", globals=names, number=args.n, repeat=5))
+        print(f"{label:44s} {factors.method:12s} {best / args.n * 1e6:6.3f} us/estimate")
+    names = {"estimate": engine.estimate}
+    cached = min(timeit.repeat("estimate('gpt-4o', 812, 264)", globals=names, number=args.n, repeat=5))
+    print(
+        f"{'engine.estimate() (dict lookup + estimate)':44s} {'energy':12s} {cached / args.n * 1e6:6.3f} us/estimate"
+    )
+    _ecologits_reference()
+
+
+def _ecologits_reference() -> None:
+    try:
+        from ecologits.impacts.llm import compute_llm_impacts
+    except ImportError:
+        return
+    n = 500
+    seconds = timeit.timeit(
+        lambda: compute_llm_impacts(8.0, 8.0, 264, 1e-7, 9.3, 0.04144, 3.67, 1.16, 0.0, request_latency=1.7),
+        number=n,
+    )
+    print(f"{'reference: EcoLogits compute_llm_impacts':44s} {'':12s} {seconds / n * 1e6:6.1f} us/call")
+
+
+if __name__ == "__main__":
+    main()
