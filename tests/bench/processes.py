@@ -141,6 +141,17 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
+def allowed_cpus(pid: int) -> str:
+    """The CPUs the kernel lets ``pid`` run on, to show that pinning took effect."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def tree_memory_mb(pid: int) -> dict[str, float]:
     """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
     pids, queue = [], [pid]

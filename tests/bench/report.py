@@ -1,0 +1,103 @@
+"""The benchmark report: machine description, comparison with the issue-2 targets, and the text table."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+TARGETS = {"rps_c32_json": 2500.0, "added_p50_ms_c1": 0.5, "added_ttft_ms": 1.0, "rss_mb": 150.0}
+
+
+def load_average() -> str:
+    """Other work on the machine skews every figure; the 1/5/15-minute load average shows how much."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "load_average_at_start": load_average(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def compare(results: list[dict[str, Any]], ttft: dict[str, Any], memory: dict[str, Any] | None) -> dict:
+    """Each target: the measured figure, the goal and whether it is met (None when not measured)."""
+
+    def find(target: str, mode: str, connections: int) -> dict[str, Any] | None:
+        for row in results:
+            if (row["target"], row["mode"], row["connections"]) == (target, mode, connections):
+                return row
+        return None
+
+    verdict: dict[str, Any] = {}
+    gateway_c32 = find("gateway", "json", 32)
+    if gateway_c32:
+        rps = gateway_c32["rps"]
+        verdict["rps_c32_json"] = {"value": rps, "goal": ">= 2500", "met": rps >= TARGETS["rps_c32_json"]}
+    direct_c1, gateway_c1 = find("upstream", "json", 1), find("gateway", "json", 1)
+    if direct_c1 and gateway_c1:
+        added = round(gateway_c1["p50_ms"] - direct_c1["p50_ms"], 3)
+        verdict["added_p50_ms_c1"] = {
+            "value": added,
+            "goal": "<= 0.5",
+            "met": added <= TARGETS["added_p50_ms_c1"],
+        }
+    if "gateway" in ttft and "upstream" in ttft:
+        added = round(ttft["gateway"]["p50_ms"] - ttft["upstream"]["p50_ms"], 3)
+        verdict["added_ttft_ms"] = {
+            "value": added,
+            "goal": "<= 1.0",
+            "met": added <= TARGETS["added_ttft_ms"],
+        }
+    if memory:
+        rss = memory["peak_rss_mb"]
+        verdict["rss_mb"] = {"value": rss, "goal": "<= 150 (peak)", "met": rss <= TARGETS["rss_mb"]}
+    return verdict
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"machine: {report['machine']}")
+    print(
+        f"pinning: {report['pinning']}  load generator: {report['loadgen']}  metering: {report['metering']}"
+    )
+    print(f"{'target':<9} {'mode':<7} {'c':>3} {'RPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for row in report["results"]:
+        print(
+            f"{row['target']:<9} {row['mode']:<7} {row['connections']:>3} {row['rps']:>9.1f} "
+            f"{row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['errors']:>7}"
+        )
+    for target, figures in report["ttft"].items():
+        print(f"TTFT {target}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
+    if report["memory"]:
+        memory = report["memory"]
+        print(
+            f"gateway memory: RSS {memory['rss_mb']} MB, peak {memory['peak_rss_mb']} MB "
+            f"over {memory['processes']} process(es)"
+        )
+    if report["profile"]:
+        hot = report["profile"]
+        for kind in ("self", "inclusive"):
+            print(f"gateway hot spots ({kind} % of samples):")
+            for function, share in hot.get(kind, []):
+                print(f"  {share:5.1f}  {function}")
+        if "error" in hot:
+            print(f"py-spy failed: {hot['error']}")
+    for name, verdict in report["verdict"].items():
+        state = "met" if verdict["met"] else "MISSED"
+        print(f"{name}: {verdict['value']} (goal {verdict['goal']}) {state}")
