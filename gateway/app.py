@@ -15,13 +15,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.errors import GatewayError, error_body
+from gateway.observability.endpoint import MetricsServer, metrics_routes
+from gateway.observability.logs import configure_logging, log_request
+from gateway.observability.metrics import Metrics
+from gateway.observability.settings import ObservabilitySettings
+from gateway.observability.tracing import configure_tracing
 from gateway.providers import resolve_models, routes_from_json
 from gateway.proxy import proxy
 from gateway.registry import build_registry
-from gateway.settings import GatewayConfig, load_config
+from gateway.settings import ConfigError, GatewayConfig, load_config
 from gateway.state import GatewayState
 from gateway.validation import CHAT, COMPLETIONS, EMBEDDINGS
 from meters.carbon import CarbonEngine, CatalogueError
+from meters.store import open_store
 
 log = logging.getLogger("carbon_gateway")
 RESOLVED_ROUTES_ENV = "CARBON_GATEWAY_RESOLVED"  # set by `carbon-gateway serve` for its workers
@@ -29,6 +35,12 @@ RESOLVED_ROUTES_ENV = "CARBON_GATEWAY_RESOLVED"  # set by `carbon-gateway serve`
 
 def build_state(config: GatewayConfig) -> GatewayState:
     """Everything that can fail on bad config fails here, before the server listens."""
+    try:
+        observability = ObservabilitySettings.from_config(config.observability, config.path)
+        tracer = configure_tracing(observability, config.path)
+    except ValueError as exc:
+        raise ConfigError(config.path, "observability", str(exc)) from None
+    configure_logging(observability)
     resolved = os.environ.get(RESOLVED_ROUTES_ENV)
     if resolved and Path(resolved).is_file():
         routes = routes_from_json(Path(resolved).read_text())
@@ -39,7 +51,17 @@ def build_state(config: GatewayConfig) -> GatewayState:
     except CatalogueError as exc:
         raise CatalogueError(f"{config.path}: carbon: {exc}") from None
     models = build_registry(config, routes, engine)
-    return GatewayState(config, models, engine, master_key=os.environ.get("GATEWAY_MASTER_KEY") or None)
+    metrics = Metrics(observability, known_models=list(models)) if observability.metrics_enabled else None
+    return GatewayState(
+        config,
+        models,
+        engine,
+        metrics=metrics,
+        access_log=log_request if observability.log_requests else None,
+        tracer=tracer,
+        observability=observability,
+        master_key=os.environ.get("GATEWAY_MASTER_KEY") or None,
+    )
 
 
 async def chat_completions(request: Request) -> Response:
@@ -81,7 +103,9 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
-    store_ok = True if state.store is None else await state.store.ping()
+    store_ok = state.store is not None and await state.store.ping()
+    if state.metrics is not None:
+        state.metrics.set_store_up(store_ok, "redis" if state.config.store.redis_url else "embedded")
     body = {"status": "ready" if store_ok else "unavailable", "models": len(state.models), "store": store_ok}
     return JSONResponse(body, status_code=200 if store_ok else 503)
 
@@ -116,10 +140,24 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store_settings = state.config.store
+        state.store = await open_store(
+            store_settings.redis_url,
+            state_dir=store_settings.state_dir,
+            prefix=store_settings.prefix,
+            on_failure=store_settings.on_failure,
+            ledger_retention_days=store_settings.ledger_retention_days,
+        )
         await state.start()
+        metrics_server = None
+        if state.metrics is not None and state.observability.metrics_port is not None:
+            metrics_server = MetricsServer(state.metrics, state.observability)
+            await metrics_server.start()
         try:
             yield
         finally:
+            if metrics_server is not None:
+                await metrics_server.stop()
             await state.close()
 
     routes = [
@@ -130,6 +168,8 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
+    if state.metrics is not None and state.observability.metrics_port is None:
+        routes += metrics_routes(state.metrics, state.observability)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -53,6 +53,8 @@ class GatewayState:
         guard: Any = None,
         metrics: Any = None,
         access_log: Any = None,
+        tracer: Any = None,
+        observability: Any = None,
         master_key: str | None = None,
     ) -> None:
         self.config = config
@@ -62,6 +64,8 @@ class GatewayState:
         self.guard = guard  # tenants, keys and limits (gateway.limits); None = anonymous, unlimited
         self.metrics = metrics
         self.access_log = access_log
+        self.tracer = tracer
+        self.observability = observability
         self.master_key = master_key
         self.client = PassthroughClient()
         self.writer = UsageWriter(self._write)
@@ -80,6 +84,8 @@ class GatewayState:
         await self.client.close()
         if self.store is not None:
             await self.store.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def authenticate(self, request: Request) -> auth.Principal:
@@ -187,6 +193,9 @@ class GatewayState:
         )
         if self.metrics is not None:
             self.metrics.observe_request(record)
+        if self.tracer is not None:
+            end_ns = time.time_ns()
+            self.tracer.record(record, start_ns=end_ns - int(latency_s * 1e9), end_ns=end_ns)
         if self.access_log is not None:
             self.access_log(
                 record,
@@ -232,6 +241,16 @@ class GatewayState:
 
     # -- observers -----------------------------------------------------------------------------
     def observe_rejected(self, request: Request, exc: GatewayError, started: float) -> None:
+        """A request refused before it had a model (bad input, auth, unknown model, limits)."""
+        if self.metrics is not None:
+            self.metrics.observe_failure(
+                tenant="unknown",
+                model="unknown",
+                provider="none",
+                status=exc.status,
+                stream=False,
+                latency_s=time.perf_counter() - started,
+            )
         if self.access_log is not None:
             self.access_log(
                 None,

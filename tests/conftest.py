@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,37 @@ from tests.fakes import spawn_fake_upstream  # noqa: E402
 from tests.harness import GatewayProcess, free_port, running_gateway, write_config  # noqa: E402
 
 UPSTREAM_KEY = "upstream-secret-key"
+_OWN_REDIS: list[subprocess.Popen[bytes]] = []
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests use the Redis at REDIS_URL (default 127.0.0.1:6379); where none answers, start our own."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if _redis_answers(url) or not shutil.which("redis-server"):
+        os.environ.setdefault("REDIS_URL", url)
+        return
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    _OWN_REDIS.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(os.environ["REDIS_URL"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for process in _OWN_REDIS:
+        process.terminate()
+        process.wait(timeout=10)
 # A coefficient the tests can recompute by hand (seed 002 arithmetic: tokens / 1000 × g/1k).
 TEST_COEFFICIENT = 1.5
 
