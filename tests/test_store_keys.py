@@ -6,8 +6,10 @@ import pytest
 
 from meters.limits import LimitName, Limits
 from meters.tenants import ApiKey, Tenant, hash_key
+from tests import test_store_helpers as helpers
 
-pytest_plugins = ("tests.test_store_helpers",)  # the store, factory and clock fixtures
+# Fixtures shared by the store suites (both backends).
+factory, store, clock = helpers.factory, helpers.store, helpers.clock
 
 
 def _tenant(tenant_id: str, **limits) -> Tenant:

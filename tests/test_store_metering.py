@@ -6,9 +6,11 @@ import pytest
 
 from meters.limits import LimitName, Limits, Policy, Scope
 from meters.store import Amounts
+from tests import test_store_helpers as helpers
 from tests.test_store_helpers import T0, make_record
 
-pytest_plugins = ("tests.test_store_helpers",)  # the store, factory and clock fixtures
+# Fixtures shared by the store suites (both backends).
+factory, store, clock = helpers.factory, helpers.store, helpers.clock
 
 
 def scopes(tenant_id: str = "acme", model: str = "small", **limits) -> list[Scope]:

@@ -89,15 +89,21 @@ class RedisStore(Store):
         clock: Callable[[], float],
         connect_timeout_s: float = 0.5,
         command_timeout_s: float = 2.0,
+        max_connections: int = 64,
     ) -> RedisStore:
-        client = aioredis.from_url(
+        # A blocking pool makes bursts wait for a free connection instead of failing with
+        # "Too many connections" (which would look like an outage and trip fail_open).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=command_timeout_s,
             socket_connect_timeout=connect_timeout_s,
             socket_timeout=command_timeout_s,
             # One immediate retry replaces a connection Redis closed (e.g. it restarted);
             # an unreachable Redis then fails fast instead of backing off for seconds.
             retry=Retry(NoBackoff(), 1),
         )
+        client = aioredis.Redis(connection_pool=pool)
         store = cls(
             client,
             prefix=prefix,
@@ -285,9 +291,8 @@ class RedisStore(Store):
         except StoreUnavailable:
             if self.on_failure == "fail_closed":
                 raise
-            self.journal.append(entry)
             self._next_journal_check = 0.0
-            return True
+            return self.journal.append(entry)  # False: the journal was full and the record is lost
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry) with the SETTLE script."""
@@ -328,6 +333,11 @@ class RedisStore(Store):
             *tags,
         ]
         return bool(await self._settle(args=args))
+
+    @property
+    def replay_task(self) -> asyncio.Task[int] | None:
+        """The background replay started by the last successful call, if one is running."""
+        return self._replaying
 
     async def replay_journal(self) -> int:
         """Count every journalled record now; returns how many were replayed."""

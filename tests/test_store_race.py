@@ -1,0 +1,135 @@
+"""Exactness under concurrency: several OS processes race one tenant to its carbon budget.
+
+Each process opens its own store and runs hundreds of concurrent reserve -> (settle |
+release | crash) cycles. Afterwards the tenant's usage must not exceed the budget by more
+than one request's worth, must equal exactly what the workers settled, and no reservation
+may be left once the crashed ones have expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from meters.limits import Limits, Scope
+from meters.store import Amounts, open_store
+from meters.store.windows import month_of, to_nano
+from tests import test_store_helpers as helpers
+from tests.test_store_helpers import make_record
+
+# Fixtures shared by the store suites (both backends).
+factory, store, clock = helpers.factory, helpers.store, helpers.clock
+
+PROCESSES = 4
+CYCLES_PER_PROCESS = 150
+BUDGET_G = 6.0
+RESERVE_G = 0.1  # an upper bound of each request's carbon, as the gateway reserves from max_tokens
+CRASH_TTL_S = 0.5
+
+
+async def _run_worker(backend: str, redis_url: str | None, prefix: str, state_dir: str, seed: int) -> dict:
+    rng = random.Random(seed)
+    store = await open_store(redis_url if backend == "redis" else None, prefix=prefix, state_dir=state_dir)
+    scopes = [Scope("t:race", Limits.from_config({"gco2e_per_month": BUDGET_G}, "race"))]
+    stats = dict.fromkeys(
+        ("admitted", "blocked", "settled", "released", "crashed", "degraded", "settled_nano"), 0
+    )
+
+    async def cycle() -> None:
+        await asyncio.sleep(rng.random() * 0.01)
+        fate = rng.random()
+        outcome = await store.reserve(
+            "race",
+            key_id=None,
+            model="m",
+            amounts=Amounts(tokens=100, gco2e=RESERVE_G),
+            scopes=scopes,
+            ttl_s=CRASH_TTL_S if fate >= 0.85 else 120.0,
+        )
+        stats["degraded"] += outcome.degraded  # must stay 0: a real store answered every call
+        if not outcome.ok:
+            stats["blocked"] += 1
+            return
+        stats["admitted"] += 1
+        await asyncio.sleep(rng.random() * 0.01)  # the upstream call
+        if fate < 0.7:
+            actual = round(RESERVE_G * rng.uniform(0.3, 1.0), 6)
+            record = make_record("race", timestamp=time.time(), model="m", gco2e=actual)
+            assert await store.settle(outcome.reservation, record)
+            stats["settled"] += 1
+            stats["settled_nano"] += to_nano(actual)
+        elif fate < 0.85:
+            await store.release(outcome.reservation)  # upstream failed
+            stats["released"] += 1
+        else:
+            stats["crashed"] += 1  # never settled nor released: must expire
+
+    await asyncio.gather(*(cycle() for _ in range(CYCLES_PER_PROCESS)))
+    await store.close()
+    return stats
+
+
+def race_worker(backend, redis_url, prefix, state_dir, seed, barrier, results) -> None:
+    barrier.wait()  # start together so the processes really overlap
+    results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed)))
+
+
+async def test_processes_racing_a_budget_never_overspend_nor_leak(factory):
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
+    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
+    processes = [
+        ctx.Process(target=race_worker, args=(*args, seed, barrier, results)) for seed in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    stats = [await asyncio.to_thread(results.get, True, 120) for _ in processes]
+    for process in processes:
+        await asyncio.to_thread(process.join, 30)
+        assert process.exitcode == 0
+
+    total = {key: sum(s[key] for s in stats) for key in stats[0]}
+    assert total["admitted"] + total["blocked"] == PROCESSES * CYCLES_PER_PROCESS
+    assert total["degraded"] == 0
+    assert total["blocked"] > 0 and total["settled"] > 0 and total["released"] > 0 and total["crashed"] > 0
+
+    now = time.time()
+    store = await factory.open()
+    usage = await store.usage("race", month_of(now))
+    # Counted exactly what was settled, and never more than the budget plus one request.
+    assert to_nano(usage["totals"]["gco2e"]) == total["settled_nano"]
+    assert usage["totals"]["requests"] == total["settled"]
+    assert usage["totals"]["gco2e"] <= BUDGET_G + RESERVE_G
+    # Once the crashed workers' reservations are past their TTL, nothing is held.
+    later = await factory.open(clock=lambda: time.time() + CRASH_TTL_S + 1)
+    assert await later.outstanding_reservations("race") == 0
+
+
+@pytest.mark.parametrize("clients", [64])
+async def test_concurrent_tasks_in_one_process_are_exact(factory, clients):
+    store = await factory.open()
+    scopes = [Scope("t:tasks", Limits.from_config({"gco2e_per_month": 1.0, "tokens_per_minute": 10**9}, "t"))]
+    admitted = 0
+
+    async def one() -> None:
+        nonlocal admitted
+        outcome = await store.reserve(
+            "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
+        )
+        if outcome.ok:
+            admitted += 1
+            record = make_record(
+                "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
+            )
+            await store.settle(outcome.reservation, record)
+
+    await asyncio.gather(*(one() for _ in range(clients * 3)))
+    assert admitted == 100  # exactly the budget: 1.0 g / 0.01 g
+    assert await store.outstanding_reservations("tasks") == 0
+    assert Path(factory.state_dir).exists()

@@ -1,0 +1,173 @@
+"""Redis outages against a real redis-server this test starts, stops and restarts on its own port.
+
+The server is stopped with SHUTDOWN SAVE and restarted from its dump, as a production Redis
+with persistence would come back; fail_open must then replay the journal without losing
+or double-counting anything, and fail_closed must raise StoreUnavailable while it is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from meters.limits import Limits, Scope
+from meters.store import Amounts, StoreUnavailable, open_store
+from meters.tenants import Tenant
+from tests.test_store_helpers import make_record
+
+REDIS_SERVER = "/usr/bin/redis-server"
+SCOPES = [Scope("t:acme", Limits.from_config({"gco2e_per_month": 100}, "acme"))]
+
+
+class RedisServer:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args += ["--dir", str(self.directory), "--dbfilename", "dump.rdb"]
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:  # wait until it accepts connections (a readiness wait, not an assertion)
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        """Stop, keeping the data in dump.rdb for the next start."""
+        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection as it exits
+            redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+        assert self.process is not None
+        self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+async def server(tmp_path) -> AsyncIterator[RedisServer]:
+    made = RedisServer(tmp_path)
+    made.start()
+    yield made
+    if made.process is not None:
+        made.process.terminate()
+        made.process.wait(timeout=10)
+
+
+async def _open(server: RedisServer, tmp_path: Path, **kwargs):
+    return await open_store(server.url, state_dir=tmp_path, prefix="cg:", **kwargs)
+
+
+async def _reserve(store):
+    return await store.reserve("acme", key_id=None, model="small", amounts=Amounts(gco2e=1.0), scopes=SCOPES)
+
+
+async def test_fail_open_journals_while_down_and_replays_once(server, tmp_path):
+    store = await _open(server, tmp_path, on_failure="fail_open")
+    await store.put_tenant(Tenant(id="acme"))
+    before = make_record("acme", request_id="before", gco2e=1.0)
+    assert await store.record(before)
+    held = await _reserve(store)
+    assert held.ok and not held.degraded
+
+    server.stop()
+    assert await store.ping() is False
+    degraded = await _reserve(store)
+    assert degraded.ok and degraded.degraded and degraded.reservation_id.startswith("degraded-")
+    assert await store.settle(degraded.reservation, make_record("acme", request_id="during-1", gco2e=2.0))
+    assert await store.settle(held.reservation, make_record("acme", request_id="during-2", gco2e=4.0))
+    assert await store.record(make_record("acme", request_id="during-3", gco2e=8.0, tags={"build": "9"}))
+    assert await store.record(before)  # a retry of an already counted request, journalled again
+    await store.release("some-reservation")  # releases while down are dropped: reservations expire
+    with pytest.raises(StoreUnavailable):
+        await store.usage("acme", "2030-03")
+    assert len(store.journal.path.read_bytes().splitlines()) == 4
+
+    server.start()
+    assert await store.get_tenant("acme") is not None  # the first successful call starts the replay
+    assert store.replay_task is not None
+    assert await store.replay_task == 4
+    assert not store.journal.pending()
+    totals = (await store.usage("acme", "2030-03"))["totals"]
+    assert totals["requests"] == 4 and totals["gco2e"] == 15.0  # 1 + 2 + 4 + 8: nothing lost or doubled
+    assert (await store.usage("acme", "2030-03"))["by_tag"]["build=9"]["gco2e"] == 8.0
+    assert await store.outstanding_reservations("acme") == 0  # the held reservation was settled on replay
+    assert await store.replay_journal() == 0
+    await store.close()
+
+
+async def test_journal_is_bounded(server, tmp_path):
+    store = await _open(server, tmp_path, on_failure="fail_open", journal_max=2)
+    server.stop()
+    results = [await store.record(make_record("acme", request_id=f"r{i}")) for i in range(3)]
+    assert results == [True, True, False] and store.journal.dropped == 1
+    server.start()
+    assert await store.replay_journal() == 2
+    assert (await store.usage("acme", "2030-03"))["totals"]["requests"] == 2
+    await store.close()
+
+
+async def test_journal_shared_by_two_stores_replays_each_record_once(server, tmp_path):
+    first = await _open(server, tmp_path, on_failure="fail_open")
+    second = await _open(server, tmp_path, on_failure="fail_open")
+    server.stop()
+    for i in range(20):
+        await (first if i % 2 else second).record(make_record("acme", request_id=f"r{i}", gco2e=0.5))
+    server.start()
+    replayed = await asyncio.gather(first.replay_journal(), second.replay_journal())
+    assert sum(replayed) == 20
+    assert (await first.usage("acme", "2030-03"))["totals"]["gco2e"] == 10.0
+    await first.close()
+    await second.close()
+
+
+async def test_fail_closed_raises_while_down_and_recovers(server, tmp_path):
+    store = await _open(server, tmp_path, on_failure="fail_closed")
+    await store.put_tenant(Tenant(id="acme"))
+    _, plaintext = await store.issue_key("acme")
+    server.stop()
+    with pytest.raises(StoreUnavailable):
+        await _reserve(store)
+    with pytest.raises(StoreUnavailable):
+        await store.record(make_record("acme"))
+    with pytest.raises(StoreUnavailable):
+        await store.resolve_key(plaintext)
+    assert not store.journal.pending()
+    server.start()
+    assert (await _reserve(store)).ok
+    assert (await store.resolve_key(plaintext))[0].id == "acme"
+    await store.close()
+
+
+async def test_fail_closed_refuses_to_open_without_redis(server, tmp_path):
+    server.stop()
+    with pytest.raises(StoreUnavailable):
+        await _open(server, tmp_path, on_failure="fail_closed")
+    client = aioredis.from_url(server.url)
+    with pytest.raises(redis.ConnectionError):
+        await client.ping()
+    await client.aclose()
