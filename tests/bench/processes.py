@@ -79,11 +79,18 @@ def gateway_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
 
 
-def start_gateway(config_path: Path, port: int, cpus: str | None, log_path: Path) -> subprocess.Popen[bytes]:
+def start_gateway(
+    config_path: Path, port: int, cpus: str | None, log_path: Path, state_dir: Path
+) -> subprocess.Popen[bytes]:
+    """Start the gateway; its embedded store lives in ``state_dir`` so no run sees another's counters.
+
+    ``REDIS_URL`` from the environment passes through, selecting the Redis store instead.
+    """
     arguments = ["serve", "--config", str(config_path), "--port", str(port), "--workers", "1"]
     command = [*gateway_command(), *arguments]
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("GATEWAY_MASTER_KEY", None)
+    env["CARBON_GATEWAY_STATE_DIR"] = str(state_dir)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         return subprocess.Popen(pinned(command, cpus), cwd=REPO_ROOT, env=env, stdout=log, stderr=log)

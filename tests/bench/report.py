@@ -76,6 +76,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"pinning: {report['pinning']}  load generator: {report['loadgen']}  metering: {report['metering']}"
     )
+    if report["probe_headers"]:
+        print(f"probe headers: {', '.join(report['probe_headers'])}")
     print(f"{'target':<9} {'mode':<7} {'c':>3} {'RPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for row in report["results"]:
         print(

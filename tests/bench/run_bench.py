@@ -5,7 +5,8 @@ Run from the repository root (needs the gateway installed, ``pip install -e .``,
 
     python -m tests.bench.run_bench                      # 10 s per run, c=1 and c=32, JSON and SSE
     python -m tests.bench.run_bench --duration 5 --json  # machine-readable
-    python -m tests.bench.run_bench --extra-config budgets-on.yaml --header "authorization: Bearer sk-t1"
+    python -m tests.bench.run_bench --extra-config tests/bench/budgets_on.yaml \\
+        --header "authorization: Bearer sk-bench-tenant"     # budgets on (compare with a run without)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
 
 What it does:
@@ -17,8 +18,8 @@ What it does:
 2. Pins with ``taskset`` when there are two cores: the gateway alone on the first core, the fake upstream,
    the load generator and this script on the second, so the gateway's figures are one worker on one core
    and the load side does not steal its CPU. ``--no-pin`` turns this off.
-3. Checks one request through the gateway (status, and whether ``x-carbon-gco2e`` comes back, i.e. metering
-   is on), warms both targets up, then drives closed-loop load with ``wrk`` (one thread, a generated Lua
+3. Checks one request through the gateway (status; the ``x-carbon-*`` and ``x-ratelimit-*`` headers that come
+   back show that metering, and with tenants limits, are on), warms both targets up, then drives closed-loop load with ``wrk`` (one thread, a generated Lua
    script POSTing the body) or, when wrk is missing or ``--loadgen python``, the bundled async generator
    (``tests/bench/loadgen.py``; slower, so its ceiling is lower), for each connection count, for a
    non-streaming and a streaming chat completion, against (a) the upstream directly and (b) the gateway.
@@ -175,20 +176,22 @@ def _finish_profile(profiler: subprocess.Popen[bytes], output: Path) -> dict[str
 
 def _start_gateway(
     bench: Bench, upstream_port: int, cpus: str | None, headers: dict[str, str], workdir: Path
-) -> bool:
-    """Start the gateway, wait for /healthz, probe one request; return whether carbon headers came back."""
+) -> list[str]:
+    """Start the gateway, wait for /healthz, probe one request; return its metering and limit headers."""
     config_path, log_path = workdir / "gateway.yaml", workdir / "gateway.log"
     config = processes.gateway_config(upstream_port, bench.args.extra_config)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = processes.free_port()
-    bench.gateway = processes.start_gateway(config_path, port, cpus, log_path)
+    state_dir = workdir / "state"
+    state_dir.mkdir()
+    bench.gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
     processes.wait_ready(bench.gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
     url = f"http://127.0.0.1:{port}{PATH}"
     status, answer_headers, answer = processes.probe(url, request_body(processes.BENCH_MODEL, False), headers)
     if status != 200:
         raise RuntimeError(f"probe through the gateway got HTTP {status}: {answer[:500]!r}")
     bench.targets["gateway"] = Target(port, processes.BENCH_MODEL, headers)
-    return "x-carbon-gco2e" in answer_headers
+    return sorted(name for name in answer_headers if name.startswith(("x-carbon-", "x-ratelimit-")))
 
 
 def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
@@ -225,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadgen": "wrk" if bench.use_wrk else "python",
         "config_extra": str(args.extra_config) if args.extra_config else None,
         "metering": None,
+        "probe_headers": [],
         "results": [],
         "ttft": {},
         "memory": None,
@@ -232,9 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="carbon-bench-") as tmp:
         try:
             if not args.upstream_only:
-                report["metering"] = _start_gateway(
+                report["probe_headers"] = _start_gateway(
                     bench, upstream_port, gateway_cpus, gateway_headers, Path(tmp)
                 )
+                report["metering"] = "x-carbon-gco2e" in report["probe_headers"]
             _measure_all(bench, report)
             if bench.gateway is not None:
                 report["memory"] = processes.tree_memory_mb(bench.gateway.pid)
