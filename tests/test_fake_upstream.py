@@ -163,6 +163,10 @@ async def test_stall_triggers_client_timeout(up: FakeUpstream) -> None:
     with pytest.raises(openai.APITimeoutError):
         await client_for(up, timeout=0.2).chat.completions.create(model="m", messages=MESSAGES)
     up.reset()
+    with pytest.raises(openai.APITimeoutError):  # JSON integers are accepted as seconds too
+        await client_for(up, timeout=0.2).chat.completions.create(
+            model="m", messages=MESSAGES, extra_body={"fake_behaviour": {"stall_s": 2}}
+        )
     assert (await client_for(up).chat.completions.create(model="m", messages=MESSAGES)).model == "m"
 
 
@@ -212,6 +216,7 @@ async def test_invalid_requests_get_openai_shaped_400(up: FakeUpstream) -> None:
         async with session.post(f"{up.base_url}/chat/completions", data=b"{not json") as response:
             assert response.status == 400
             assert (await response.json())["error"]["type"] == "invalid_request_error"
+        assert (up.last_request.body, up.last_request.raw_body) == (None, b"{not json")
         async with session.post(f"{up.base_url}/chat/completions", json={"messages": []}) as response:
             assert response.status == 400
             assert (await response.json())["error"]["param"] == "model"
@@ -279,3 +284,17 @@ async def test_bundled_load_generator_and_ttft_client_against_the_fake(up: FakeU
     up.behave(reply_text="")
     with pytest.raises(RuntimeError, match="no content token"):
         await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=1)
+
+
+async def test_expect_100_continue_is_answered(up: FakeUpstream) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", up.port)
+    body = json.dumps({"model": "m", "messages": MESSAGES}).encode()
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"expect: 100-continue\r\ncontent-length: %d\r\n\r\n" % len(body)
+    )
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(body)
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200 OK")
+    writer.close()
+    await writer.wait_closed()

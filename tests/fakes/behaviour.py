@@ -35,11 +35,6 @@ class Behaviour:
     key: str | None = None
     """Only for overrides: tells identical overrides apart so their failure counts are separate."""
 
-    @property
-    def needs_time(self) -> bool:
-        """Whether answering involves waiting, so it cannot be written in one go."""
-        return self.stall_s > 0 or self.stream_chunk_delay_s > 0
-
     @classmethod
     def from_mapping(cls, raw: Any) -> Behaviour:
         """Validate a JSON object (header, body field or control endpoint) into a Behaviour."""
@@ -50,10 +45,16 @@ class Behaviour:
         if unknown:
             raise ValueError(f"unknown behaviour keys: {', '.join(unknown)}")
         behaviour = cls(**raw)
-        behaviour._check()
-        return behaviour
+        behaviour.validate()
+        # JSON may say 2 for 2.0; the server tells sleeps from writes by their float type.
+        return dataclasses.replace(
+            behaviour,
+            stall_s=float(behaviour.stall_s),
+            stream_chunk_delay_s=float(behaviour.stream_chunk_delay_s),
+        )
 
-    def _check(self) -> None:
+    def validate(self) -> None:
+        """Raise ValueError naming the first field that is out of range or of the wrong type."""
         if self.fail_status is not None and not (
             isinstance(self.fail_status, int) and 100 <= self.fail_status <= 599
         ):
@@ -62,7 +63,7 @@ class Behaviour:
             raise ValueError("fail_times must be a non-negative integer or null")
         for name in ("stall_s", "stream_chunk_delay_s"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number")
         if not isinstance(self.reply_text, str):
             raise ValueError("reply_text must be a string")

@@ -143,7 +143,7 @@ class FakeUpstream:
             reply_text=reply_text,
             close_mid_stream=close_mid_stream,
         )
-        behaviour._check()
+        behaviour.validate()
         self._set_behaviour(behaviour)
 
     def reset(self) -> None:
@@ -164,13 +164,16 @@ class FakeUpstream:
         if request.path.startswith("/_fake/"):
             return self._control(request)
         body: Any = None
+        invalid_json = None
+        if request.body:
+            try:
+                body = orjson.loads(request.body)
+            except orjson.JSONDecodeError as error:
+                invalid_json = _BadRequest(f"request body is not valid JSON: {error}")
+        self._record(request, body)  # every request, so a test sees even what the fake rejected
         try:
-            if request.body:
-                try:
-                    body = orjson.loads(request.body)
-                except orjson.JSONDecodeError as error:
-                    raise _BadRequest(f"request body is not valid JSON: {error}") from None
-            self._record(request, body)
+            if invalid_json is not None:
+                raise invalid_json
             behaviour, source = self._behaviour_for(request, body)
         except _BadRequest as error:
             return [self._error(400, request, replies.error_body(400, str(error), error.param))]
