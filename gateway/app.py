@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway import carbon_api
 from gateway.errors import GatewayError, error_body
 from gateway.observability.endpoint import MetricsServer, metrics_routes
 from gateway.observability.logs import configure_logging, log_request
@@ -165,6 +166,9 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/carbon/estimate", carbon_api.estimate, methods=["POST"]),
+        Route("/v1/carbon/track", carbon_api.track, methods=["POST"]),
+        Route("/v1/carbon/models", carbon_api.models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
