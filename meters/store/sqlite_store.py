@@ -28,9 +28,9 @@ from meters.store.records import (
     tag_labels,
     usage_counters,
 )
+from meters.store.sqlite_directory import SqliteDirectory
 from meters.store.sqlite_schema import connect
 from meters.store.windows import period_days, windows_at
-from meters.tenants import ApiKey, Tenant, hash_key
 from meters.usage import UsageRecord
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ _PLACEHOLDERS = ", ".join("?" for _ in COUNTER_FIELDS)
 _ADD_COUNTERS = ", ".join(f"{f} = {f} + excluded.{f}" for f in COUNTER_FIELDS)
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteDirectory, Store):
     def __init__(
         self,
         path: Path,
@@ -82,69 +82,6 @@ class SqliteStore(Store):
         await self._run(self._conn.close)
         self._executor.shutdown(wait=True)
         self._executor = None  # type: ignore[assignment]
-
-    # tenants & keys
-
-    async def put_tenant(self, tenant: Tenant) -> None:
-        def put() -> None:
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO tenants (id, data) VALUES (?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-                    (tenant.id, orjson.dumps(tenant.to_dict()).decode()),
-                )
-
-        await self._run(put)
-
-    async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        row = await self._run(
-            lambda: self._conn.execute("SELECT data FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
-        )
-        return Tenant.from_dict(orjson.loads(row[0])) if row else None
-
-    async def list_tenants(self) -> list[Tenant]:
-        rows = await self._run(lambda: self._conn.execute("SELECT data FROM tenants ORDER BY id").fetchall())
-        return [Tenant.from_dict(orjson.loads(data)) for (data,) in rows]
-
-    async def put_key(self, key: ApiKey) -> None:
-        def put() -> None:
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT OR REPLACE INTO api_keys (key_hash, key_id, tenant_id, data) VALUES (?, ?, ?, ?)",
-                    (key.key_hash, key.key_id, key.tenant_id, orjson.dumps(key.to_dict()).decode()),
-                )
-
-        await self._run(put)
-
-    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        rows = await self._run(
-            lambda: self._conn.execute(
-                "SELECT data FROM api_keys WHERE tenant_id = ? ORDER BY key_id", (tenant_id,)
-            ).fetchall()
-        )
-        return [ApiKey.from_dict(orjson.loads(data)) for (data,) in rows]
-
-    async def revoke_key(self, key_id: str) -> bool:
-        def revoke() -> bool:
-            with self._write() as conn:
-                return conn.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount > 0
-
-        return await self._run(revoke)
-
-    async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
-        return await self.resolve_key_hash(hash_key(plaintext))
-
-    async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
-        row = await self._run(
-            lambda: self._conn.execute(
-                "SELECT t.data, k.data FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
-                "WHERE k.key_hash = ?",
-                (key_hash,),
-            ).fetchone()
-        )
-        if row is None:
-            return None
-        return Tenant.from_dict(orjson.loads(row[0])), ApiKey.from_dict(orjson.loads(row[1]))
 
     # metering
 

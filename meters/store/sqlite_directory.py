@@ -1,0 +1,79 @@
+"""Tenants and API keys in the embedded SQLite store (the part that is not metering)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import orjson
+
+from meters.tenants import ApiKey, Tenant, hash_key
+
+
+class SqliteDirectory:
+    _conn: sqlite3.Connection
+    _run: Callable[..., Awaitable[Any]]
+    _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        def put() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO tenants (id, data) VALUES (?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                    (tenant.id, orjson.dumps(tenant.to_dict()).decode()),
+                )
+
+        await self._run(put)
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        row = await self._run(
+            lambda: self._conn.execute("SELECT data FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
+        )
+        return Tenant.from_dict(orjson.loads(row[0])) if row else None
+
+    async def list_tenants(self) -> list[Tenant]:
+        rows = await self._run(lambda: self._conn.execute("SELECT data FROM tenants ORDER BY id").fetchall())
+        return [Tenant.from_dict(orjson.loads(data)) for (data,) in rows]
+
+    async def put_key(self, key: ApiKey) -> None:
+        def put() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO api_keys (key_hash, key_id, tenant_id, data) VALUES (?, ?, ?, ?)",
+                    (key.key_hash, key.key_id, key.tenant_id, orjson.dumps(key.to_dict()).decode()),
+                )
+
+        await self._run(put)
+
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        rows = await self._run(
+            lambda: self._conn.execute(
+                "SELECT data FROM api_keys WHERE tenant_id = ? ORDER BY key_id", (tenant_id,)
+            ).fetchall()
+        )
+        return [ApiKey.from_dict(orjson.loads(data)) for (data,) in rows]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        def revoke() -> bool:
+            with self._write() as conn:
+                return conn.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount > 0
+
+        return await self._run(revoke)
+
+    async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
+        return await self.resolve_key_hash(hash_key(plaintext))
+
+    async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT t.data, k.data FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+                "WHERE k.key_hash = ?",
+                (key_hash,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        return Tenant.from_dict(orjson.loads(row[0])), ApiKey.from_dict(orjson.loads(row[1]))
