@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway import carbon_api
+from gateway.admin import admin_routes
 from gateway.errors import GatewayError, error_body
 from gateway.observability.endpoint import MetricsServer, metrics_routes
 from gateway.observability.logs import configure_logging, log_request
@@ -26,6 +27,8 @@ from gateway.proxy import proxy
 from gateway.registry import build_registry
 from gateway.settings import ConfigError, GatewayConfig, load_config
 from gateway.state import GatewayState
+from gateway.tenancy import build_guard
+from gateway.usage_api import own_usage
 from gateway.validation import CHAT, COMPLETIONS, EMBEDDINGS
 from meters.carbon import CarbonEngine, CatalogueError
 from meters.store import open_store
@@ -149,6 +152,7 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
             on_failure=store_settings.on_failure,
             ledger_retention_days=store_settings.ledger_retention_days,
         )
+        state.guard = await build_guard(state, state.store)
         await state.start()
         metrics_server = None
         if state.metrics is not None and state.observability.metrics_port is not None:
@@ -171,6 +175,8 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
         Route("/v1/carbon/models", carbon_api.models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/v1/carbon/usage", own_usage, methods=["GET"]),
+        *admin_routes(),
     ]
     if state.metrics is not None and state.observability.metrics_port is None:
         routes += metrics_routes(state.metrics, state.observability)

@@ -70,6 +70,10 @@ async def proxy(request: Request, endpoint: str) -> Response:
         await state.abandon(admission, exc.status, started)
         exc.headers.update(admission.headers)
         return exc.response()
+    except BaseException:
+        # Cancelled (the client left) or a bug: free what the request held, then let it propagate.
+        state.abandon_soon(admission, 499, started)
+        raise
 
 
 async def _send_with_fallbacks(

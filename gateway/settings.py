@@ -12,11 +12,14 @@ from typing import Any
 
 import yaml
 
+from meters.limits import LimitName
 from meters.paths import data_dir
+from meters.tenants import Tenant, key_hash_from_config
 
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG_ENV = "CARBON_GATEWAY_CONFIG"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_RESERVE_COMPLETION_TOKENS = 1024  # reserved when a request sets no max_tokens
 
 
 class ConfigError(ValueError):
@@ -72,6 +75,7 @@ class GatewayConfig:
     models: list[ModelEntry]
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    reserve_completion_tokens: int = DEFAULT_RESERVE_COMPLETION_TOKENS
     carbon: dict[str, Any] = field(default_factory=dict)  # the `carbon:` block, for meters.carbon
     carbon_body: bool = True
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -128,14 +132,19 @@ def parse_config(raw: dict[str, Any], path: str | Path) -> GatewayConfig:
     carbon_body = carbon.pop("body", True)
     if not isinstance(carbon_body, bool):
         raise ConfigError(path, "carbon.body", "must be true or false")
+    reserve_tokens = gateway.get("reserve_completion_tokens", DEFAULT_RESERVE_COMPLETION_TOKENS)
+    if not isinstance(reserve_tokens, int) or isinstance(reserve_tokens, bool) or reserve_tokens < 0:
+        raise ConfigError(path, "gateway.reserve_completion_tokens", "must be an integer >= 0")
     tenants = raw.get("tenants") or []
     if not isinstance(tenants, list):
         raise ConfigError(path, "tenants", "must be a list")
+    _validate_tenants(tenants, names, path)
     return GatewayConfig(
         path=str(path),
         models=models,
         fallbacks=fallbacks,
         max_body_bytes=max_body,
+        reserve_completion_tokens=reserve_tokens,
         carbon=carbon,
         carbon_body=carbon_body,
         store=_parse_store(_mapping(raw.get("store"), path, "store"), path),
@@ -281,3 +290,47 @@ def _parse_store(block: dict[str, Any], path: str | Path) -> StoreSettings:
     if not isinstance(prefix, str) or not prefix:
         raise ConfigError(path, "store.prefix", "must be a non-empty string")
     return StoreSettings(redis_url, state_dir, prefix, on_failure, retention)
+
+
+_TENANT_KEYS = {"id", "name", "limits", "models", "keys"}
+
+
+def _validate_tenants(tenants: list[Any], model_names: set[str], path: str | Path) -> None:
+    """Static tenants: the admin API's shape plus `keys` (hashes or `os.environ/VAR`, never plaintext)."""
+    seen: set[str] = set()
+    for i, item in enumerate(tenants):
+        where = f"tenants[{i}]"
+        if isinstance(item, dict):
+            unknown = set(item) - _TENANT_KEYS
+            if unknown:
+                raise ConfigError(
+                    path, f"{where}.{sorted(unknown)[0]}", f"unknown key (expected {sorted(_TENANT_KEYS)})"
+                )
+        try:
+            tenant = Tenant.from_config(item, where)
+            keys = item.get("keys") or []
+            if not isinstance(keys, list):
+                raise ValueError(f"{where}.keys: must be a list")
+            for j, key in enumerate(keys):
+                key_hash_from_config(key, f"{where}.keys[{j}]")
+        except ValueError as exc:
+            key, _, problem = str(exc).partition(": ")
+            raise ConfigError(path, key, problem) from None
+        if tenant.id in seen:
+            raise ConfigError(path, f"{where}.id", f"tenant {tenant.id!r} is configured twice")
+        seen.add(tenant.id)
+        for model in tenant.model_limits:
+            if model not in model_names:
+                raise ConfigError(path, f"{where}.models.{model}", "is not a configured model_name")
+        for scope, limits in [
+            ("limits", tenant.limits),
+            *((f"models.{model}", narrowed) for model, narrowed in tenant.model_limits.items()),
+        ]:
+            for name in LimitName:
+                policy = limits.policy(name)
+                if policy.model is not None and policy.model not in model_names:
+                    raise ConfigError(
+                        path,
+                        f"{where}.{scope}.on_exceed.{name.value}",
+                        f"downgrade model {policy.model!r} is not a configured model_name",
+                    )

@@ -239,6 +239,12 @@ class GatewayState:
                 overhead_s=None,
             )
 
+    def abandon_soon(self, admission: Admission, status: int, started: float) -> None:
+        """`abandon` in a task of its own: a cancelled request cannot await it."""
+        task = asyncio.create_task(self.abandon(admission, status, started))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
     # -- observers -----------------------------------------------------------------------------
     def observe_rejected(self, request: Request, exc: GatewayError, started: float) -> None:
         """A request refused before it had a model (bad input, auth, unknown model, limits)."""

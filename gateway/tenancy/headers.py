@@ -1,0 +1,54 @@
+"""Response headers a tenant sees: OpenAI's x-ratelimit-* and the carbon budget (names are a contract)."""
+
+from __future__ import annotations
+
+import math
+
+from meters.store import Exceeded, RateSnapshot
+
+LIMIT_REQUESTS = "x-ratelimit-limit-requests"
+REMAINING_REQUESTS = "x-ratelimit-remaining-requests"
+RESET_REQUESTS = "x-ratelimit-reset-requests"
+LIMIT_TOKENS = "x-ratelimit-limit-tokens"
+REMAINING_TOKENS = "x-ratelimit-remaining-tokens"
+RESET_TOKENS = "x-ratelimit-reset-tokens"
+BUDGET_REMAINING_GCO2E = "x-carbon-budget-remaining-gco2e"
+TENANT_MONTH_GCO2E = "x-carbon-tenant-month-gco2e"
+DOWNGRADED_FROM = "x-carbon-downgraded-from"
+LIMIT_WARNING = "x-carbon-limit-warning"
+STORE_DEGRADED = "x-carbon-store-degraded"
+
+
+def grams(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset format: `42s`, `1m0s`."""
+    whole = max(0, math.ceil(seconds))
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def rate_headers(snapshot: RateSnapshot) -> dict[str, str]:
+    """Headers for the limits that are set (a limit that is not set has no header)."""
+    headers: dict[str, str] = {}
+    if snapshot.requests_limit is not None:
+        headers[LIMIT_REQUESTS] = str(snapshot.requests_limit)
+        headers[REMAINING_REQUESTS] = str(snapshot.requests_remaining)
+        headers[RESET_REQUESTS] = duration(snapshot.requests_reset_s or 0.0)
+    if snapshot.tokens_limit is not None:
+        headers[LIMIT_TOKENS] = str(snapshot.tokens_limit)
+        headers[REMAINING_TOKENS] = str(snapshot.tokens_remaining)
+        headers[RESET_TOKENS] = duration(snapshot.tokens_reset_s or 0.0)
+    if snapshot.gco2e_budget_remaining is not None:
+        headers[BUDGET_REMAINING_GCO2E] = grams(snapshot.gco2e_budget_remaining)
+    headers[TENANT_MONTH_GCO2E] = grams(snapshot.tenant_month_gco2e)
+    return headers
+
+
+def warning_header(warnings: list[Exceeded]) -> str:
+    """`gco2e_per_month exceeded (t:acme: 12.5 of 10)`; several joined by `; `."""
+    return "; ".join(
+        f"{w.limit.value} exceeded ({w.scope}: {w.current:.6g} of {w.limit_value:.6g})" for w in warnings
+    )

@@ -1,0 +1,55 @@
+"""What an exceeded limit does: reject (429 with a code and Retry-After), or downgrade."""
+
+from __future__ import annotations
+
+from gateway.errors import GatewayError
+from meters.limits import LimitName
+from meters.store import Exceeded
+
+# The 429 `code` per limit: a public contract (issue 4).
+REJECTION_CODES: dict[LimitName, str] = {
+    LimitName.REQUESTS_PER_MINUTE: "rate_limit_exceeded",
+    LimitName.TOKENS_PER_MINUTE: "token_quota_exceeded",
+    LimitName.TOKENS_PER_DAY: "token_quota_exceeded",
+    LimitName.TOKENS_PER_MONTH: "token_quota_exceeded",
+    LimitName.SPEND_PER_MONTH: "budget_exceeded",
+    LimitName.GCO2E_PER_MONTH: "carbon_budget_exceeded",
+}
+
+_UNITS: dict[LimitName, str] = {
+    LimitName.REQUESTS_PER_MINUTE: "requests this minute",
+    LimitName.TOKENS_PER_MINUTE: "tokens this minute",
+    LimitName.TOKENS_PER_DAY: "tokens today (UTC)",
+    LimitName.TOKENS_PER_MONTH: "tokens this month (UTC)",
+    LimitName.SPEND_PER_MONTH: "spend this month (UTC)",
+    LimitName.GCO2E_PER_MONTH: "gCO2e this month (UTC)",
+}
+
+
+def downgrade_target(blocked: list[Exceeded]) -> str | None:
+    """The model to serve instead, when every blocking limit asks for the same downgrade."""
+    targets = {b.policy.model for b in blocked if b.policy.action == "downgrade"}
+    if len(targets) != 1 or any(b.policy.action != "downgrade" for b in blocked):
+        return None
+    return targets.pop()
+
+
+def rejection(tenant_id: str, blocked: list[Exceeded], headers: dict[str, str]) -> GatewayError:
+    """429 for the limit that clears last (Retry-After is when the request could pass)."""
+    worst = max(blocked, key=lambda b: b.retry_after_s)
+    details = "; ".join(
+        f"{b.limit.value}: {b.current:.6g} of {b.limit_value:.6g} {_UNITS[b.limit]} used or reserved"
+        f" ({b.scope})"
+        for b in blocked
+    )
+    message = (
+        f"Tenant '{tenant_id}' is over a limit, {details}. Retry after {worst.retry_after_s} s, "
+        "or ask for a higher limit."
+    )
+    return GatewayError(
+        429,
+        message,
+        code=REJECTION_CODES[worst.limit],
+        type="rate_limit_error",
+        headers={**headers, "retry-after": str(worst.retry_after_s)},
+    )
