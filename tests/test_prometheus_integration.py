@@ -272,6 +272,14 @@ async def test_dashboard_and_rules_against_real_prometheus(tmp_path: Path) -> No
             alerts = (await response.json())["data"]["alerts"]
         assert "GatewayHighErrorRate" in {alert["labels"]["alertname"] for alert in alerts}
 
+        # One JSON access line per request, and never the key or the prompt.
+        log = (tmp_path / "gateway.log").read_text()
+        access = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+        assert len([line for line in access if line["model"] in ("demo", "broken")]) == 32
+        assert {line["status"] for line in access} >= {200}
+        assert all("gco2e" in line for line in access if line["status"] == 200)
+        assert "not-a-real-key" not in log and "How much carbon" not in log
+
         # The headline panels show real numbers, not just series.
         emitted = await query(http, prometheus_url, "sum(carbon_gateway_emissions_grams_total)")
         assert float(emitted[0]["value"][1]) > 0

@@ -79,7 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} CPUs, load {load}")
+    print("best of 5 runs per figure; a loaded machine inflates them")
     print(f"{'mode':<14}{'observe_request µs':>20}{'log_request µs':>16}{'render ms':>11}{'lines':>8}")
     single = run(args.requests, None)
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as directory:
