@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -10,6 +11,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from meters.limits import Limits, Scope, key_scope_id, model_scope_id, tenant_scope_id
 
@@ -156,3 +159,15 @@ class Tenant:
     def from_dict(cls, data: Mapping[str, Any]) -> Tenant:
         """The storage shape (`to_dict`)."""
         return cls.from_config(data, f"tenant {data.get('id')!r}")
+
+
+# The hot path resolves the same few keys over and over: parse each stored JSON once.
+# Keyed by the exact stored text, so an update (new text) is never served stale.
+@functools.lru_cache(maxsize=4096)
+def tenant_from_json(raw: bytes | str) -> Tenant:
+    return Tenant.from_dict(orjson.loads(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def api_key_from_json(raw: bytes | str) -> ApiKey:
+    return ApiKey.from_dict(orjson.loads(raw))

@@ -202,3 +202,14 @@ async def test_ledger_keeps_one_record_per_request(store):
     assert [e["request_id"] async for e in store.ledger("acme", T0 + 1, T0 + 7200)] == ["req-2"]
     everyone = sorted([e["request_id"] async for e in store.ledger(None, T0 - 1, T0 + 7200)])
     assert everyone == ["req-1", "req-2", "req-3"]
+
+
+async def test_reservation_carries_what_it_was_for(store):
+    outcome = await store.reserve(
+        "acme", key_id="key_abc", model="small", amounts=Amounts(tokens=5, gco2e=0.1), scopes=scopes()
+    )
+    reservation = outcome.reservation
+    assert (reservation.tenant_id, reservation.model, reservation.key_id) == ("acme", "small", "key_abc")
+    assert reservation.scope_ids == ("t:acme", "m:acme:small")
+    assert reservation.amounts == Amounts(tokens=5, gco2e=0.1)
+    assert reservation.expires_at == T0 + 120.0

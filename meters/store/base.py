@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from meters.limits import LimitName, Limits, Policy, Scope
-from meters.tenants import ApiKey, Tenant
+from meters.tenants import ApiKey, Tenant, hash_key, new_key
 from meters.usage import UsageRecord
 
 
@@ -31,6 +31,8 @@ class Reservation:
     scope_ids: tuple[str, ...]
     amounts: Amounts
     expires_at: float
+    model: str = ""  # what was reserved for, so the caller can settle/report without keeping it
+    key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +100,6 @@ class Store(abc.ABC):
         self, tenant_id: str, limits: Limits | None = None, *, name: str | None = None
     ) -> tuple[ApiKey, str]:
         """A new key for an existing tenant: (record, plaintext shown once)."""
-        from meters.tenants import hash_key, new_key
-
         if await self.get_tenant(tenant_id) is None:
             raise KeyError(f"no tenant {tenant_id!r}")
         plaintext = new_key()

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from meters.tenants import ApiKey, Tenant, hash_key
+from meters.tenants import ApiKey, Tenant, api_key_from_json, hash_key, tenant_from_json
 
 
 class RedisDirectory:
@@ -32,14 +32,14 @@ class RedisDirectory:
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         raw = await self._call(lambda: self._redis.get(f"{self.prefix}tenant:{tenant_id}"))
-        return Tenant.from_dict(orjson.loads(raw)) if raw else None
+        return tenant_from_json(raw) if raw else None
 
     async def list_tenants(self) -> list[Tenant]:
         async def read() -> list[Any]:
             ids = sorted(await self._redis.smembers(f"{self.prefix}tenants"))
             return await self._redis.mget([f"{self.prefix}tenant:{i.decode()}" for i in ids]) if ids else []
 
-        return [Tenant.from_dict(orjson.loads(raw)) for raw in await self._call(read) if raw]
+        return [tenant_from_json(raw) for raw in await self._call(read) if raw]
 
     async def put_key(self, key: ApiKey) -> None:
         async def put() -> None:
@@ -58,7 +58,7 @@ class RedisDirectory:
                 await self._redis.mget([f"{self.prefix}key:{h.decode()}" for h in hashes]) if hashes else []
             )
 
-        keys = [ApiKey.from_dict(orjson.loads(raw)) for raw in await self._call(read) if raw]
+        keys = [api_key_from_json(raw) for raw in await self._call(read) if raw]
         return sorted(keys, key=lambda k: k.key_id)
 
     async def revoke_key(self, key_id: str) -> bool:
@@ -83,4 +83,4 @@ class RedisDirectory:
         found = await self._call(lambda: self._resolve(args=[self.prefix, key_hash]))
         if not found:
             return None
-        return Tenant.from_dict(orjson.loads(found[0])), ApiKey.from_dict(orjson.loads(found[1]))
+        return tenant_from_json(found[0]), api_key_from_json(found[1])

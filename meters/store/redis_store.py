@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -160,7 +161,9 @@ class RedisStore(RedisDirectory, Store):
         checks = plan_checks(scopes, windows, downgraded)
         units = request_units(amounts)
         scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
-        reservation = Reservation(uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s)
+        reservation = Reservation(
+            uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+        )
         args: list[Any] = [
             self.prefix,
             tenant_id,
@@ -189,9 +192,7 @@ class RedisStore(RedisDirectory, Store):
         except StoreUnavailable:
             if self.on_failure == "fail_closed":
                 raise
-            degraded = Reservation(
-                _DEGRADED + uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s
-            )
+            degraded = replace(reservation, reservation_id=_DEGRADED + reservation.reservation_id)
             return ReserveOutcome(True, degraded, degraded=True)
         reserved, month_g, currents = int(result[0]), int(result[1]), [int(c) for c in result[2:]]
         blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from meters.tenants import ApiKey, Tenant, hash_key
+from meters.tenants import ApiKey, Tenant, api_key_from_json, hash_key, tenant_from_json
 
 
 class SqliteDirectory:
@@ -32,11 +32,11 @@ class SqliteDirectory:
         row = await self._run(
             lambda: self._conn.execute("SELECT data FROM tenants WHERE id = ?", (tenant_id,)).fetchone()
         )
-        return Tenant.from_dict(orjson.loads(row[0])) if row else None
+        return tenant_from_json(row[0]) if row else None
 
     async def list_tenants(self) -> list[Tenant]:
         rows = await self._run(lambda: self._conn.execute("SELECT data FROM tenants ORDER BY id").fetchall())
-        return [Tenant.from_dict(orjson.loads(data)) for (data,) in rows]
+        return [tenant_from_json(data) for (data,) in rows]
 
     async def put_key(self, key: ApiKey) -> None:
         def put() -> None:
@@ -54,7 +54,7 @@ class SqliteDirectory:
                 "SELECT data FROM api_keys WHERE tenant_id = ? ORDER BY key_id", (tenant_id,)
             ).fetchall()
         )
-        return [ApiKey.from_dict(orjson.loads(data)) for (data,) in rows]
+        return [api_key_from_json(data) for (data,) in rows]
 
     async def revoke_key(self, key_id: str) -> bool:
         def revoke() -> bool:
@@ -76,4 +76,4 @@ class SqliteDirectory:
         )
         if row is None:
             return None
-        return Tenant.from_dict(orjson.loads(row[0])), ApiKey.from_dict(orjson.loads(row[1]))
+        return tenant_from_json(row[0]), api_key_from_json(row[1])

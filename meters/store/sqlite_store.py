@@ -96,10 +96,19 @@ class SqliteStore(SqliteDirectory, Store):
         ttl_s: float = 120.0,
         downgraded: bool = False,
     ) -> ReserveOutcome:
-        return await self._run(self._reserve_sync, tenant_id, amounts, scopes, ttl_s, downgraded)
+        return await self._run(
+            self._reserve_sync, tenant_id, key_id, model, amounts, scopes, ttl_s, downgraded
+        )
 
     def _reserve_sync(
-        self, tenant_id: str, amounts: Amounts, scopes: list[Scope], ttl_s: float, downgraded: bool
+        self,
+        tenant_id: str,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float,
+        downgraded: bool,
     ) -> ReserveOutcome:
         now = self._clock()
         windows = windows_at(now)
@@ -116,7 +125,9 @@ class SqliteStore(SqliteDirectory, Store):
             blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
             if blocked:
                 return ReserveOutcome(False, None, blocked, warnings, snapshot)
-            reservation = Reservation(uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s)
+            reservation = Reservation(
+                uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+            )
             conn.execute(
                 "INSERT INTO reservations (id, tenant_id, scopes, expires_at) VALUES (?, ?, ?, ?)",
                 (reservation.reservation_id, tenant_id, "\n".join(scope_ids), reservation.expires_at),

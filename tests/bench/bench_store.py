@@ -71,9 +71,9 @@ async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]
 
     stop, worst = asyncio.Event(), [0.0]
     ticker = asyncio.create_task(_loop_stall(stop, worst))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stop.set()
     await ticker
     assert await store.outstanding_reservations(tenant) == 0
@@ -86,6 +86,8 @@ async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]
         "resolve_p50_us": _pct(resolve_s, 0.5),
         "mean_cycle_us": statistics.fmean(a + b for a, b in zip(reserve_s, settle_s, strict=True)) * 1e6,
         "loop_stall_max_ms": worst[0] * 1e3,
+        # This process's CPU (all threads) per resolve+reserve+settle: what budgets cost a worker.
+        "cpu_us_per_cycle": cpu / cycles * 1e6,
     }
 
 
@@ -97,7 +99,7 @@ async def main() -> None:
     prefix = f"cgbench:{uuid.uuid4().hex[:8]}:"
     print(
         f"{'backend':8} {'c':>3} {'cycles/s':>9} {'reserve p50/p99 us':>19} {'settle p50/p99 us':>18} "
-        f"{'resolve p50':>11} {'loop stall ms':>13}"
+        f"{'resolve p50':>11} {'loop stall ms':>13} {'cpu us/cycle':>12}"
     )
     with tempfile.TemporaryDirectory() as state_dir:
         for backend, url in (("sqlite", None), ("redis", args.redis_url)):
@@ -109,7 +111,7 @@ async def main() -> None:
                     f"{backend:8} {concurrency:>3} {r['cycles_per_s']:>9.0f} "
                     f"{r['reserve_p50_us']:>9.0f}/{r['reserve_p99_us']:<9.0f} "
                     f"{r['settle_p50_us']:>8.0f}/{r['settle_p99_us']:<9.0f} "
-                    f"{r['resolve_p50_us']:>11.0f} {r['loop_stall_max_ms']:>13.2f}"
+                    f"{r['resolve_p50_us']:>11.0f} {r['loop_stall_max_ms']:>13.2f} {r['cpu_us_per_cycle']:>12.0f}"
                 )
     client = aioredis.from_url(args.redis_url)
     keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]

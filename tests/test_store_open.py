@@ -1,0 +1,31 @@
+"""open_store: backend choice, state directory, option validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from meters.store import open_store
+from meters.store.redis_store import RedisStore
+from meters.store.sqlite_store import SqliteStore
+from tests.test_store_helpers import REDIS_URL
+
+
+async def test_embedded_store_lives_in_the_state_dir_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARBON_GATEWAY_STATE_DIR", str(tmp_path / "state"))
+    store = await open_store(None)
+    assert isinstance(store, SqliteStore)
+    assert store.path == tmp_path / "state" / "carbon-gateway.sqlite3" and store.path.exists()
+    assert await store.ping()
+    await store.close()
+
+
+async def test_redis_url_selects_redis_with_any_db_index(tmp_path):
+    store = await open_store(REDIS_URL.rsplit("/", 1)[0] + "/3", state_dir=tmp_path, prefix="cgtest-open:")
+    assert isinstance(store, RedisStore) and await store.ping()
+    assert store.journal.path == tmp_path / "redis-journal.jsonl"
+    await store.close()
+
+
+async def test_unknown_failure_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="on_failure must be one of"):
+        await open_store(None, state_dir=tmp_path, on_failure="fail_sideways")
