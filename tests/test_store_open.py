@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
-from meters.store import open_store
+from meters.store import StoreUnavailable, open_store
 from meters.store.redis_store import RedisStore
 from meters.store.sqlite_store import SqliteStore
-from tests.test_store_helpers import REDIS_URL
+from tests.test_store_helpers import REDIS_URL, make_record
 
 
 async def test_embedded_store_lives_in_the_state_dir_from_the_environment(tmp_path, monkeypatch):
@@ -29,3 +31,15 @@ async def test_redis_url_selects_redis_with_any_db_index(tmp_path):
 async def test_unknown_failure_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="on_failure must be one of"):
         await open_store(None, state_dir=tmp_path, on_failure="fail_sideways")
+
+
+async def test_embedded_store_locked_past_busy_timeout_is_unavailable(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite3", busy_timeout_ms=50)
+    other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    with pytest.raises(StoreUnavailable, match="locked"):
+        await store.record(make_record("acme"))
+    other.execute("ROLLBACK")
+    assert await store.record(make_record("acme"))
+    other.close()
+    await store.close()

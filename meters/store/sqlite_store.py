@@ -8,6 +8,7 @@ which makes check-and-reserve atomic across processes.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from meters.limits import Quantity, Scope, Window, default_scope_ids
-from meters.store.base import Amounts, Reservation, ReserveOutcome, Store
+from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
 from meters.store.checks import decide, plan_checks, request_units
 from meters.store.records import (
     COUNTER_FIELDS,
@@ -29,7 +30,7 @@ from meters.store.records import (
     usage_counters,
 )
 from meters.store.sqlite_directory import SqliteDirectory
-from meters.store.sqlite_schema import connect
+from meters.store.sqlite_schema import BUSY_TIMEOUT_MS, connect
 from meters.store.windows import period_days, windows_at
 from meters.usage import UsageRecord
 
@@ -50,17 +51,22 @@ class SqliteStore(SqliteDirectory, Store):
         clock: Callable[[], float] = time.time,
         ledger_retention_days: int = 400,
         idempotency_ttl_s: float = 7 * 86400,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         self.path = path
         self._clock = clock
         self._retention_s = ledger_retention_days * 86400
         self._idempotency_ttl_s = idempotency_ttl_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cg-sqlite")
-        self._conn = self._executor.submit(connect, path).result()
+        self._conn = self._executor.submit(connect, path, busy_timeout_ms).result()
         self._next_cleanup = 0.0
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            # e.g. "database is locked" past busy_timeout, or a full/readonly disk.
+            raise StoreUnavailable(f"embedded store {self.path}: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[Any]:
