@@ -56,6 +56,16 @@ QUANTITY_OF: Mapping[LimitName, Quantity] = {
     LimitName.GCO2E_PER_MONTH: Quantity.GCO2E,
 }
 
+# The OpenAI-shaped 429 `code` for each limit (a public contract, like the names).
+ERROR_CODE_OF: Mapping[LimitName, str] = {
+    LimitName.REQUESTS_PER_MINUTE: "rate_limit_exceeded",
+    LimitName.TOKENS_PER_MINUTE: "rate_limit_exceeded",
+    LimitName.TOKENS_PER_DAY: "token_quota_exceeded",
+    LimitName.TOKENS_PER_MONTH: "token_quota_exceeded",
+    LimitName.SPEND_PER_MONTH: "budget_exceeded",
+    LimitName.GCO2E_PER_MONTH: "carbon_budget_exceeded",
+}
+
 # Counts of requests and tokens must be whole; money and grams may be fractional.
 _INTEGRAL = {Quantity.REQUESTS, Quantity.TOKENS}
 

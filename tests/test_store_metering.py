@@ -6,6 +6,7 @@ import pytest
 
 from meters.limits import LimitName, Limits, Policy, Scope
 from meters.store import Amounts
+from meters.store.headers import duration, rate_limit_headers
 from tests import test_store_helpers as helpers
 from tests.test_store_helpers import T0, make_record
 
@@ -213,3 +214,29 @@ async def test_reservation_carries_what_it_was_for(store):
     assert reservation.scope_ids == ("t:acme", "m:acme:small")
     assert reservation.amounts == Amounts(tokens=5, gco2e=0.1)
     assert reservation.expires_at == T0 + 120.0
+
+
+async def test_outcome_tells_the_gateway_what_to_answer(store):
+    limit = scopes(
+        requests_per_minute=1,
+        gco2e_per_month=1.0,
+        spend_per_month=1.0,
+        on_exceed={"spend_per_month": {"downgrade": "tiny"}},
+    )
+    first = await reserve(store, gco2e=0.5, scope_list=limit)
+    assert first.ok and first.error_code is None and first.rejection is None
+    headers = rate_limit_headers(first.snapshot)
+    assert headers["x-ratelimit-limit-requests"] == "1" and headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-reset-requests"] == "30s"
+    assert headers["x-carbon-budget-remaining-gco2e"] == "0.500000"
+    assert "x-ratelimit-limit-tokens" not in headers
+    both = await reserve(store, gco2e=0.6, scope_list=limit)  # requests and carbon both exceeded
+    assert both.error_code == "carbon_budget_exceeded"  # the month outlasts the minute
+    assert both.rejection.retry_after_s > 86400 and both.downgrade_model is None
+    spend_only = scopes("other", spend_per_month=1.0, on_exceed={"spend_per_month": {"downgrade": "tiny"}})
+    downgrade_only = await reserve(store, "other", spend=2.0, scope_list=spend_only)
+    assert downgrade_only.downgrade_model == "tiny" and downgrade_only.error_code is None
+
+
+def test_durations_follow_openai_format():
+    assert [duration(s) for s in (0.02, 1, 59.6, 360)] == ["20ms", "1s", "1m0s", "6m0s"]

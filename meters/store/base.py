@@ -6,7 +6,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from meters.limits import LimitName, Limits, Policy, Scope
+from meters.limits import ERROR_CODE_OF, LimitName, Limits, Policy, Scope
 from meters.tenants import ApiKey, Tenant, hash_key, new_key
 from meters.usage import UsageRecord
 
@@ -71,6 +71,26 @@ class ReserveOutcome:
     @property
     def reservation_id(self) -> str | None:
         return self.reservation.reservation_id if self.reservation else None
+
+    @property
+    def downgrade_model(self) -> str | None:
+        """The model to retry with (`downgraded=True`) when every blocking limit says downgrade."""
+        models = {e.policy.model for e in self.blocked}
+        if self.blocked and all(e.policy.action == "downgrade" for e in self.blocked) and len(models) == 1:
+            return models.pop()
+        return None
+
+    @property
+    def rejection(self) -> Exceeded | None:
+        """What to put in the 429: the blocked limit that clears last (its code and Retry-After)."""
+        if not self.blocked or self.downgrade_model:
+            return None
+        return max(self.blocked, key=lambda e: e.retry_after_s)
+
+    @property
+    def error_code(self) -> str | None:
+        rejection = self.rejection
+        return ERROR_CODE_OF[rejection.limit] if rejection else None
 
 
 class Store(abc.ABC):
