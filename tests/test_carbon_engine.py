@@ -245,3 +245,23 @@ def test_catalogue_errors_name_the_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(CatalogueError) as caught:
         CarbonEngine.load(tmp_path)
     assert "models.yaml" in str(caught.value) and "gco2e_per_1k_tokens" in str(caught.value)
+
+
+def test_methodology_worked_example(engine: CarbonEngine) -> None:
+    # meters/METHODOLOGY.md, section 1.2: demo = llama-3.1-8b-instruct on scw-fr-par-2, 400 + 400 tokens.
+    estimate = engine.factors_for("demo", provider="demo").estimate(400, 400)
+    assert estimate.energy_wh == pytest.approx(0.037392, rel=1e-4)
+    assert estimate.usage_gco2e == pytest.approx(0.0020939, rel=1e-4)
+    assert estimate.embodied_gco2e == pytest.approx(0.0014605, rel=1e-4)
+    assert estimate.gco2e == pytest.approx(0.0035544, rel=1e-4)
+    assert (estimate.gco2e_min, estimate.gco2e_max) == pytest.approx((0.0017772, 0.0071088), rel=1e-4)
+    assert estimate.water_ml == pytest.approx(0.13737, rel=1e-4)
+
+
+def test_mistral_large_2_boundary_gap(engine: CarbonEngine) -> None:
+    # METHODOLOGY.md section 5: the LCA figure vs the bottom-up figures for one 400-token response.
+    lca = engine.estimate("mistral-large-2", 0, 400)
+    bottom_up = engine.factors_for("mistral-large-2", override={"method": "energy"}).estimate(0, 400)
+    assert lca.boundary == "lca" and bottom_up.boundary == "usage+embodied"
+    assert lca.gco2e / bottom_up.usage_gco2e == pytest.approx(91, rel=0.01)
+    assert lca.gco2e / bottom_up.gco2e == pytest.approx(25.6, rel=0.01)
