@@ -45,6 +45,12 @@ REQUIRED_FAMILIES = {
 }
 
 
+ADMIN_KEY = "admin-key-for-the-prometheus-test"
+MESSAGES = [{"role": "user", "content": "How much carbon does this sentence cost?"}]
+# Bounds each request's reservation close to what the demo model really answers.
+MAX_TOKENS = 64
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,7 +60,12 @@ def free_port() -> int:
 def gateway_config(path: Path, dead_port: int) -> None:
     config = {
         "model_list": [
-            {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}},
+            {
+                "model_name": "demo",
+                "litellm_params": {"model": "demo/carbon-gateway-demo"},
+                # A price, so that the spend panels have something to show.
+                "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6},
+            },
             {
                 # Nothing listens there: every call is a connection error, answered 502.
                 "model_name": "broken",
@@ -124,9 +135,13 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, st
         for key, value in os.environ.items()
         if key not in {"PROMETHEUS_MULTIPROC_DIR", "REDIS_URL"}
     }
-    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", CARBON_GATEWAY_STATE_DIR=str(tmp_path / "state"))
-    for key in ("GATEWAY_MASTER_KEY", "GATEWAY_ADMIN_KEY", "CARBON_GATEWAY_CONFIG"):
+    for key in ("GATEWAY_MASTER_KEY", "CARBON_GATEWAY_CONFIG"):
         env.pop(key, None)
+    env.update(
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        CARBON_GATEWAY_STATE_DIR=str(tmp_path / "state"),
+        GATEWAY_ADMIN_KEY=ADMIN_KEY,
+    )
     gateway_args = [
         "carbon-gateway",
         "serve",
@@ -150,28 +165,86 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, st
                 yield http, gateway_url, prometheus_url
 
 
-async def send_traffic(http: aiohttp.ClientSession, gateway_url: str) -> None:
+async def create_tenant(
+    http: aiohttp.ClientSession, gateway_url: str, tenant: dict[str, Any]
+) -> dict[str, str]:
+    """Create a tenant through the admin API; the Authorization header of its new key."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with http.post(f"{gateway_url}/admin/tenants", json=tenant, headers=admin) as response:
+        assert response.status == 201, await response.text()
+    async with http.post(
+        f"{gateway_url}/admin/tenants/{tenant['id']}/keys", json={}, headers=admin
+    ) as response:
+        assert response.status in (200, 201), await response.text()
+        key = (await response.json())["key"]
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def chat(http: aiohttp.ClientSession, gateway_url: str, auth: dict[str, str], **body: Any) -> int:
+    payload = {"model": "demo", "messages": MESSAGES, "max_tokens": MAX_TOKENS, **body}
+    async with http.post(f"{gateway_url}/v1/chat/completions", json=payload, headers=auth) as response:
+        data = await response.read()
+        if response.status == 200 and body.get("stream"):
+            # Streams carry the method up front and the figures in the usage chunk.
+            assert "x-carbon-method" in response.headers and b"data: [DONE]" in data
+        elif response.status == 200:
+            assert "x-carbon-gco2e" in response.headers
+        return response.status
+
+
+async def send_traffic(http: aiohttp.ClientSession, gateway_url: str, auth: dict[str, str]) -> None:
     async with http.get(f"{gateway_url}/readyz") as response:  # readiness also reports store health
         assert response.status == 200, await response.text()
-    url = f"{gateway_url}/v1/chat/completions"
-    messages = [{"role": "user", "content": "How much carbon does this sentence cost?"}]
     for _ in range(10):
-        async with http.post(url, json={"model": "demo", "messages": messages}) as response:
-            assert response.status == 200, await response.text()
-            assert "x-carbon-gco2e" in response.headers
+        assert await chat(http, gateway_url, auth) == 200
     for _ in range(4):
-        body = {
-            "model": "demo",
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        async with http.post(url, json=body) as response:
-            assert response.status == 200
-            assert b"data: [DONE]" in await response.read()
+        assert await chat(http, gateway_url, auth, stream=True, stream_options={"include_usage": True}) == 200
     for _ in range(2):
-        async with http.post(url, json={"model": "broken", "messages": messages}) as response:
-            assert response.status in (502, 503, 504), await response.text()
+        assert await chat(http, gateway_url, auth, model="broken") in (502, 503, 504)
+
+
+async def budget_ratio(http: aiohttp.ClientSession, gateway_url: str, tenant: str) -> float | None:
+    """remaining / limit of the tenant's gCO2e budget, as the gateway exports it."""
+    async with http.get(f"{gateway_url}/metrics") as response:
+        text = await response.text()
+    gauges = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("tenant") == tenant and sample.labels.get("kind") == "gco2e"
+    }
+    if "carbon_gateway_budget_limit" not in gauges:
+        return None
+    return gauges["carbon_gateway_budget_remaining"] / gauges["carbon_gateway_budget_limit"]
+
+
+async def spend_budgets(http: aiohttp.ClientSession, gateway_url: str) -> None:
+    """Three tenants: one past 80% of its carbon budget, one past 100% (warn policy), one rejected."""
+    probe = await create_tenant(http, gateway_url, {"id": "probe"})
+    payload = {"model": "demo", "messages": MESSAGES, "max_tokens": MAX_TOKENS}
+    async with http.post(f"{gateway_url}/v1/chat/completions", json=payload, headers=probe) as response:
+        assert response.status == 200
+        grams = float(response.headers["x-carbon-gco2e"])  # the same prompt costs the same each time
+    tenants = {
+        "eighty": ({"gco2e_per_month": 10 * grams}, lambda ratio, status: ratio <= 0.2),
+        "spent": (
+            {"gco2e_per_month": 2 * grams, "on_exceed": {"gco2e_per_month": "warn"}},
+            lambda ratio, status: ratio <= 0,
+        ),
+        "blocked": ({"gco2e_per_month": 1.5 * grams}, lambda ratio, status: status == 429),
+    }
+    for tenant, (limits, done) in tenants.items():
+        auth = await create_tenant(http, gateway_url, {"id": tenant, "limits": limits})
+        ratio = None
+        for _ in range(30):
+            status = await chat(http, gateway_url, auth)
+            assert status in (200, 429)
+            ratio = await budget_ratio(http, gateway_url, tenant)
+            assert ratio is not None, f"no carbon budget gauge for {tenant}"
+            if done(ratio, status):
+                break
+        else:
+            pytest.fail(f"tenant {tenant} never reached its budget state (ratio {ratio})")
 
 
 async def query(http: aiohttp.ClientSession, prometheus_url: str, expr: str) -> list[dict[str, Any]]:
@@ -229,9 +302,11 @@ async def test_dashboard_and_rules_against_real_prometheus(tmp_path: Path) -> No
             assert time.monotonic() < deadline, "Prometheus never scraped the gateway"
             await asyncio.sleep(0.5)
         # Two waves a few scrapes apart: rate() needs increases between samples, not just values.
-        await send_traffic(http, gateway_url)
+        load = await create_tenant(http, gateway_url, {"id": "load"})
+        await send_traffic(http, gateway_url, load)
+        await spend_budgets(http, gateway_url)
         await asyncio.sleep(3)
-        await send_traffic(http, gateway_url)
+        await send_traffic(http, gateway_url, load)
         await asyncio.sleep(4)
 
         async with http.get(f"{gateway_url}/metrics") as response:
@@ -242,7 +317,7 @@ async def test_dashboard_and_rules_against_real_prometheus(tmp_path: Path) -> No
         )
 
         empty: list[str] = []
-        with_data = 0
+        with_data: set[str] = set()
         for name, expr in dashboard_queries() + rule_queries():
             if name.startswith("rule ") and not name.startswith("rule carbon_gateway:"):
                 # Alerts return data only while firing: check their signal, then the alert itself.
@@ -254,11 +329,12 @@ async def test_dashboard_and_rules_against_real_prometheus(tmp_path: Path) -> No
             result = await query(http, prometheus_url, signal)
             if needs and needs <= exported and not result:
                 empty.append(f"{name}: {signal}")
-            with_data += bool(result)
+            if result:
+                with_data.add(name)
             print(f"{len(result):>3} series  {name}")
         assert not empty, "queries without data although their metrics are exported:\n" + "\n".join(empty)
-        # Carbon, tokens, latency, overhead, errors and store panels at least (budgets need tenants).
-        assert with_data >= 20
+        # Every panel and every recording rule has data; alerts too (their signals).
+        assert not [name for name, expr in dashboard_queries() + rule_queries() if name not in with_data]
 
         # Prometheus itself evaluated every rule without error.
         async with http.get(f"{prometheus_url}/api/v1/rules") as response:
@@ -268,14 +344,22 @@ async def test_dashboard_and_rules_against_real_prometheus(tmp_path: Path) -> No
         assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
 
         # 4 of 32 requests failed with 5xx: the error-rate alert is pending (its `for` is 5m).
+        # The budget alerts fire at once (`for: 0m`), each for the right tenant only.
         async with http.get(f"{prometheus_url}/api/v1/alerts") as response:
             alerts = (await response.json())["data"]["alerts"]
-        assert "GatewayHighErrorRate" in {alert["labels"]["alertname"] for alert in alerts}
+        states = {(a["labels"]["alertname"], a["labels"].get("tenant")): a["state"] for a in alerts}
+        assert states.get(("GatewayHighErrorRate", None)) == "pending", states
+        assert states.get(("CarbonBudget80Percent", "eighty")) == "firing", states
+        assert states.get(("CarbonBudgetExhausted", "spent")) == "firing", states
+        assert ("CarbonBudgetExhausted", "eighty") not in states
+        assert not any(tenant in ("load", "probe") for _, tenant in states)
+        rejected = await query(http, prometheus_url, 'carbon_gateway_rejections_total{tenant="blocked"}')
+        assert rejected and rejected[0]["metric"]["reason"] == "carbon_budget_exceeded"
 
         # One JSON access line per request, and never the key or the prompt.
         log = (tmp_path / "gateway.log").read_text()
         access = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
-        assert len([line for line in access if line["model"] in ("demo", "broken")]) == 32
+        assert len([line for line in access if line["tenant"] == "load"]) == 32
         assert {line["status"] for line in access} >= {200}
         assert all("gco2e" in line for line in access if line["status"] == 200)
         assert "not-a-real-key" not in log and "How much carbon" not in log
