@@ -55,7 +55,8 @@ def test_unknown_model_with_a_size_in_its_id_uses_the_energy_model(engine: Carbo
     assert dense.describe()["factors"]["params_active_b"] == 13.0
     assert moe.describe()["factors"]["params_total_b"] == 30.0
     assert moe.describe()["factors"]["params_active_b"] == 3.0
-    assert "read from the model id" in dense.source
+    assert any("read from the model id" in source for source in dense.describe()["sources"])
+    assert "13B (read from the model id) params" in dense.source
     assert engine.factors_for("mixtral-8x7b").method == "fallback"  # 8x7b is not a 7B model
 
 

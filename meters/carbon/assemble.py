@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from meters.carbon.audited import AuditedFigure
-from meters.carbon.catalogue import Catalogue, Coefficient, Datacentre, Deployment, GridFactor, Params
+from meters.carbon.catalogue import Catalogue, Coefficient, Datacentre, Deployment, GridFactor, Params, Span
 from meters.carbon.energy import EnergyVariant, build_variant
 from meters.carbon.factors import CoefficientFactors, EnergyFactors
 
@@ -151,6 +151,18 @@ def input_weight(central: EnergyVariant) -> float:
     return central.prefill_wh_per_input_token * central.g_per_it_wh / output_g
 
 
+def _span_label(span: Span) -> str:
+    return f"{span.min:g}" if span.min == span.max else f"{span.min:g}-{span.max:g}"
+
+
+def _params_label(params: Params) -> str:
+    total, active = _span_label(params.total_b), _span_label(params.active_b)
+    label = f"{total}B" if params.total_b == params.active_b else f"{total}B total/{active}B active"
+    if params.date == "n/a":  # read from the model id, not from a catalogue (see resolve.params_from_name)
+        return f"{label} (read from the model id)"
+    return f"{label} (from config)" if params.date == "config" else label
+
+
 def energy_factors(
     model: str,
     params: Params,
@@ -163,7 +175,12 @@ def energy_factors(
     central, low, high = energy_variants(params, deployment, datacentre, grid, catalogue, include_prefill)
     band = catalogue.bands["energy"]
     lifespan = datacentre.lifespan_years or catalogue.energy.lifespan_years
-    source = f"energy model (EcoLogits 0.11.3 method) at {datacentre.id}: params {params.source}"
+    # Short and recomputable: the inputs that matter, the full trail is in describe()["sources"].
+    source = (
+        f"energy model (EcoLogits 0.11.3 method{' + prefill' if include_prefill else ''}): "
+        f"{_params_label(params)} params, {datacentre.id} PUE {_span_label(datacentre.pue)}, "
+        f"grid {grid.gco2e_per_kwh:g} g/kWh"
+    )
     sources = [
         f"parameters: {params.source} ({params.date})",
         f"energy model: {catalogue.energy.source}",
