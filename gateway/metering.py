@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.registry import ModelRuntime
@@ -57,26 +57,27 @@ def usage_tokens(usage: Any) -> tuple[int, int] | None:
     return prompt, completion
 
 
-Sink = Callable[[UsageRecord], Any]
+BATCH_LIMIT = 512
 
 
 class UsageWriter:
-    """Hands finished usage records to the store off the response path.
+    """Hands finished usage to the store off the response path, in batches.
 
-    Records go through a queue drained by one task, so a slow store never delays a response,
-    and shutdown drains what is queued before the store closes.
+    Items go through a queue drained by one task: a slow store never delays a response, a
+    burst is written in one store call (one SQLite transaction), and shutdown drains what is
+    queued before the store closes. An item is `(reservation_id or None, record)`.
     """
 
-    def __init__(self, write: Callable[[UsageRecord], Any]) -> None:
-        self._write = write
-        self._queue: asyncio.Queue[UsageRecord | None] = asyncio.Queue()
+    def __init__(self, write_many: Callable[[list[tuple[str | None, UsageRecord]]], Awaitable[Any]]) -> None:
+        self._write_many = write_many
+        self._queue: asyncio.Queue[tuple[str | None, UsageRecord] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="usage-writer")
 
-    def submit(self, record: UsageRecord) -> None:
-        self._queue.put_nowait(record)
+    def submit(self, reservation_id: str | None, record: UsageRecord) -> None:
+        self._queue.put_nowait((reservation_id, record))
 
     async def close(self) -> None:
         if self._task is not None:
@@ -85,14 +86,22 @@ class UsageWriter:
             self._task = None
 
     async def _drain(self) -> None:
-        while True:
-            record = await self._queue.get()
-            if record is None:
-                return
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch = []
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= BATCH_LIMIT or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            stopping = item is None
+            if not batch:
+                continue
             try:
-                await self._write(record)
-            except Exception:  # a store failure must not kill the writer; the store journals on its own
-                log.exception("usage record %s could not be written", record.request_id)
+                await self._write_many(batch)
+            except Exception:  # a store failure must not kill the writer; the Redis store journals on its own
+                log.exception("%d usage record(s) could not be written", len(batch))
 
 
 def make_record(

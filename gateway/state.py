@@ -68,7 +68,7 @@ class GatewayState:
         self.observability = observability
         self.master_key = master_key
         self.client = PassthroughClient()
-        self.writer = UsageWriter(self._write)
+        self.writer = UsageWriter(self._write_many)
         self._pending: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -209,9 +209,7 @@ class GatewayState:
         return record
 
     def settle_soon(self, admission: Admission, record: UsageRecord) -> None:
-        self.writer.submit(
-            record if admission.reservation_id is None else _Settlement(admission.reservation_id, record)
-        )
+        self.writer.submit(admission.reservation_id, record)
 
     async def abandon(self, admission: Admission, status: int, started: float) -> None:
         """The request failed before any usage: release what it held."""
@@ -275,19 +273,9 @@ class GatewayState:
                 model=runtime.name, provider=runtime.route.provider, code=code
             )
 
-    async def _write(self, item: UsageRecord | _Settlement) -> None:
-        if self.store is None:
-            return
-        if isinstance(item, _Settlement):
-            await self.store.settle(item.reservation_id, item.record)
-        else:
-            await self.store.record(item)
-
-
-@dataclass(frozen=True, slots=True)
-class _Settlement:
-    reservation_id: str
-    record: UsageRecord
+    async def _write_many(self, items: list[tuple[str | None, UsageRecord]]) -> None:
+        if self.store is not None:
+            await self.store.count_many(items)
 
 
 def parse_tags(header: str | None) -> dict[str, str]:

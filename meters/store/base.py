@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -165,6 +166,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def record(self, record: UsageRecord) -> bool:
         """Count usage that had no reservation; False if `request_id` was already counted."""
+
+    async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+        """Settle (reservation id) or record (None) a batch; backends may do it in one transaction."""
+        return list(
+            await asyncio.gather(
+                *(self.settle(rid, record) if rid else self.record(record) for rid, record in items)
+            )
+        )
 
     @abc.abstractmethod
     async def usage(self, tenant_id: str, period: str) -> dict: ...

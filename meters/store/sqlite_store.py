@@ -217,30 +217,43 @@ class SqliteStore(SqliteDirectory, Store):
     async def record(self, record: UsageRecord) -> bool:
         return await self._run(self._count_sync, None, record)
 
+    async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+        # One transaction for a batch: the per-commit fsync and executor hop dominate a single record.
+        return await self._run(self._count_many_sync, items)
+
+    def _count_many_sync(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+        now = self._clock()
+        with self._write() as conn:
+            counted = [self._count_in(conn, reservation_id, record, now) for reservation_id, record in items]
+        self._maybe_cleanup(now)
+        return counted
+
     def _count_sync(self, reservation_id: str | None, record: UsageRecord) -> bool:
         now = self._clock()
         with self._write() as conn:
-            scope_ids = None
-            if reservation_id:
-                row = conn.execute(
-                    "SELECT scopes FROM reservations WHERE id = ?", (reservation_id,)
-                ).fetchone()
-                if row:
-                    scope_ids = row[0].split("\n")
-                    self._drop_reservations(conn, [reservation_id])
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO settled (request_id, expires_at) VALUES (?, ?)",
-                (record.request_id, now + self._idempotency_ttl_s),
-            ).rowcount
-            if not inserted:
-                return False
-            # A reserved request was counted in its minute already; scopes from the reservation,
-            # or (no reservation, or one purged long ago) the request's own tenant/key/model.
-            request_counted = bool(reservation_id)
-            if scope_ids is None:
-                scope_ids = default_scope_ids(record.tenant_id, record.key_id, record.model)
-            self._count_record(conn, record, scope_ids, request_counted)
+            counted = self._count_in(conn, reservation_id, record, now)
         self._maybe_cleanup(now)
+        return counted
+
+    def _count_in(self, conn: Any, reservation_id: str | None, record: UsageRecord, now: float) -> bool:
+        scope_ids = None
+        if reservation_id:
+            row = conn.execute("SELECT scopes FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+            if row:
+                scope_ids = row[0].split("\n")
+                self._drop_reservations(conn, [reservation_id])
+        inserted = conn.execute(
+            "INSERT OR IGNORE INTO settled (request_id, expires_at) VALUES (?, ?)",
+            (record.request_id, now + self._idempotency_ttl_s),
+        ).rowcount
+        if not inserted:
+            return False
+        # A reserved request was counted in its minute already; scopes from the reservation,
+        # or (no reservation, or one purged long ago) the request's own tenant/key/model.
+        request_counted = bool(reservation_id)
+        if scope_ids is None:
+            scope_ids = default_scope_ids(record.tenant_id, record.key_id, record.model)
+        self._count_record(conn, record, scope_ids, request_counted)
         return True
 
     def _count_record(
