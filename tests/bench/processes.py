@@ -159,13 +159,30 @@ def allowed_cpus(pid: int) -> str:
     return "unknown"
 
 
-def tree_memory_mb(pid: int) -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
+def _descendants_and_self(pid: int) -> list[int]:
     pids, queue = [], [pid]
     while queue:
         current = queue.pop()
         pids.append(current)
         queue.extend(_children(current))
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process and its descendants, from /proc/<pid>/stat."""
+    ticks = 0
+    for current in _descendants_and_self(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
+    pids = _descendants_and_self(pid)
     return {
         "rss_mb": round(sum(_status_kb(p, "VmRSS") for p in pids) / 1024, 1),
         "peak_rss_mb": round(sum(_status_kb(p, "VmHWM") for p in pids) / 1024, 1),

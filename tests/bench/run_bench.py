@@ -23,7 +23,8 @@ What it does:
    script POSTing the body) or, when wrk is missing or ``--loadgen python``, the bundled async generator
    (``tests/bench/loadgen.py``; slower, so its ceiling is lower), for each connection count, for a
    non-streaming and a streaming chat completion, against (a) the upstream directly and (b) the gateway.
-4. Measures time to first token (first SSE event with non-empty content) with its own sequential client,
+4. Measures time to first token (first SSE event with non-empty content) with its own sequential client
+   (``--ttft-chunk-delay-ms`` paces the fake's events, which exposes a gateway that buffers streams),
    and the gateway's resident memory (VmRSS now and VmHWM peak, summed over its process tree, from /proc).
 5. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
    <= +0.5 ms p50 at c=1, <= +1 ms TTFT for streaming, <= 150 MB RSS; ``--json`` prints one JSON document.
@@ -62,10 +63,13 @@ PROMPT = (
 T = TypeVar("T")
 
 
-def request_body(model: str, stream: bool) -> bytes:
+def request_body(model: str, stream: bool, chunk_delay_ms: float = 0.0) -> bytes:
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
     if stream:
         body["stream"] = True
+    if chunk_delay_ms > 0:
+        # Steers the fake (the gateway forwards the body): events paced like a real model's.
+        body["fake_behaviour"] = {"stream_chunk_delay_s": chunk_delay_ms / 1000}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -78,6 +82,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--header", action="append", default=[], help="'name: value' sent to the gateway")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--ttft-requests", type=int, default=300, help="sequential streams timed for TTFT")
+    parser.add_argument(
+        "--ttft-chunk-delay-ms",
+        type=float,
+        default=0.0,
+        help="pace the fake's SSE events this far apart in the TTFT runs: a gateway that buffered the "
+        "stream would then show a TTFT near the whole stream's duration",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest is kept")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load per target")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
@@ -135,20 +146,40 @@ class Bench:
         """``--repeat`` runs of one case; the fastest is kept, since other work only ever slows a run."""
         target = self.targets[name]
         body = request_body(target.model, mode == "stream")
-        runs = []
+        runs: list[tuple[LoadResult, dict[str, float]]] = []
         for attempt in range(self.args.repeat):
             profiler = None
             if profiled and attempt == 0 and self.gateway is not None:
                 profiler = profile.start_py_spy(self.gateway.pid, self.args.duration, self.args.py_spy)
-            runs.append(self.load(target, body, connections, self.args.duration))
+            cpu_before = self._gateway_cpu(name)
+            result = self.load(target, body, connections, self.args.duration)
+            runs.append((result, self._cpu_figures(name, cpu_before, result)))
             if profiler is not None:
                 self.profile = _finish_profile(profiler, self.args.py_spy)
-        best = max(runs, key=lambda run: run.rps)
-        return {"target": name, "mode": mode, **best.as_dict(), "runs_rps": [run.rps for run in runs]}
+        best, cpu = max(runs, key=lambda run: run[0].rps)
+        row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
+        return {**row, "runs_rps": [run.rps for run, _ in runs]}
+
+    def _gateway_cpu(self, name: str) -> float | None:
+        if name != "gateway" or self.gateway is None:
+            return None
+        return processes.tree_cpu_seconds(self.gateway.pid)
+
+    def _cpu_figures(self, name: str, before: float | None, result: LoadResult) -> dict[str, float]:
+        """CPU the gateway spent per request, and its share of one core: a noisy machine slows the
+        gateway's wall-clock figures but barely changes its CPU cost per request."""
+        after = self._gateway_cpu(name)
+        if before is None or after is None or result.requests == 0:
+            return {}
+        used = after - before
+        return {
+            "gateway_cpu_us_per_request": round(used / result.requests * 1e6, 1),
+            "gateway_core_share": round(used / result.duration_s, 3) if result.duration_s else 0.0,
+        }
 
     def ttft_ms(self, name: str) -> dict[str, float]:
         target = self.targets[name]
-        body = request_body(target.model, True)
+        body = request_body(target.model, True, self.args.ttft_chunk_delay_ms)
         ttfts = _run_async(
             loadgen.measure_ttft(
                 "127.0.0.1", target.port, PATH, body, requests=self.args.ttft_requests, headers=target.headers
@@ -227,6 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pinning": {"gateway": gateway_cpus, "upstream_and_load": side_cpus},
         "loadgen": "wrk" if bench.use_wrk else "python",
         "config_extra": str(args.extra_config) if args.extra_config else None,
+        "ttft_chunk_delay_ms": args.ttft_chunk_delay_ms,
         "metering": None,
         "probe_headers": [],
         "results": [],
