@@ -13,7 +13,7 @@ from gateway.errors import GatewayError
 from gateway.tenancy import headers as h
 from gateway.tenancy.bootstrap import load_static_tenants, static_tenants
 from gateway.tenancy.keys import KeyResolver
-from gateway.tenancy.policies import REJECTION_CODES, downgrade_target, rejection
+from gateway.tenancy.policies import downgrade_target, rejection
 from gateway.tenancy.sizing import reservation_amounts
 from meters.limits import LimitName
 from meters.store import ReserveOutcome, Store, StoreUnavailable
@@ -125,8 +125,8 @@ class TenantGuard:
         if metrics is None:
             return
         if not outcome.ok:
-            worst = max(outcome.blocked, key=lambda b: b.retry_after_s)
-            metrics.observe_rejection(tenant=principal.tenant_id, reason=REJECTION_CODES[worst.limit])
+            code = rejection(principal.tenant_id, outcome.blocked, {}).code or "limit_exceeded"
+            metrics.observe_rejection(tenant=principal.tenant_id, reason=code)
         budget = principal.tenant.limits.get(LimitName.GCO2E_PER_MONTH)
         if budget is not None and outcome.snapshot.gco2e_budget_remaining is not None:
             metrics.set_budget_limit(tenant=principal.tenant_id, kind="gco2e", value=budget)

@@ -35,8 +35,13 @@ def downgrade_target(blocked: list[Exceeded]) -> str | None:
 
 
 def rejection(tenant_id: str, blocked: list[Exceeded], headers: dict[str, str]) -> GatewayError:
-    """429 for the limit that clears last (Retry-After is when the request could pass)."""
-    worst = max(blocked, key=lambda b: b.retry_after_s)
+    """429 for the rejecting limit that clears last (Retry-After: when the request could pass).
+
+    A limit whose policy is downgrade does not decide the code: once the rejecting ones clear,
+    the request is served, on the lower-carbon model.
+    """
+    hard = [b for b in blocked if b.policy.action == "reject"] or blocked
+    worst = max(hard, key=lambda b: b.retry_after_s)
     details = "; ".join(
         f"{b.limit.value}: {b.current:.6g} of {b.limit_value:.6g} {_UNITS[b.limit]} used or reserved"
         f" ({b.scope})"
