@@ -298,3 +298,24 @@ async def test_expect_100_continue_is_answered(up: FakeUpstream) -> None:
     assert (await reader.readline()).startswith(b"HTTP/1.1 200 OK")
     writer.close()
     await writer.wait_closed()
+
+
+async def test_wrk_runner_posts_the_body_and_headers(up: FakeUpstream) -> None:
+    # The benchmark's wrk driver: generated Lua script, summary parsing, extra headers.
+    from tests.bench.wrk_runner import run_wrk, wrk_available
+
+    if not wrk_available():
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    body = json.dumps({"model": "wrk-model", "messages": MESSAGES}).encode()
+    result = await asyncio.to_thread(
+        run_wrk,
+        f"{up.base_url}/chat/completions",
+        body,
+        connections=2,
+        duration_s=1,
+        headers={"authorization": "Bearer wrk-key"},
+    )
+    assert result.requests > 0 and result.errors == 0
+    assert len(up.requests) >= result.requests
+    assert up.requests[0].body == {"model": "wrk-model", "messages": MESSAGES}
+    assert up.requests[0].headers["authorization"] == "Bearer wrk-key"
