@@ -171,12 +171,12 @@ class FakeUpstream:
             except orjson.JSONDecodeError as error:
                 invalid_json = _BadRequest(f"request body is not valid JSON: {error}")
         self._record(request, body)  # every request, so a test sees even what the fake rejected
+        if invalid_json is not None:
+            return [self._bad_request(request, invalid_json)]
         try:
-            if invalid_json is not None:
-                raise invalid_json
             behaviour, source = self._behaviour_for(request, body)
         except _BadRequest as error:
-            return [self._error(400, request, replies.error_body(400, str(error), error.param))]
+            return [self._bad_request(request, error)]
         stall: Plan = [behaviour.stall_s] if behaviour.stall_s > 0 else []
         if self._failures.should_fail(source, behaviour):
             status = behaviour.fail_status or 500
@@ -184,7 +184,7 @@ class FakeUpstream:
         try:
             return stall + self._route(request, body, behaviour)
         except _BadRequest as error:
-            return [*stall, self._error(400, request, replies.error_body(400, str(error), error.param))]
+            return [*stall, self._bad_request(request, error)]
 
     def _record(self, request: Request, body: Any) -> None:
         self.requests.append(
@@ -276,6 +276,9 @@ class FakeUpstream:
                 plan += [*delay, chunk(frame)]
         plan.append(None if behaviour.close_mid_stream else LAST_CHUNK)
         return plan
+
+    def _bad_request(self, request: Request, error: _BadRequest) -> bytes:
+        return self._error(400, request, replies.error_body(400, str(error), error.param))
 
     def _error(self, status: int, request: Request, body: dict[str, Any]) -> bytes:
         return full_response(status, _JSON, orjson.dumps(body), request.keep_alive)
