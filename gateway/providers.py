@@ -22,6 +22,7 @@ LITELLM = "litellm"  # translated by litellm.acompletion / aembedding
 DEMO = "demo"  # answered in-process, offline
 
 DEMO_PREFIX = "demo/"
+ERROR_PREFIX = "carbon-gateway-config-error\t"
 # Providers that speak OpenAI's wire format but need auth or routing LiteLLM does specially.
 _NOT_PLAIN_OPENAI = {"azure_ai", "github_copilot", "chatgpt", "ai21", "clarifai"}
 _ALWAYS_OPENAI = {"openai", "scaleway", "mistral", "custom_openai", "openai_like", "text-completion-openai"}
@@ -75,7 +76,8 @@ def resolve_entry(entry: ModelEntry) -> Route:
             entry.model, api_base=entry.api_base
         )
     except Exception as exc:  # LiteLLM raises its own BadRequestError types
-        raise ValueError(f"LiteLLM cannot resolve a provider for {entry.model!r}: {str(exc)[:200]}") from None
+        detail = " ".join(str(exc).split())[:300]
+        raise ValueError(f"LiteLLM cannot resolve a provider for {entry.model!r}: {detail}") from None
     api_base = entry.api_base or api_base or _DEFAULT_BASES.get(provider)
     openai_like = provider in _ALWAYS_OPENAI or provider in set(litellm.openai_compatible_providers)
     kind = PASSTHROUGH if openai_like and provider not in _NOT_PLAIN_OPENAI and api_base else LITELLM
@@ -123,9 +125,14 @@ def resolve_models(config: GatewayConfig) -> dict[str, Route]:
         check=False,
     )
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        message = lines[-1] if lines else f"resolver exited with {proc.returncode}"
-        raise ConfigError(config.path, "model_list", message)
+        for line in reversed(proc.stderr.splitlines()):
+            if line.startswith(ERROR_PREFIX):
+                key, _, problem = line[len(ERROR_PREFIX) :].partition("\t")
+                raise ConfigError(config.path, key, problem)
+        tail = " ".join(proc.stderr.split()[-40:])
+        raise ConfigError(
+            config.path, "model_list", f"provider resolution failed ({proc.returncode}): {tail}"
+        )
     return routes_from_json(proc.stdout)
 
 

@@ -8,7 +8,7 @@ import sys
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gateway.providers import resolve_entry, routes_to_json
+from gateway.providers import ERROR_PREFIX, resolve_entry, routes_to_json
 from gateway.settings import ConfigError, load_config
 
 
@@ -27,7 +27,8 @@ def main(argv: list[str]) -> int:
                     config.path, f"model_list[{i}] ({entry.model_name}).litellm_params.model", str(exc)
                 ) from None
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        # One parseable line for gateway.providers.resolve_models: key and problem.
+        print(f"{ERROR_PREFIX}{exc.key}\t{exc.problem}", file=sys.stderr)
         return 1
     sys.stdout.write(routes_to_json(routes))
     return 0
