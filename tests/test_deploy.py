@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +233,36 @@ def test_configmap_config_loads_with_the_gateway_loader(
     config = load_config(path)
     assert {m.model_name for m in config.models} >= {"demo", "llama-3.1-8b-instruct"}
     ObservabilitySettings.from_config(config.observability, str(path))
+
+
+def test_dockerfile_build_context_is_enough_to_build_the_package(tmp_path: Path) -> None:
+    """Build from exactly what the Dockerfile copies: no file the build needs is left out."""
+    source = tmp_path / "app"
+    source.mkdir()
+    for kind, arg in dockerfile_instructions():
+        if kind != "COPY":
+            continue
+        *sources, _destination = arg.split()
+        for item in sources:
+            path = REPO / item.rstrip("/")
+            if path.is_dir():
+                shutil.copytree(path, source / path.name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(path, source / path.name)
+    # The PEP 517 backend the image's `pip install .` runs; an sdist needs no `wheel` package here.
+    build = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
+    done = subprocess.run(
+        [sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    sdist = tmp_path / done.stdout.strip().splitlines()[-1]
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+        member = next(m for m in archive.getmembers() if m.name.endswith("egg-info/entry_points.txt"))
+        entry_points = archive.extractfile(member)
+        assert entry_points is not None
+        scripts = entry_points.read().decode()
+    assert {"gateway/cli.py", "gateway/observability/metrics.py", "meters/paths.py"} <= names
+    assert "carbon-gateway = gateway.cli:main" in scripts
+    # config/ is data beside the package, found through CARBON_GATEWAY_DATA=/app/config.
+    assert (source / "config" / "gateway.yaml").is_file()
