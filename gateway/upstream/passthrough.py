@@ -62,31 +62,19 @@ class PassthroughClient:
         while True:
             try:
                 resp = await self._session.post(url, data=body, headers=headers, timeout=timeout)
-            except (TimeoutError, aiohttp.ServerTimeoutError):
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if attempt < max_retries:
                     attempt += 1
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
-                raise UpstreamFailure(
-                    504, f"upstream timed out after {attempt + 1} attempt(s)", code="upstream_timeout"
-                ) from None
-            except aiohttp.ClientError as exc:
-                if attempt < max_retries:
-                    attempt += 1
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise UpstreamFailure(
-                    502,
-                    f"upstream unreachable after {attempt + 1} attempt(s): {type(exc).__name__}",
-                    code="upstream_unreachable",
-                ) from None
+                raise transport_failure(exc, f"after {attempt + 1} attempt(s)") from None
             if resp.status in RETRYABLE_STATUS and attempt < max_retries:
                 retry_after = resp.headers.get("retry-after")
                 resp.release()
                 attempt += 1
                 await asyncio.sleep(self._delay(attempt, retry_after))
                 continue
-            return _wrap(resp, read_timeout_s)
+            return _wrap(resp)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -98,18 +86,21 @@ class PassthroughClient:
         return base * (0.5 + random.random())  # jitter spreads retries of concurrent requests
 
 
-def _wrap(resp: aiohttp.ClientResponse, read_timeout_s: float) -> UpstreamResponse:
+def transport_failure(exc: BaseException, when: str) -> UpstreamFailure:
+    """A timeout is a 504, anything else on the wire a 502; both may fall back to another model."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamFailure(504, f"upstream timed out {when}", code="upstream_timeout")
+    return UpstreamFailure(
+        502, f"upstream unreachable {when}: {type(exc).__name__}", code="upstream_unreachable"
+    )
+
+
+def _wrap(resp: aiohttp.ClientResponse) -> UpstreamResponse:
     async def read() -> bytes:
         try:
             return await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamFailure(
-                504, "upstream timed out while sending its response", code="upstream_timeout"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(
-                502, f"upstream connection failed: {type(exc).__name__}", code="upstream_unreachable"
-            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_failure(exc, "while sending its response") from None
         finally:
             resp.release()
 
@@ -117,12 +108,8 @@ def _wrap(resp: aiohttp.ClientResponse, read_timeout_s: float) -> UpstreamRespon
         try:
             async for chunk in resp.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamFailure(504, "upstream stalled mid-stream", code="upstream_timeout") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailure(
-                502, f"upstream stream broke: {type(exc).__name__}", code="upstream_unreachable"
-            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_failure(exc, "mid-stream") from None
         finally:
             resp.release()
 
