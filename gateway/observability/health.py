@@ -1,0 +1,66 @@
+"""Keep `carbon_gateway_store_up` current without waiting for someone to call /readyz.
+
+Docker Compose only probes /healthz, so without this the CounterStoreDown alert would see
+nothing there. The probe runs in the app's lifespan, one per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from gateway.observability.metrics import Metrics
+
+DEFAULT_INTERVAL_S = 10.0
+
+
+class StoreHealthProbe:
+    """Calls `ping()` every `interval_s` seconds and exports the answer as store_up{backend}.
+
+    Usage in the lead's lifespan:
+        probe = StoreHealthProbe(metrics, store.ping, "redis")
+        probe.start()
+        try: yield
+        finally: await probe.stop()
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        ping: Callable[[], Awaitable[bool]],
+        backend: str,
+        interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        self._metrics = metrics
+        self._ping = ping
+        self._backend = backend
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def check_once(self) -> bool:
+        try:
+            up = bool(await asyncio.wait_for(self._ping(), timeout=max(self._interval_s, 1.0)))
+        except Exception:  # any failure to answer is "down"; the probe itself must not die
+            up = False
+        self._metrics.set_store_up(up, self._backend)
+        return up
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="store-health-probe")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self._interval_s)
