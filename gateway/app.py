@@ -18,6 +18,7 @@ from gateway import carbon_api
 from gateway.admin import admin_routes
 from gateway.errors import GatewayError, error_body
 from gateway.observability.endpoint import MetricsServer, metrics_routes
+from gateway.observability.health import StoreHealthProbe
 from gateway.observability.logs import configure_logging, log_request
 from gateway.observability.metrics import Metrics
 from gateway.observability.settings import ObservabilitySettings
@@ -154,15 +155,21 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
         )
         state.guard = await build_guard(state, state.store)
         await state.start()
-        metrics_server = None
-        if state.metrics is not None and state.observability.metrics_port is not None:
-            metrics_server = MetricsServer(state.metrics, state.observability)
-            await metrics_server.start()
+        metrics_server = probe = None
+        if state.metrics is not None:
+            backend = "redis" if store_settings.redis_url else "embedded"
+            probe = StoreHealthProbe(state.metrics, state.store.ping, backend)
+            probe.start()
+            if state.observability.metrics_port is not None:
+                metrics_server = MetricsServer(state.metrics, state.observability)
+                await metrics_server.start()
         try:
             yield
         finally:
             if metrics_server is not None:
                 await metrics_server.stop()
+            if probe is not None:
+                await probe.stop()
             await state.close()
 
     routes = [

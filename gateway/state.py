@@ -247,6 +247,8 @@ class GatewayState:
     def observe_rejected(self, request: Request, exc: GatewayError, started: float) -> None:
         """A request refused before it had a model (bad input, auth, unknown model, limits)."""
         if self.metrics is not None:
+            if exc.status == 401:
+                self.metrics.observe_rejection(tenant="unknown", reason="unauthorized")
             self.metrics.observe_failure(
                 tenant="unknown",
                 model="unknown",
