@@ -15,8 +15,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.fakes import spawn_fake_upstream  # noqa: E402
-from tests.harness import GatewayProcess, free_port, running_gateway, write_config  # noqa: E402
+from tests.fakes import spawn_fake_upstream
+from tests.harness import GatewayProcess, free_port, running_gateway, write_config
 
 UPSTREAM_KEY = "upstream-secret-key"
 _OWN_REDIS: list[subprocess.Popen[bytes]] = []
@@ -50,6 +50,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for process in _OWN_REDIS:
         process.terminate()
         process.wait(timeout=10)
+
+
 # A coefficient the tests can recompute by hand (seed 002 arithmetic: tokens / 1000 × g/1k).
 TEST_COEFFICIENT = 1.5
 
@@ -66,8 +68,18 @@ def upstream_port() -> Iterator[int]:
 
 def proxy_models(upstream_port: int, dead_port: int) -> list[dict[str, Any]]:
     base = f"http://127.0.0.1:{upstream_port}/v1"
-    fake = {"model": "openai/fake-model", "api_base": base, "api_key": UPSTREAM_KEY, "timeout": 5, "max_retries": 2}
-    coefficient = {"gco2e_per_1k_tokens": TEST_COEFFICIENT, "confidence": "estimated", "source": "test coefficient"}
+    fake = {
+        "model": "openai/fake-model",
+        "api_base": base,
+        "api_key": UPSTREAM_KEY,
+        "timeout": 5,
+        "max_retries": 2,
+    }
+    coefficient = {
+        "gco2e_per_1k_tokens": TEST_COEFFICIENT,
+        "confidence": "estimated",
+        "source": "test coefficient",
+    }
     return [
         {"model_name": "fake", "litellm_params": fake, "carbon": coefficient},
         {"model_name": "mistral-large-2", "litellm_params": {**fake, "model": "openai/mistral-large-2"}},

@@ -33,7 +33,7 @@ def test_chat_non_stream_sync_sdk_carries_headers_and_usage_carbon(gateway: Gate
     assert float(raw.headers["x-carbon-gco2e-min"]) < expected < float(raw.headers["x-carbon-gco2e-max"])
     assert raw.headers["x-carbon-boundary"]
     carbon = completion.usage.model_extra["carbon"]
-    assert CARBON_KEYS <= set(carbon)
+    assert set(carbon) >= CARBON_KEYS
     assert carbon["gco2e"] == pytest.approx(expected, rel=1e-12)
     assert carbon["usage_source"] == "upstream"
     # at least 4 significant digits in the header
@@ -42,7 +42,9 @@ def test_chat_non_stream_sync_sdk_carries_headers_and_usage_carbon(gateway: Gate
 
 
 def test_published_measured_coefficient_reproduces_seed_002(gateway: GatewayProcess) -> None:
-    response = httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "mistral-large-2", "messages": MESSAGES})
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={"model": "mistral-large-2", "messages": MESSAGES}
+    )
     assert response.status_code == 200
     prompt, completion = fake_usage({"messages": MESSAGES})
     carbon = response.json()["usage"]["carbon"]
@@ -51,9 +53,13 @@ def test_published_measured_coefficient_reproduces_seed_002(gateway: GatewayProc
     assert carbon["gco2e"] == pytest.approx((prompt + completion) / 1000 * 2.85, rel=1e-12)
 
 
-def test_only_model_is_rewritten_and_upstream_key_is_sent(gateway: GatewayProcess, upstream_port: int) -> None:
+def test_only_model_is_rewritten_and_upstream_key_is_sent(
+    gateway: GatewayProcess, upstream_port: int
+) -> None:
     body = {"model": "fake", "messages": MESSAGES, "temperature": 0.25, "user": "u-1", "seed": 7}
-    response = httpx.post(f"{gateway.base_url}/chat/completions", json=body, headers={"authorization": "Bearer client"})
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json=body, headers={"authorization": "Bearer client"}
+    )
     assert response.status_code == 200
     recorded = httpx.get(f"http://127.0.0.1:{upstream_port}/_fake/requests").json()[-1]
     assert recorded["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
@@ -61,7 +67,9 @@ def test_only_model_is_rewritten_and_upstream_key_is_sent(gateway: GatewayProces
     assert response.json()["model"] == "fake-model"
 
 
-async def test_async_stream_without_usage_gets_plain_chunks_and_a_carbon_comment(gateway: GatewayProcess) -> None:
+async def test_async_stream_without_usage_gets_plain_chunks_and_a_carbon_comment(
+    gateway: GatewayProcess,
+) -> None:
     client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key="unused")
     stream = await client.chat.completions.create(model="fake", messages=MESSAGES, stream=True)
     chunks = [chunk async for chunk in stream]
@@ -69,7 +77,11 @@ async def test_async_stream_without_usage_gets_plain_chunks_and_a_carbon_comment
     assert all(c.usage is None for c in chunks)
     async with (
         httpx.AsyncClient() as http,
-        http.stream("POST", f"{gateway.base_url}/chat/completions", json={"model": "fake", "messages": MESSAGES, "stream": True}) as response,
+        http.stream(
+            "POST",
+            f"{gateway.base_url}/chat/completions",
+            json={"model": "fake", "messages": MESSAGES, "stream": True},
+        ) as response,
     ):
         assert response.headers["x-carbon-method"] == "coefficient"
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -141,7 +153,9 @@ def test_missing_usage_in_a_stream_is_counted_too(gateway: GatewayProcess) -> No
 
 
 def test_unknown_catalogue_model_gets_a_labelled_fallback_not_zero(gateway: GatewayProcess) -> None:
-    response = httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "mystery", "messages": MESSAGES})
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={"model": "mystery", "messages": MESSAGES}
+    )
     assert response.status_code == 200
     assert float(response.headers["x-carbon-gco2e"]) > 0
     assert response.headers["x-carbon-confidence"] == "estimated"
@@ -160,12 +174,16 @@ def test_litellm_sdk_as_client(gateway: GatewayProcess) -> None:
 
 
 def test_demo_model_answers_offline_with_carbon(gateway: GatewayProcess) -> None:
-    response = httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "demo", "messages": MESSAGES})
+    response = httpx.post(
+        f"{gateway.base_url}/chat/completions", json={"model": "demo", "messages": MESSAGES}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["choices"][0]["message"]["content"]
     assert body["usage"]["carbon"]["gco2e"] > 0
-    assert float(response.headers["x-carbon-gco2e"]) == pytest.approx(body["usage"]["carbon"]["gco2e"], rel=1e-5)
+    assert float(response.headers["x-carbon-gco2e"]) == pytest.approx(
+        body["usage"]["carbon"]["gco2e"], rel=1e-5
+    )
     assert float(response.headers["x-carbon-energy-wh"]) > 0
 
 
