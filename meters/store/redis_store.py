@@ -229,8 +229,29 @@ class RedisStore(RedisDirectory, Store):
             self._next_journal_check = 0.0
             return self.journal.append(entry)  # False: the journal was full and the record is lost
 
+    async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+        """A batch in one round trip: the SETTLE scripts pipelined (not a transaction; each is atomic)."""
+        entries = [{"reservation_id": rid, "record": record_to_dict(record)} for rid, record in items]
+        try:
+            return await self._call(lambda: self._apply_many(entries))
+        except StoreUnavailable:
+            if self.on_failure == "fail_closed":
+                raise
+            self._next_journal_check = 0.0
+            # Some may have been counted before Redis went away: replay is idempotent on request_id.
+            return [self.journal.append(entry) for entry in entries]
+
+    async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        for entry in entries:
+            await self._settle(args=self._settle_args(entry), client=pipe)
+        return [bool(result) for result in await pipe.execute()]
+
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry) with the SETTLE script."""
+        return bool(await self._settle(args=self._settle_args(entry)))
+
+    def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
         record = record_from_dict(entry["record"])
         now = self._clock()
         reservation_id = entry.get("reservation_id") or ""
@@ -267,7 +288,7 @@ class RedisStore(RedisDirectory, Store):
             *(counters[field] for field in COUNTER_FIELDS),
             *tags,
         ]
-        return bool(await self._settle(args=args))
+        return args
 
     @property
     def replay_task(self) -> asyncio.Task[int] | None:
