@@ -112,6 +112,20 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, timeout_s: float, log
     raise RuntimeError(f"gateway not ready at {url} after {timeout_s}s:\n{log_path.read_text()[-3000:]}")
 
 
+def wait_port(process: subprocess.Popen[Any], port: int, timeout_s: float) -> None:
+    """Wait until something accepts TCP connections on ``port`` (for servers without a health route)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port} after {timeout_s}s")
+
+
 def probe(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     """One request, to check the route works (and whether carbon headers come back) before timing it."""
     request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **headers})

@@ -50,7 +50,7 @@ def compare(results: list[dict[str, Any]], ttft: dict[str, Any], memory: dict[st
     if gateway_c32:
         rps = gateway_c32["rps"]
         verdict["rps_c32_json"] = {"value": rps, "goal": ">= 2500", "met": rps >= TARGETS["rps_c32_json"]}
-        cpu_us = gateway_c32.get("gateway_cpu_us_per_request")
+        cpu_us = gateway_c32.get("server_cpu_us_per_request")
         if cpu_us:
             # What one whole core would serve at this CPU cost: robust when neighbours steal the core.
             capacity = round(1e6 / cpu_us, 1)
@@ -81,9 +81,10 @@ def compare(results: list[dict[str, Any]], ttft: dict[str, Any], memory: dict[st
 
 
 def _cpu_columns(row: dict[str, Any]) -> str:
-    if "gateway_cpu_us_per_request" not in row:
+    if "server_cpu_us_per_request" not in row:
         return ""
-    return f" {row['gateway_cpu_us_per_request']:>13.1f} {row['gateway_core_share']:>7.0%}"
+    cpu = f" {row['server_cpu_us_per_request']:>10.1f} {row['server_core_share']:>7.0%}"
+    return cpu + f" {row['server_rss_mb']:>7.1f}"
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -95,7 +96,7 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"probe headers: {', '.join(report['probe_headers'])}")
     print(
         f"{'target':<9} {'mode':<7} {'c':>3} {'RPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-        f" {'gw CPU us/req':>13} {'gw core':>7}"
+        f" {'CPU us/req':>10} {'core':>7} {'RSS MB':>7}"
     )
     for row in report["results"]:
         print(
@@ -118,6 +119,10 @@ def print_report(report: dict[str, Any]) -> None:
                 print(f"  {share:5.1f}  {function}")
         if "error" in hot:
             print(f"py-spy failed: {hot['error']}")
+    if report.get("gateway_log_tail"):
+        print("gateway log (last lines, some runs had errors):")
+        for line in report["gateway_log_tail"]:
+            print(f"  {line}")
     for name, verdict in report["verdict"].items():
         state = "met" if verdict["met"] else "MISSED"
         print(f"{name}: {verdict['value']} (goal {verdict['goal']}) {state}")

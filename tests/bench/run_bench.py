@@ -92,6 +92,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest is kept")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load per target")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also measure a bare Starlette + aiohttp passthrough (tests/bench/baseline.py) on the gateway's core",
+    )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(
@@ -124,7 +129,9 @@ class Bench:
             raise SystemExit("--py-spy needs py-spy on PATH (pip install py-spy)")
         self.targets: dict[str, Target] = {}
         self.gateway: subprocess.Popen[bytes] | None = None
+        self.servers: dict[str, subprocess.Popen[Any]] = {}  # targets whose CPU is measured
         self.profile: dict[str, Any] | None = None
+        self.gateway_log: Path | None = None
 
     def load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
         if self.use_wrk:
@@ -151,30 +158,34 @@ class Bench:
             profiler = None
             if profiled and attempt == 0 and self.gateway is not None:
                 profiler = profile.start_py_spy(self.gateway.pid, self.args.duration, self.args.py_spy)
-            cpu_before = self._gateway_cpu(name)
+            cpu_before = self._server_cpu(name)
             result = self.load(target, body, connections, self.args.duration)
             runs.append((result, self._cpu_figures(name, cpu_before, result)))
             if profiler is not None:
                 self.profile = _finish_profile(profiler, self.args.py_spy)
         best, cpu = max(runs, key=lambda run: run[0].rps)
         row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
-        return {**row, "runs_rps": [run.rps for run, _ in runs]}
+        row["runs_rps"] = [run.rps for run, _ in runs]
+        if cpu:
+            row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
+        return row
 
-    def _gateway_cpu(self, name: str) -> float | None:
-        if name != "gateway" or self.gateway is None:
-            return None
-        return processes.tree_cpu_seconds(self.gateway.pid)
+    def _server_cpu(self, name: str) -> float | None:
+        server = self.servers.get(name)
+        return None if server is None else processes.tree_cpu_seconds(server.pid)
 
     def _cpu_figures(self, name: str, before: float | None, result: LoadResult) -> dict[str, float]:
-        """CPU the gateway spent per request, and its share of one core: a noisy machine slows the
-        gateway's wall-clock figures but barely changes its CPU cost per request."""
-        after = self._gateway_cpu(name)
+        """CPU the server under test spent per request, and its share of one core: a noisy machine
+        slows wall-clock figures but barely changes the CPU cost per request."""
+        after = self._server_cpu(name)
         if before is None or after is None or result.requests == 0:
             return {}
         used = after - before
         return {
-            "gateway_cpu_us_per_request": round(used / result.requests * 1e6, 1),
-            "gateway_core_share": round(used / result.duration_s, 3) if result.duration_s else 0.0,
+            "server_cpu_us_per_request": round(used / result.requests * 1e6, 1),
+            "server_core_share": round(used / result.duration_s, 3) if result.duration_s else 0.0,
+            # After each run, so growth across runs (a leak) shows up next to the request counts.
+            "server_rss_mb": processes.tree_memory_mb(self.servers[name].pid)["rss_mb"],
         }
 
     def ttft_ms(self, name: str) -> dict[str, float]:
@@ -210,12 +221,14 @@ def _start_gateway(
 ) -> list[str]:
     """Start the gateway, wait for /healthz, probe one request; return its metering and limit headers."""
     config_path, log_path = workdir / "gateway.yaml", workdir / "gateway.log"
+    bench.gateway_log = log_path
     config = processes.gateway_config(upstream_port, bench.args.extra_config)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = processes.free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
     bench.gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
+    bench.servers["gateway"] = bench.gateway  # registered first, so it is stopped even if the probe fails
     processes.wait_ready(bench.gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
     url = f"http://127.0.0.1:{port}{PATH}"
     status, answer_headers, answer = processes.probe(url, request_body(processes.BENCH_MODEL, False), headers)
@@ -223,6 +236,26 @@ def _start_gateway(
         raise RuntimeError(f"probe through the gateway got HTTP {status}: {answer[:500]!r}")
     bench.targets["gateway"] = Target(port, processes.BENCH_MODEL, headers)
     return sorted(name for name in answer_headers if name.startswith(("x-carbon-", "x-ratelimit-")))
+
+
+def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
+    """The end of the gateway's log when any gateway run had errors: the log dies with the temp dir."""
+    failed = any(row["target"] == "gateway" and row["errors"] for row in report["results"])
+    if not failed or bench.gateway_log is None or not bench.gateway_log.exists():
+        return []
+    return bench.gateway_log.read_text(errors="replace").splitlines()[-40:]
+
+
+def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None) -> None:
+    port = processes.free_port()
+    command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
+    command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
+    baseline = subprocess.Popen(
+        processes.pinned(command, cpus), cwd=processes.REPO_ROOT, stdout=subprocess.DEVNULL
+    )
+    bench.servers["baseline"] = baseline
+    processes.wait_port(baseline, port, 30)
+    bench.targets["baseline"] = Target(port, "bench-model", {})
 
 
 def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
@@ -272,15 +305,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     bench, upstream_port, gateway_cpus, gateway_headers, Path(tmp)
                 )
                 report["metering"] = "x-carbon-gco2e" in report["probe_headers"]
+            if args.baseline:
+                _start_baseline(bench, upstream_port, gateway_cpus)
             _measure_all(bench, report)
             if bench.gateway is not None:
                 report["memory"] = processes.tree_memory_mb(bench.gateway.pid)
                 report["pinning"]["gateway_allowed"] = processes.allowed_cpus(bench.gateway.pid)
         finally:
-            if bench.gateway is not None:
-                processes.stop(bench.gateway)
+            gateway_log_tail = _log_tail_if_errors(bench, report)
+            for server in bench.servers.values():
+                processes.stop(server)
             processes.stop(upstream)
     report["profile"] = bench.profile
+    report["gateway_log_tail"] = gateway_log_tail
     report["machine"]["load_average_at_end"] = load_average()
     report["verdict"] = compare(report["results"], report["ttft"], report["memory"])
     return report
