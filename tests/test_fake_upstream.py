@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import httpx
@@ -20,7 +21,7 @@ from tests.fakes import (
     spawn_fake_upstream,
 )
 
-MESSAGES = [
+MESSAGES: Any = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": [{"type": "text", "text": "count these five words"}]},
 ]
@@ -32,8 +33,8 @@ async def up() -> AsyncIterator[FakeUpstream]:
         yield upstream
 
 
-def client_for(up: FakeUpstream, **options: object) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=up.base_url, api_key="sk-test", max_retries=0, **options)  # type: ignore[arg-type]
+def client_for(up: FakeUpstream, **options: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=up.base_url, api_key="sk-test", max_retries=0, **options)
 
 
 def test_fake_usage_arithmetic() -> None:
@@ -45,7 +46,7 @@ def test_fake_usage_arithmetic() -> None:
 
 
 async def test_chat_completion_echoes_model_and_records_request(up: FakeUpstream) -> None:
-    reply = await client_for(up).chat.completions.create(model="upstream-id", messages=MESSAGES)  # type: ignore[arg-type]
+    reply = await client_for(up).chat.completions.create(model="upstream-id", messages=MESSAGES)
     assert reply.model == "upstream-id"
     assert reply.choices[0].message.content == DEFAULT_REPLY
     assert reply.choices[0].finish_reason == "stop"
@@ -60,7 +61,7 @@ async def test_chat_completion_echoes_model_and_records_request(up: FakeUpstream
 async def test_stream_with_usage_chunk(up: FakeUpstream) -> None:
     stream = await client_for(up).chat.completions.create(
         model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}, max_tokens=3
-    )  # type: ignore[call-overload]
+    )
     chunks = [chunk async for chunk in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -229,7 +230,7 @@ async def test_invalid_requests_get_openai_shaped_400(up: FakeUpstream) -> None:
 def test_threaded_fake_serves_the_sync_sdk() -> None:
     with ThreadedFakeUpstream() as up:
         client = openai.OpenAI(base_url=up.base_url, api_key="sync-key", max_retries=0)
-        reply = client.chat.completions.create(model="sync-model", messages=MESSAGES)  # type: ignore[arg-type]
+        reply = client.chat.completions.create(model="sync-model", messages=MESSAGES)
         assert reply.model == "sync-model"
         assert up.last_request.headers["authorization"] == "Bearer sync-key"
 

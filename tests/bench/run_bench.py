@@ -1,12 +1,13 @@
-"""Benchmark the gateway against the fake upstream: RPS, p50/p99, latency and TTFT added, RSS.
+"""Benchmark the gateway against the fake upstream: RPS, p50/p99, latency and TTFT added, CPU, RSS.
 
 Run from the repository root (needs the gateway installed, ``pip install -e .``, and ideally Debian's
 ``wrk``)::
 
     python -m tests.bench.run_bench                      # 10 s per run, c=1 and c=32, JSON and SSE
-    python -m tests.bench.run_bench --duration 5 --json  # machine-readable
+    python -m tests.bench.run_bench --baseline --repeat 3 --json > bench.json
     python -m tests.bench.run_bench --extra-config tests/bench/budgets_on.yaml \\
         --header "authorization: Bearer sk-bench-tenant"     # budgets on (compare with a run without)
+    python -m tests.bench.run_bench --py-spy /tmp/gw.raw  # + the gateway's hot spots (pip install py-spy)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
 
 What it does:
@@ -15,19 +16,26 @@ What it does:
    (``carbon-gateway serve --config <generated yaml> --port N --workers 1``). The generated config is one
    model in LiteLLM's ``model_list`` shape (``bench`` → ``openai/bench-model`` at the fake);
    ``--extra-config`` is deep-merged into it (mappings merge, other values replace), e.g. budgets on.
-2. Pins with ``taskset`` when there are two cores: the gateway alone on the first core, the fake upstream,
-   the load generator and this script on the second, so the gateway's figures are one worker on one core
-   and the load side does not steal its CPU. ``--no-pin`` turns this off.
-3. Checks one request through the gateway (status; the ``x-carbon-*`` and ``x-ratelimit-*`` headers that come
-   back show that metering, and with tenants limits, are on), warms both targets up, then drives closed-loop load with ``wrk`` (one thread, a generated Lua
-   script POSTing the body) or, when wrk is missing or ``--loadgen python``, the bundled async generator
-   (``tests/bench/loadgen.py``; slower, so its ceiling is lower), for each connection count, for a
-   non-streaming and a streaming chat completion, against (a) the upstream directly and (b) the gateway.
-4. Measures time to first token (first SSE event with non-empty content) with its own sequential client
-   (``--ttft-chunk-delay-ms`` paces the fake's events, which exposes a gateway that buffers streams),
-   and the gateway's resident memory (VmRSS now and VmHWM peak, summed over its process tree, from /proc).
-5. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
+   The embedded store lives in a fresh temporary directory; ``REDIS_URL`` in the environment selects Redis.
+   ``--baseline`` adds a bare Starlette + aiohttp passthrough (``tests/bench/baseline.py``) as a third target.
+2. Pins with ``taskset`` when there are two cores: the gateway (and baseline) alone on the first core; the
+   fake upstream, the load generator and this script on the second, so the gateway's figures are one worker
+   on one core and the load side does not steal its CPU. ``--no-pin`` turns this off.
+3. Sends one request through the gateway: its ``x-carbon-*`` and ``x-ratelimit-*`` headers show that
+   metering (and, with tenants, limits) are on. Warms the targets up, then drives closed-loop load with
+   ``wrk`` (one thread, a generated Lua script POSTing the body) or, when wrk is missing or with
+   ``--loadgen python``, the bundled async generator (``tests/bench/loadgen.py``, slower), for each
+   connection count, non-streaming and streaming, against the upstream directly and through the gateway.
+   ``--repeat N`` keeps the fastest of N runs per case (other work on the machine only ever slows one).
+4. For the servers under test, reads their CPU time from /proc around each run: CPU per request and the
+   share of its core it got. On a shared machine wall-clock RPS moves with the neighbours; CPU per request
+   hardly does, and ``1 s / CPU per request`` is the rate one whole core would sustain.
+5. Measures time to first token (first SSE event with non-empty content) with its own sequential client
+   (``--ttft-chunk-delay-ms`` paces the fake's events, which exposes a gateway that buffers streams), and
+   the gateway's resident memory (VmRSS and VmHWM over its process tree) after each run and at the end.
+6. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
    <= +0.5 ms p50 at c=1, <= +1 ms TTFT for streaming, <= 150 MB RSS; ``--json`` prints one JSON document.
+   If a gateway run had errors, the end of the gateway's log is included.
 """
 
 from __future__ import annotations
@@ -95,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline",
         action="store_true",
-        help="also measure a bare Starlette + aiohttp passthrough (tests/bench/baseline.py) on the gateway's core",
+        help="also measure a bare Starlette + aiohttp passthrough (tests/bench/baseline.py)",
     )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
