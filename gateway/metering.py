@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.registry import ModelRuntime
 from meters.carbon import Estimate
+from meters.store import StoreUnavailable
 from meters.usage import UsageRecord
 
 log = logging.getLogger("carbon_gateway.metering")
@@ -40,8 +42,13 @@ def carbon_headers(runtime: ModelRuntime, estimate: Estimate, usage_source: str)
     return headers
 
 
+_ID_PREFIX = os.urandom(6).hex()  # per process: ids stay unique across workers and restarts
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
+    # A uuid4 per request costs a getrandom() call; a process prefix and a counter do not.
+    return f"req_{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
 def usage_tokens(usage: Any) -> tuple[int, int] | None:
@@ -58,20 +65,32 @@ def usage_tokens(usage: Any) -> tuple[int, int] | None:
 
 
 BATCH_LIMIT = 512
+LINGER_S = 0.02
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
 
 
 class UsageWriter:
     """Hands finished usage to the store off the response path, in batches.
 
-    Items go through a queue drained by one task: a slow store never delays a response, a
-    burst is written in one store call (one SQLite transaction), and shutdown drains what is
-    queued before the store closes. An item is `(reservation_id or None, record)`.
+    Items go through a queue drained by one task. After the first item it lingers briefly so
+    a burst (or a steady trickle) is written in one store call — one SQLite transaction, one
+    Redis round trip — instead of one per request; a slow store never delays a response, and
+    shutdown drains what is queued before the store closes. An item is
+    `(reservation_id or None, record)`.
     """
 
-    def __init__(self, write_many: Callable[[list[tuple[str | None, UsageRecord]]], Awaitable[Any]]) -> None:
+    def __init__(
+        self,
+        write_many: Callable[[list[tuple[str | None, UsageRecord]]], Awaitable[Any]],
+        *,
+        linger_s: float = LINGER_S,
+    ) -> None:
         self._write_many = write_many
+        self._linger_s = linger_s
         self._queue: asyncio.Queue[tuple[str | None, UsageRecord] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="usage-writer")
@@ -81,6 +100,7 @@ class UsageWriter:
 
     async def close(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._queue.put_nowait(None)
             await self._task
             self._task = None
@@ -89,6 +109,8 @@ class UsageWriter:
         stopping = False
         while not stopping:
             item = await self._queue.get()
+            if item is not None and not self._stopping:
+                await asyncio.sleep(self._linger_s)
             batch = []
             while item is not None:
                 batch.append(item)
@@ -96,12 +118,32 @@ class UsageWriter:
                     break
                 item = self._queue.get_nowait()
             stopping = item is None
-            if not batch:
-                continue
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[str | None, UsageRecord]]) -> None:
+        """Write a batch; while the store is unavailable (fail_closed), keep it and retry.
+
+        New requests are refused meanwhile, so the queue does not grow; on shutdown one last
+        attempt is made. (With fail_open the Redis store journals by itself and never raises.)
+        """
+        delay = RETRY_FIRST_S
+        while True:
             try:
                 await self._write_many(batch)
-            except Exception:  # a store failure must not kill the writer; the Redis store journals on its own
+                return
+            except StoreUnavailable as exc:
+                if self._stopping:
+                    log.error(
+                        "store unavailable at shutdown: %d usage record(s) not counted: %s", len(batch), exc
+                    )
+                    return
+                log.warning("store unavailable, retrying %d usage record(s) in %.1fs", len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            except Exception:  # a bug must not kill the writer or spin: log and move on
                 log.exception("%d usage record(s) could not be written", len(batch))
+                return
 
 
 def make_record(

@@ -60,7 +60,9 @@ def samples(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 
 def test_prepare_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # setenv first so monkeypatch remembers the original state and undoes what the function exports.
+    monkeypatch.setenv(MULTIPROC_ENV, "")
+    monkeypatch.delenv(MULTIPROC_ENV)
     assert prepare_multiprocess_dir(None, 1) is None
     assert MULTIPROC_ENV not in os.environ
     stale = tmp_path / "counter_123.db"

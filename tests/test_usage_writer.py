@@ -1,0 +1,66 @@
+"""The usage writer: batches, survives an unavailable store, drains on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.metering import UsageWriter
+from meters.store import StoreUnavailable
+from tests.test_store_helpers import make_record
+
+
+async def test_a_burst_is_written_in_one_batch_and_close_drains() -> None:
+    batches: list[list] = []
+
+    async def write_many(items: list) -> None:
+        batches.append(items)
+
+    writer = UsageWriter(write_many, linger_s=0.05)
+    writer.start()
+    records = [make_record("acme") for _ in range(100)]
+    for record in records:
+        writer.submit(None, record)
+    await writer.close()
+    assert [record for batch in batches for _, record in batch] == records
+    assert len(batches) == 1
+
+
+async def test_an_unavailable_store_is_retried_until_it_is_back() -> None:
+    attempts = 0
+    written: list = []
+
+    async def write_many(items: list) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 2:
+            raise StoreUnavailable("redis is down")
+        written.extend(items)
+
+    writer = UsageWriter(write_many, linger_s=0.0)
+    writer.start()
+    writer.submit("res-1", make_record("acme"))
+    for _ in range(200):
+        if written:
+            break
+        await asyncio.sleep(0.05)
+    await writer.close()
+    assert attempts == 3
+    assert [rid for rid, _ in written] == ["res-1"]
+
+
+async def test_a_bug_in_the_store_does_not_kill_the_writer() -> None:
+    seen: list = []
+
+    async def write_many(items: list) -> None:
+        if not seen:
+            seen.append("boom")
+            raise ValueError("bug")
+        seen.extend(items)
+
+    writer = UsageWriter(write_many, linger_s=0.0)
+    writer.start()
+    writer.submit(None, make_record("acme"))
+    await asyncio.sleep(0.05)
+    writer.submit(None, make_record("acme"))
+    await writer.close()
+    assert len(seen) == 2
