@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -168,21 +169,25 @@ async def _unary(
     elif source == USAGE_COUNTED_BY_GATEWAY:
         body = orjson.dumps(data)
     finished = time.perf_counter()
-    record = state.finish(
-        admission,
-        runtime,
-        endpoint,
-        prompt,
-        completion,
-        estimate,
-        source,
-        stream=False,
-        latency_s=finished - started,
-        ttft_s=None,
-        overhead_s=(finished - started) - upstream_s,
-    )
-    state.settle_soon(admission, record)
-    return Response(body, headers=headers, media_type="application/json")
+
+    async def account() -> None:
+        # After the response is sent: metrics, access log and the usage record are off the client's clock.
+        record = state.finish(
+            admission,
+            runtime,
+            endpoint,
+            prompt,
+            completion,
+            estimate,
+            source,
+            stream=False,
+            latency_s=finished - started,
+            ttft_s=None,
+            overhead_s=(finished - started) - upstream_s,
+        )
+        state.settle_soon(admission, record)
+
+    return Response(body, headers=headers, media_type="application/json", background=BackgroundTask(account))
 
 
 def _measured_latency(runtime: ModelRuntime, seconds: float) -> float | None:

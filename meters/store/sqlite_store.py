@@ -30,6 +30,7 @@ from meters.store.records import (
     usage_counters,
 )
 from meters.store.sqlite_directory import SqliteDirectory
+from meters.store.sqlite_rows import COLUMNS, UPSERT_COUNTER, PendingRows
 from meters.store.sqlite_schema import BUSY_TIMEOUT_MS, connect
 from meters.store.windows import period_days, windows_at
 from meters.usage import UsageRecord
@@ -38,9 +39,6 @@ T = TypeVar("T")
 _COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 _CLEANUP_EVERY_S = 60.0
 _LEDGER_PAGE = 500
-_COLUMNS = ", ".join(COUNTER_FIELDS)
-_PLACEHOLDERS = ", ".join("?" for _ in COUNTER_FIELDS)
-_ADD_COUNTERS = ", ".join(f"{f} = {f} + excluded.{f}" for f in COUNTER_FIELDS)
 
 
 class SqliteStore(SqliteDirectory, Store):
@@ -154,8 +152,9 @@ class SqliteStore(SqliteDirectory, Store):
                 ],
             )
             # Requests count when they start: a request that later fails still used the rate.
-            self._add_counters(
-                conn, [(s, windows.minute, Quantity.REQUESTS, 1, windows.minute_end) for s in scope_ids]
+            conn.executemany(
+                UPSERT_COUNTER,
+                [(s, windows.minute, Quantity.REQUESTS, 1, windows.minute_end) for s in scope_ids],
             )
         return ReserveOutcome(True, reservation, [], warnings, snapshot)
 
@@ -203,14 +202,6 @@ class SqliteStore(SqliteDirectory, Store):
         conn.executemany("DELETE FROM reserved WHERE reservation_id = ?", [(r,) for r in reservation_ids])
         conn.executemany("DELETE FROM reservations WHERE id = ?", [(r,) for r in reservation_ids])
 
-    @staticmethod
-    def _add_counters(conn: Any, rows: list[tuple[str, str, str, int, int]]) -> None:
-        conn.executemany(
-            "INSERT INTO counters (scope, window, quantity, value, expires_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (scope, window, quantity) DO UPDATE SET value = value + excluded.value",
-            [row for row in rows if row[3]],
-        )
-
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
         return await self._run(self._count_sync, _reservation_id(reservation), record)
 
@@ -223,19 +214,27 @@ class SqliteStore(SqliteDirectory, Store):
 
     def _count_many_sync(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
         now = self._clock()
+        rows = PendingRows()
         with self._write() as conn:
-            counted = [self._count_in(conn, reservation_id, record, now) for reservation_id, record in items]
+            counted = [
+                self._count_in(conn, rows, reservation_id, record, now) for reservation_id, record in items
+            ]
+            rows.write(conn)
         self._maybe_cleanup(now)
         return counted
 
     def _count_sync(self, reservation_id: str | None, record: UsageRecord) -> bool:
         now = self._clock()
+        rows = PendingRows()
         with self._write() as conn:
-            counted = self._count_in(conn, reservation_id, record, now)
+            counted = self._count_in(conn, rows, reservation_id, record, now)
+            rows.write(conn)
         self._maybe_cleanup(now)
         return counted
 
-    def _count_in(self, conn: Any, reservation_id: str | None, record: UsageRecord, now: float) -> bool:
+    def _count_in(
+        self, conn: Any, rows: PendingRows, reservation_id: str | None, record: UsageRecord, now: float
+    ) -> bool:
         scope_ids = None
         if reservation_id:
             row = conn.execute("SELECT scopes FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
@@ -253,46 +252,34 @@ class SqliteStore(SqliteDirectory, Store):
         request_counted = bool(reservation_id)
         if scope_ids is None:
             scope_ids = default_scope_ids(record.tenant_id, record.key_id, record.model)
-        self._count_record(conn, record, scope_ids, request_counted)
+        self._count_record(rows, record, scope_ids, request_counted)
         return True
 
+    @staticmethod
     def _count_record(
-        self, conn: Any, record: UsageRecord, scope_ids: list[str], request_counted: bool
+        rows: PendingRows, record: UsageRecord, scope_ids: list[str], request_counted: bool
     ) -> None:
         windows = windows_at(record.timestamp)
         counters = usage_counters(record)
         tokens = counters["pt"] + counters["ct"]
-        rows: list[tuple[str, str, str, int, int]] = []
         for scope_id in scope_ids:
             if not request_counted:
-                rows.append((scope_id, windows.minute, Quantity.REQUESTS, 1, windows.minute_end))
+                rows.counter(scope_id, windows.minute, Quantity.REQUESTS, 1, windows.minute_end)
             for window in (Window.MINUTE, Window.DAY, Window.MONTH):
                 end = windows.end(window) + _COUNTER_MARGIN_S
-                rows.append((scope_id, windows.window_id(window), Quantity.TOKENS, tokens, end))
-            rows.append((scope_id, windows.month, Quantity.SPEND, counters["sp"], windows.month_end))
-            rows.append((scope_id, windows.month, Quantity.GCO2E, counters["g"], windows.month_end))
-        self._add_counters(conn, rows)
+                rows.counter(scope_id, windows.window_id(window), Quantity.TOKENS, tokens, end)
+            rows.counter(scope_id, windows.month, Quantity.SPEND, counters["sp"], windows.month_end)
+            rows.counter(scope_id, windows.month, Quantity.GCO2E, counters["g"], windows.month_end)
         day = windows.day[1:]
         values = [counters[f] for f in COUNTER_FIELDS]
-        conn.execute(
-            f"INSERT INTO usage_model_day (tenant_id, day, model, {_COLUMNS}) "
-            f"VALUES (?, ?, ?, {_PLACEHOLDERS}) "
-            f"ON CONFLICT (tenant_id, day, model) DO UPDATE SET {_ADD_COUNTERS}",
-            (record.tenant_id, day, record.model, *values),
-        )
-        conn.executemany(
-            f"INSERT INTO usage_tag_day (tenant_id, day, tag, {_COLUMNS}) VALUES (?, ?, ?, {_PLACEHOLDERS}) "
-            f"ON CONFLICT (tenant_id, day, tag) DO UPDATE SET {_ADD_COUNTERS}",
-            [(record.tenant_id, day, tag, *values) for tag in tag_labels(record)],
-        )
-        conn.execute(
-            "INSERT INTO ledger (tenant_id, ts, request_id, data) VALUES (?, ?, ?, ?)",
-            (
-                record.tenant_id,
-                record.timestamp,
-                record.request_id,
-                orjson.dumps(record_to_dict(record)).decode(),
-            ),
+        rows.usage((record.tenant_id, day, record.model), values)
+        for tag in tag_labels(record):
+            rows.usage((record.tenant_id, day, tag), values, tag=True)
+        rows.ledger(
+            record.tenant_id,
+            record.timestamp,
+            record.request_id,
+            orjson.dumps(record_to_dict(record)).decode(),
         )
 
     def _maybe_cleanup(self, now: float) -> None:
@@ -325,12 +312,12 @@ class SqliteStore(SqliteDirectory, Store):
         def read() -> tuple[list, list]:
             span = (tenant_id, days[0], days[-1])
             models = self._conn.execute(
-                f"SELECT day, model, {_COLUMNS} FROM usage_model_day "
+                f"SELECT day, model, {COLUMNS} FROM usage_model_day "
                 "WHERE tenant_id = ? AND day BETWEEN ? AND ?",
                 span,
             ).fetchall()
             tags = self._conn.execute(
-                f"SELECT day, tag, {_COLUMNS} FROM usage_tag_day WHERE tenant_id = ? AND day BETWEEN ? AND ?",
+                f"SELECT day, tag, {COLUMNS} FROM usage_tag_day WHERE tenant_id = ? AND day BETWEEN ? AND ?",
                 span,
             ).fetchall()
             return models, tags

@@ -1,0 +1,65 @@
+"""Rows one metering transaction adds, summed per key before they reach SQLite.
+
+A batch of usage records for the same tenant and model touches the same few counter rows:
+summing them first turns hundreds of upserts into a handful (the usage writer's batches are
+what make the embedded store cheap per request).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meters.store.records import COUNTER_FIELDS
+
+COLUMNS = ", ".join(COUNTER_FIELDS)
+_PLACEHOLDERS = ", ".join("?" for _ in COUNTER_FIELDS)
+_ADD_COUNTERS = ", ".join(f"{f} = {f} + excluded.{f}" for f in COUNTER_FIELDS)
+UPSERT_COUNTER = (
+    "INSERT INTO counters (scope, window, quantity, value, expires_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (scope, window, quantity) DO UPDATE SET value = value + excluded.value"
+)
+_UPSERT_MODEL_DAY = (
+    f"INSERT INTO usage_model_day (tenant_id, day, model, {COLUMNS}) VALUES (?, ?, ?, {_PLACEHOLDERS}) "
+    f"ON CONFLICT (tenant_id, day, model) DO UPDATE SET {_ADD_COUNTERS}"
+)
+_UPSERT_TAG_DAY = (
+    f"INSERT INTO usage_tag_day (tenant_id, day, tag, {COLUMNS}) VALUES (?, ?, ?, {_PLACEHOLDERS}) "
+    f"ON CONFLICT (tenant_id, day, tag) DO UPDATE SET {_ADD_COUNTERS}"
+)
+_INSERT_LEDGER = "INSERT INTO ledger (tenant_id, ts, request_id, data) VALUES (?, ?, ?, ?)"
+
+
+class PendingRows:
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, str], list[int]] = {}  # key -> [value, expires_at]
+        self._model_day: dict[tuple[str, str, str], list[int]] = {}
+        self._tag_day: dict[tuple[str, str, str], list[int]] = {}
+        self._ledger: list[tuple[str, float, str, str]] = []
+
+    def counter(self, scope: str, window: str, quantity: str, value: int, expires_at: int) -> None:
+        if not value:
+            return
+        row = self._counters.get((scope, window, quantity))
+        if row is None:
+            self._counters[(scope, window, quantity)] = [value, expires_at]
+        else:
+            row[0] += value
+            row[1] = max(row[1], expires_at)
+
+    def usage(self, table_key: tuple[str, str, str], values: list[int], *, tag: bool = False) -> None:
+        target = self._tag_day if tag else self._model_day
+        row = target.get(table_key)
+        if row is None:
+            target[table_key] = list(values)
+        else:
+            for i, value in enumerate(values):
+                row[i] += value
+
+    def ledger(self, tenant_id: str, ts: float, request_id: str, data: str) -> None:
+        self._ledger.append((tenant_id, ts, request_id, data))
+
+    def write(self, conn: Any) -> None:
+        conn.executemany(UPSERT_COUNTER, [(*key, value, end) for key, (value, end) in self._counters.items()])
+        conn.executemany(_UPSERT_MODEL_DAY, [(*key, *values) for key, values in self._model_day.items()])
+        conn.executemany(_UPSERT_TAG_DAY, [(*key, *values) for key, values in self._tag_day.items()])
+        conn.executemany(_INSERT_LEDGER, self._ledger)
