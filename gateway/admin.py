@@ -143,6 +143,8 @@ async def update_tenant(request: Request, state: GatewayState, store: Store) -> 
         raise _invalid(exc) from None
     _check_models(updated, state)
     await store.put_tenant(updated)
+    if state.guard is not None:
+        state.guard.resolver.forget_tenant(updated.id)  # new limits apply at once here
     return JSONResponse(await _tenant_view(store, updated))
 
 

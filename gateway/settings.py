@@ -19,6 +19,9 @@ from meters.tenants import Tenant, key_hash_from_config
 ENV_PREFIX = "os.environ/"
 DEFAULT_CONFIG_ENV = "CARBON_GATEWAY_CONFIG"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+# How long a worker trusts a key lookup: a revocation or a tenant's new limits reach the other
+# workers and replicas within this (the worker that revokes forgets at once). 0 = ask every time.
+DEFAULT_KEY_CACHE_TTL_S = 1.0
 DEFAULT_RESERVE_COMPLETION_TOKENS = 1024  # reserved when a request sets no max_tokens
 
 
@@ -76,6 +79,7 @@ class GatewayConfig:
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     reserve_completion_tokens: int = DEFAULT_RESERVE_COMPLETION_TOKENS
+    key_cache_ttl_s: float = DEFAULT_KEY_CACHE_TTL_S
     carbon: dict[str, Any] = field(default_factory=dict)  # the `carbon:` block, for meters.carbon
     carbon_body: bool = True
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -135,6 +139,9 @@ def parse_config(raw: dict[str, Any], path: str | Path) -> GatewayConfig:
     reserve_tokens = gateway.get("reserve_completion_tokens", DEFAULT_RESERVE_COMPLETION_TOKENS)
     if not isinstance(reserve_tokens, int) or isinstance(reserve_tokens, bool) or reserve_tokens < 0:
         raise ConfigError(path, "gateway.reserve_completion_tokens", "must be an integer >= 0")
+    key_ttl = gateway.get("key_cache_ttl_s", DEFAULT_KEY_CACHE_TTL_S)
+    if isinstance(key_ttl, bool) or not isinstance(key_ttl, int | float) or not 0 <= key_ttl <= 300:
+        raise ConfigError(path, "gateway.key_cache_ttl_s", "must be a number of seconds from 0 to 300")
     tenants = raw.get("tenants") or []
     if not isinstance(tenants, list):
         raise ConfigError(path, "tenants", "must be a list")
@@ -145,6 +152,7 @@ def parse_config(raw: dict[str, Any], path: str | Path) -> GatewayConfig:
         fallbacks=fallbacks,
         max_body_bytes=max_body,
         reserve_completion_tokens=reserve_tokens,
+        key_cache_ttl_s=float(key_ttl),
         carbon=carbon,
         carbon_body=carbon_body,
         store=_parse_store(_mapping(raw.get("store"), path, "store"), path),

@@ -154,5 +154,5 @@ async def build_guard(state: GatewayState, store: Store) -> TenantGuard | None:
     if not needs_keys:
         return None
     fail_open = config.store.on_failure == "fail_open"
-    resolver = KeyResolver(store, static, fail_open=fail_open)
+    resolver = KeyResolver(store, static, fail_open=fail_open, ttl_s=config.key_cache_ttl_s)
     return TenantGuard(state, store, resolver, master_key=state.master_key)

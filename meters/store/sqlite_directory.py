@@ -15,6 +15,7 @@ from meters.tenants import ApiKey, Tenant, api_key_from_json, hash_key, tenant_f
 class SqliteDirectory:
     _conn: sqlite3.Connection
     _run: Callable[..., Awaitable[Any]]
+    _run_inline: Callable[..., Awaitable[Any]]
     _write: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     async def put_tenant(self, tenant: Tenant) -> None:
@@ -67,7 +68,7 @@ class SqliteDirectory:
         return await self.resolve_key_hash(hash_key(plaintext))
 
     async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
-        row = await self._run(
+        row = await self._run_inline(
             lambda: self._conn.execute(
                 "SELECT t.data, k.data FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
                 "WHERE k.key_hash = ?",

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 30_000
+INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
