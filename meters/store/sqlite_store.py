@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,24 +25,23 @@ from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, Store
 from meters.store.checks import decide, plan_checks, request_units
 from meters.store.records import (
     COUNTER_FIELDS,
-    build_usage_report,
     record_to_dict,
     tag_labels,
     usage_counters,
 )
 from meters.store.sqlite_directory import SqliteDirectory
-from meters.store.sqlite_rows import COLUMNS, UPSERT_COUNTER, PendingRows
+from meters.store.sqlite_reports import SqliteReports
+from meters.store.sqlite_rows import UPSERT_COUNTER, PendingRows
 from meters.store.sqlite_schema import BUSY_TIMEOUT_MS, INLINE_BUSY_TIMEOUT_MS, connect
-from meters.store.windows import period_days, windows_at
+from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
 T = TypeVar("T")
 _COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 _CLEANUP_EVERY_S = 60.0
-_LEDGER_PAGE = 500
 
 
-class SqliteStore(SqliteDirectory, Store):
+class SqliteStore(SqliteDirectory, SqliteReports, Store):
     def __init__(
         self,
         path: Path,
@@ -341,47 +340,6 @@ class SqliteStore(SqliteDirectory, Store):
                 self._drop_reservations(conn, [reservation_id])
 
         await self._run_inline(release)
-
-    async def usage(self, tenant_id: str, period: str) -> dict:
-        days = period_days(period)
-
-        def read() -> tuple[list, list]:
-            span = (tenant_id, days[0], days[-1])
-            models = self._conn.execute(
-                f"SELECT day, model, {COLUMNS} FROM usage_model_day "
-                "WHERE tenant_id = ? AND day BETWEEN ? AND ?",
-                span,
-            ).fetchall()
-            tags = self._conn.execute(
-                f"SELECT day, tag, {COLUMNS} FROM usage_tag_day WHERE tenant_id = ? AND day BETWEEN ? AND ?",
-                span,
-            ).fetchall()
-            return models, tags
-
-        models, tags = await self._run(read)
-
-        def rows(raw: list) -> list[tuple[str, str, dict[str, int]]]:
-            return [(r[0], r[1], dict(zip(COUNTER_FIELDS, r[2:], strict=True))) for r in raw]
-
-        return build_usage_report(tenant_id, period, rows(models), rows(tags))
-
-    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
-        after = 0
-        while True:
-
-            def page(after: int = after) -> list[tuple[int, str]]:
-                where = "seq > ? AND ts >= ? AND ts < ?" + (" AND tenant_id = ?" if tenant_id else "")
-                params: tuple = (after, start_ts, end_ts) + ((tenant_id,) if tenant_id else ())
-                return self._conn.execute(
-                    f"SELECT seq, data FROM ledger WHERE {where} ORDER BY seq LIMIT {_LEDGER_PAGE}", params
-                ).fetchall()
-
-            rows = await self._run(page)
-            for seq, data in rows:
-                after = seq
-                yield orjson.loads(data)
-            if len(rows) < _LEDGER_PAGE:
-                return
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         def count() -> int:

@@ -1,0 +1,61 @@
+"""Reading usage back from the embedded store: per-period reports and the ledger (no metering)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from meters.store.records import COUNTER_FIELDS, build_usage_report
+from meters.store.sqlite_rows import COLUMNS
+from meters.store.windows import period_days
+
+_LEDGER_PAGE = 500
+
+
+class SqliteReports:
+    _conn: sqlite3.Connection
+    _run: Callable[..., Awaitable[Any]]
+
+    async def usage(self, tenant_id: str, period: str) -> dict:
+        days = period_days(period)
+
+        def read() -> tuple[list, list]:
+            span = (tenant_id, days[0], days[-1])
+            models = self._conn.execute(
+                f"SELECT day, model, {COLUMNS} FROM usage_model_day "
+                "WHERE tenant_id = ? AND day BETWEEN ? AND ?",
+                span,
+            ).fetchall()
+            tags = self._conn.execute(
+                f"SELECT day, tag, {COLUMNS} FROM usage_tag_day WHERE tenant_id = ? AND day BETWEEN ? AND ?",
+                span,
+            ).fetchall()
+            return models, tags
+
+        models, tags = await self._run(read)
+
+        def rows(raw: list) -> list[tuple[str, str, dict[str, int]]]:
+            return [(r[0], r[1], dict(zip(COUNTER_FIELDS, r[2:], strict=True))) for r in raw]
+
+        return build_usage_report(tenant_id, period, rows(models), rows(tags))
+
+    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+        after = 0
+        while True:
+
+            def page(after: int = after) -> list[tuple[int, str]]:
+                where = "seq > ? AND ts >= ? AND ts < ?" + (" AND tenant_id = ?" if tenant_id else "")
+                params: tuple = (after, start_ts, end_ts) + ((tenant_id,) if tenant_id else ())
+                return self._conn.execute(
+                    f"SELECT seq, data FROM ledger WHERE {where} ORDER BY seq LIMIT {_LEDGER_PAGE}", params
+                ).fetchall()
+
+            rows = await self._run(page)
+            for seq, data in rows:
+                after = seq
+                yield orjson.loads(data)
+            if len(rows) < _LEDGER_PAGE:
+                return
