@@ -48,6 +48,9 @@ end
 RESERVE = (
     _DROP
     + """
+-- The caller packs every argument into one JSON array of strings (see redis_store.packed_args):
+-- one argument to encode instead of forty, and the same strings the script always read.
+local ARGV = cjson.decode(ARGV[1])
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local zkey = purge(p, tenant, ARGV[4])
 local held = {tokens = ARGV[6], spend = ARGV[7], gco2e = ARGV[8]}
@@ -112,6 +115,9 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 SETTLE = (
     _DROP
     + """
+-- The caller packs every argument into one JSON array of strings (see redis_store.packed_args):
+-- one argument to encode instead of forty, and the same strings the script always read.
+local ARGV = cjson.decode(ARGV[1])
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local scopes = nil
 if rid ~= '' then

@@ -188,7 +188,7 @@ class RedisStore(RedisDirectory, Store):
             ]
         args += [len(scope_ids), *scope_ids]
         try:
-            result = await self._call(lambda: self._reserve(args=args))
+            result = await self._call(lambda: self._reserve(args=packed_args(args)))
         except StoreUnavailable:
             if self.on_failure == "fail_closed":
                 raise
@@ -244,12 +244,12 @@ class RedisStore(RedisDirectory, Store):
     async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
         pipe = self._redis.pipeline(transaction=False)
         for entry in entries:
-            await self._settle(args=self._settle_args(entry), client=pipe)
+            await self._settle(args=packed_args(self._settle_args(entry)), client=pipe)
         return [bool(result) for result in await pipe.execute()]
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry) with the SETTLE script."""
-        return bool(await self._settle(args=self._settle_args(entry)))
+        return bool(await self._settle(args=packed_args(self._settle_args(entry))))
 
     def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
         record = record_from_dict(entry["record"])
@@ -380,3 +380,8 @@ def _reservation_id(reservation: Reservation | str | None) -> str | None:
     if isinstance(reservation, Reservation):
         return reservation.reservation_id
     return reservation
+
+
+def packed_args(args: list[Any]) -> list[bytes]:
+    """RESERVE and SETTLE take one JSON array of strings: redis-py encodes ~40 arguments in ~30 µs."""
+    return [orjson.dumps([a.decode() if isinstance(a, bytes) else str(a) for a in args])]
