@@ -52,6 +52,7 @@ async def proxy(request: Request, endpoint: str) -> Response:
     started = time.perf_counter()
     state: GatewayState = request.app.state.gateway
     request_id = request.headers.get("x-request-id") or new_request_id()
+    principal = runtime = None
     try:
         principal = await state.authenticate(request)
         payload = parse_json_object(await read_body(request, state.config.max_body_bytes))
@@ -60,7 +61,7 @@ async def proxy(request: Request, endpoint: str) -> Response:
         stream = endpoint != EMBEDDINGS and payload.get("stream") is True
         admission = await state.admit(request, principal, runtime, payload, request_id)
     except GatewayError as exc:
-        state.observe_rejected(request, exc, started)
+        state.observe_rejected(exc, started, request_id, principal, runtime)
         return exc.response()
     runtime = admission.runtime  # a downgrade policy may have swapped the model
     try:

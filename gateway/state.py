@@ -244,27 +244,37 @@ class GatewayState:
         task.add_done_callback(self._pending.discard)
 
     # -- observers -----------------------------------------------------------------------------
-    def observe_rejected(self, request: Request, exc: GatewayError, started: float) -> None:
-        """A request refused before it had a model (bad input, auth, unknown model, limits)."""
+    def observe_rejected(
+        self,
+        exc: GatewayError,
+        started: float,
+        request_id: str,
+        principal: auth.Principal | None,
+        runtime: ModelRuntime | None,
+    ) -> None:
+        """A request refused before it was forwarded (bad input, auth, unknown model, limits)."""
+        tenant = principal.tenant_id if principal is not None else "unknown"
+        model = runtime.name if runtime is not None else "unknown"
+        latency = time.perf_counter() - started
         if self.metrics is not None:
             if exc.status == 401:
-                self.metrics.observe_rejection(tenant="unknown", reason="unauthorized")
+                self.metrics.observe_rejection(tenant=tenant, reason="unauthorized")
             self.metrics.observe_failure(
-                tenant="unknown",
-                model="unknown",
-                provider="none",
+                tenant=tenant,
+                model=model,
+                provider=runtime.route.provider if runtime is not None else "none",
                 status=exc.status,
                 stream=False,
-                latency_s=time.perf_counter() - started,
+                latency_s=latency,
             )
         if self.access_log is not None:
             self.access_log(
                 None,
-                request_id=request.headers.get("x-request-id") or "-",
-                tenant="-",
-                model="-",
+                request_id=request_id,
+                tenant=tenant,
+                model=model,
                 status=exc.status,
-                latency_s=time.perf_counter() - started,
+                latency_s=latency,
                 overhead_s=None,
                 error=exc.code,
             )
