@@ -26,6 +26,12 @@ _UPSERT_TAG_DAY = (
     f"INSERT INTO usage_tag_day (tenant_id, day, tag, {COLUMNS}) VALUES (?, ?, ?, {_PLACEHOLDERS}) "
     f"ON CONFLICT (tenant_id, day, tag) DO UPDATE SET {_ADD_COUNTERS}"
 )
+# What live reservations hold per scope: added at reserve, taken off when a reservation goes.
+HOLD = (
+    "INSERT INTO held (scope, tokens, spend, gco2e) VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET "
+    "tokens = tokens + excluded.tokens, spend = spend + excluded.spend, gco2e = gco2e + excluded.gco2e"
+)
+_UNHOLD = "UPDATE held SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE scope = ?"
 _INSERT_LEDGER = "INSERT INTO ledger (tenant_id, ts, request_id, data) VALUES (?, ?, ?, ?)"
 
 
@@ -35,6 +41,11 @@ class PendingRows:
         self._model_day: dict[tuple[str, str, str], list[int]] = {}
         self._tag_day: dict[tuple[str, str, str], list[int]] = {}
         self._ledger: list[tuple[str, float, str, str]] = []
+        self._unhold: dict[str, list[int]] = {}  # scope -> [tokens, spend, gco2e] to free
+
+    def unhold(self, dropped: list[tuple[str, int, int, int]]) -> None:
+        """Free what dropped reservations (scopes, tokens, spend, gco2e) held."""
+        _sum_held(dropped, self._unhold)
 
     def counter(self, scope: str, window: str, quantity: str, value: int, expires_at: int) -> None:
         if not value:
@@ -63,3 +74,21 @@ class PendingRows:
         conn.executemany(_UPSERT_MODEL_DAY, [(*key, *values) for key, values in self._model_day.items()])
         conn.executemany(_UPSERT_TAG_DAY, [(*key, *values) for key, values in self._tag_day.items()])
         conn.executemany(_INSERT_LEDGER, self._ledger)
+        if self._unhold:
+            conn.executemany(_UNHOLD, [(*values, scope) for scope, values in self._unhold.items()])
+
+
+def unhold(conn: Any, dropped: list[tuple[str, int, int, int]]) -> None:
+    """Free now what dropped reservations (scopes, tokens, spend, gco2e) held."""
+    held = _sum_held(dropped, {})
+    conn.executemany(_UNHOLD, [(*values, scope) for scope, values in held.items()])
+
+
+def _sum_held(dropped: list[tuple[str, int, int, int]], into: dict[str, list[int]]) -> dict[str, list[int]]:
+    for scopes, tokens, spend, gco2e in dropped:
+        for scope in scopes.split("\n"):
+            row = into.setdefault(scope, [0, 0, 0])
+            row[0] += tokens
+            row[1] += spend
+            row[2] += gco2e
+    return into

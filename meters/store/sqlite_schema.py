@@ -10,7 +10,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from meters.store.sqlite_rows import HOLD
+
 BUSY_TIMEOUT_MS = 30_000
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0 = a file from before the `held` table
 INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
 
 SCHEMA = """
@@ -24,15 +27,16 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL, expires_at INTEGER NOT NULL,
     PRIMARY KEY (scope, window, quantity)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at);
+-- A live reservation: its scopes (newline-separated) and what it holds in each of them.
 CREATE TABLE IF NOT EXISTS reservations (
-    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scopes TEXT NOT NULL, expires_at REAL NOT NULL);
+    id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scopes TEXT NOT NULL, expires_at REAL NOT NULL,
+    tokens INTEGER NOT NULL DEFAULT 0, spend INTEGER NOT NULL DEFAULT 0, gco2e INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant_id, expires_at);
--- One row per reservation x scope; a reservation past expires_at no longer counts.
-CREATE TABLE IF NOT EXISTS reserved (
-    scope TEXT NOT NULL, reservation_id TEXT NOT NULL,
-    tokens INTEGER NOT NULL, spend INTEGER NOT NULL, gco2e INTEGER NOT NULL, expires_at REAL NOT NULL,
-    PRIMARY KEY (scope, reservation_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reserved_reservation ON reserved (reservation_id);
+-- What the live reservations of each scope hold together: added at reserve, taken off when a
+-- reservation is settled, released or purged as expired (so checks never sum reservations).
+CREATE TABLE IF NOT EXISTS held (
+    scope TEXT PRIMARY KEY, tokens INTEGER NOT NULL, spend INTEGER NOT NULL, gco2e INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settled (request_id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS settled_expiry ON settled (expires_at);
 CREATE TABLE IF NOT EXISTS usage_model_day (
@@ -66,4 +70,41 @@ def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Conne
     # NORMAL in WAL: durable across process crashes; a power cut may lose the last commits.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older file to SCHEMA_VERSION, once, under the write lock (workers connect at once)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+            _held_from_reserved(conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _held_from_reserved(conn: sqlite3.Connection) -> None:
+    """Version 0 kept one `reserved` row per reservation x scope: fold its rows into the
+    reservations' amounts and the `held` table, then drop it (so nothing counts twice)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(reservations)")}
+    for column in ("tokens", "spend", "gco2e"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE reservations ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reserved'").fetchone():
+        return
+    conn.execute(
+        "UPDATE reservations SET (tokens, spend, gco2e) = "
+        "(SELECT tokens, spend, gco2e FROM reserved WHERE reservation_id = reservations.id LIMIT 1) "
+        "WHERE id IN (SELECT reservation_id FROM reserved)"
+    )
+    rows = conn.execute(
+        "SELECT scope, SUM(tokens), SUM(spend), SUM(gco2e) FROM reserved "
+        "WHERE reservation_id IN (SELECT id FROM reservations) GROUP BY scope"
+    ).fetchall()
+    conn.executemany(HOLD, rows)
+    conn.execute("DROP TABLE reserved")

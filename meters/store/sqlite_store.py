@@ -31,7 +31,7 @@ from meters.store.records import (
 )
 from meters.store.sqlite_directory import SqliteDirectory
 from meters.store.sqlite_reports import SqliteReports
-from meters.store.sqlite_rows import UPSERT_COUNTER, PendingRows
+from meters.store.sqlite_rows import HOLD, UPSERT_COUNTER, PendingRows, unhold
 from meters.store.sqlite_schema import BUSY_TIMEOUT_MS, INLINE_BUSY_TIMEOUT_MS, connect
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
@@ -39,6 +39,11 @@ from meters.usage import UsageRecord
 T = TypeVar("T")
 _COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 _CLEANUP_EVERY_S = 60.0
+_HELD = (Quantity.TOKENS, Quantity.SPEND, Quantity.GCO2E)  # what a reservation holds until settled
+_DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ? RETURNING scopes, tokens, spend, gco2e"
+_DELETE_EXPIRED = (
+    "DELETE FROM reservations WHERE tenant_id = ? AND expires_at <= ? RETURNING scopes, tokens, spend, gco2e"
+)
 
 
 class SqliteStore(SqliteDirectory, SqliteReports, Store):
@@ -146,14 +151,13 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
         with self._write() as conn:
             self._purge_expired(conn, tenant_id, now)
-            used = self._counters_for(conn, scope_ids, windows)
-            held = self._outstanding_for(conn, scope_ids, now)
+            used, month_g = self._counters_for(conn, tenant_id, scope_ids, windows)
+            held = self._held_for(conn, scope_ids)
             currents = [
                 used.get((check.scope_id, check.window_id, check.quantity), 0)
                 + held.get((check.scope_id, check.quantity), 0)
                 for check in checks
             ]
-            month_g = self._tenant_month_gco2e(conn, tenant_id, now)
             blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
             if blocked:
                 return ReserveOutcome(False, None, blocked, warnings, snapshot)
@@ -161,81 +165,71 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
                 uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
             )
             conn.execute(
-                "INSERT INTO reservations (id, tenant_id, scopes, expires_at) VALUES (?, ?, ?, ?)",
-                (reservation.reservation_id, tenant_id, "\n".join(scope_ids), reservation.expires_at),
-            )
-            conn.executemany(
-                "INSERT INTO reserved (scope, reservation_id, tokens, spend, gco2e, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        scope_id,
-                        reservation.reservation_id,
-                        units[Quantity.TOKENS],
-                        units[Quantity.SPEND],
-                        units[Quantity.GCO2E],
-                        reservation.expires_at,
-                    )
-                    for scope_id in scope_ids
-                ],
+                "INSERT INTO reservations (id, tenant_id, scopes, expires_at, tokens, spend, gco2e) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    reservation.reservation_id,
+                    tenant_id,
+                    "\n".join(scope_ids),
+                    reservation.expires_at,
+                    *(units[quantity] for quantity in _HELD),
+                ),
             )
             # Requests count when they start: a request that later fails still used the rate.
             conn.executemany(
                 UPSERT_COUNTER,
                 [(s, windows.minute, Quantity.REQUESTS, 1, windows.minute_end) for s in scope_ids],
             )
+            conn.executemany(HOLD, [(s, *(units[quantity] for quantity in _HELD)) for s in scope_ids])
         return ReserveOutcome(True, reservation, [], warnings, snapshot)
 
     @staticmethod
-    def _counters_for(conn: Any, scope_ids: list[str], windows: Any) -> dict[tuple[str, str, str], int]:
-        """Every current-window counter of these scopes, in one query."""
+    def _counters_for(
+        conn: Any, tenant_id: str, scope_ids: list[str], windows: Any
+    ) -> tuple[dict[tuple[str, str, str], int], int]:
+        """Every current-window counter of these scopes, and the tenant's month gCO2e: one query."""
         marks = ", ".join("?" for _ in scope_ids)
-        rows = conn.execute(
-            f"SELECT scope, window, quantity, value FROM counters WHERE scope IN ({marks}) AND window IN (?, ?, ?)",
-            (*scope_ids, windows.minute, windows.day, windows.month),
-        ).fetchall()
-        return {(scope, window, quantity): value for scope, window, quantity, value in rows}
+        month = windows.month[2:]
+        days = (f"{month}-01", f"{month}-31")
+        counters: dict[tuple[str, str, str], int] = {}
+        month_g = 0
+        for scope, window, quantity, value in conn.execute(
+            f"SELECT scope, window, quantity, value FROM counters "
+            f"WHERE scope IN ({marks}) AND window IN (?, ?, ?) UNION ALL "
+            "SELECT NULL, NULL, NULL, COALESCE(SUM(g), 0) FROM usage_model_day "
+            "WHERE tenant_id = ? AND day >= ? AND day <= ?",
+            (*scope_ids, windows.minute, windows.day, windows.month, tenant_id, *days),
+        ):
+            if scope is None:
+                month_g = value
+            else:
+                counters[(scope, window, quantity)] = value
+        return counters, month_g
 
     @staticmethod
-    def _outstanding_for(conn: Any, scope_ids: list[str], now: float) -> dict[tuple[str, str], int]:
+    def _held_for(conn: Any, scope_ids: list[str]) -> dict[tuple[str, str], int]:
         """What live reservations hold per scope (requests are counted at reserve time, not held)."""
         marks = ", ".join("?" for _ in scope_ids)
-        rows = conn.execute(
-            f"SELECT scope, SUM(tokens), SUM(spend), SUM(gco2e) FROM reserved "
-            f"WHERE scope IN ({marks}) AND expires_at > ? GROUP BY scope",
-            (*scope_ids, now),
-        ).fetchall()
         held: dict[tuple[str, str], int] = {}
-        for scope, tokens, spend, gco2e in rows:
-            held[(scope, Quantity.TOKENS)] = tokens
-            held[(scope, Quantity.SPEND)] = spend
-            held[(scope, Quantity.GCO2E)] = gco2e
+        for scope, *values in conn.execute(
+            f"SELECT scope, tokens, spend, gco2e FROM held WHERE scope IN ({marks})", scope_ids
+        ):
+            for quantity, value in zip(_HELD, values, strict=True):
+                held[(scope, quantity)] = value
         return held
 
     @staticmethod
-    def _tenant_month_gco2e(conn: Any, tenant_id: str, now: float) -> int:
-        month = windows_at(now).month[2:]
-        row = conn.execute(
-            "SELECT COALESCE(SUM(g), 0) FROM usage_model_day WHERE tenant_id = ? AND day >= ? AND day <= ?",
-            (tenant_id, f"{month}-01", f"{month}-31"),
-        ).fetchone()
-        return row[0]
-
-    @staticmethod
     def _purge_expired(conn: Any, tenant_id: str, now: float) -> None:
-        expired = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM reservations WHERE tenant_id = ? AND expires_at <= ?", (tenant_id, now)
-            ).fetchall()
-        ]
+        expired = conn.execute(_DELETE_EXPIRED, (tenant_id, now)).fetchall()
         if expired:
-            SqliteStore._drop_reservations(conn, expired)
+            unhold(conn, expired)
 
     @staticmethod
-    def _drop_reservations(conn: Any, reservation_ids: list[str]) -> None:
-        conn.executemany("DELETE FROM reserved WHERE reservation_id = ?", [(r,) for r in reservation_ids])
-        conn.executemany("DELETE FROM reservations WHERE id = ?", [(r,) for r in reservation_ids])
+    def _drop_reservation(conn: Any, reservation_id: str) -> None:
+        """Delete one reservation (if still there) and free what it held."""
+        dropped = conn.execute(_DELETE_RESERVATION, (reservation_id,)).fetchall()
+        if dropped:
+            unhold(conn, dropped)
 
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
         return await self._run(self._count_sync, _reservation_id(reservation), record)
@@ -272,10 +266,10 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
     ) -> bool:
         scope_ids = None
         if reservation_id:
-            row = conn.execute("SELECT scopes FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
-            if row:
-                scope_ids = row[0].split("\n")
-                self._drop_reservations(conn, [reservation_id])
+            dropped = conn.execute(_DELETE_RESERVATION, (reservation_id,)).fetchall()
+            if dropped:
+                scope_ids = dropped[0][0].split("\n")
+                rows.unhold(dropped)
         inserted = conn.execute(
             "INSERT OR IGNORE INTO settled (request_id, expires_at) VALUES (?, ?)",
             (record.request_id, now + self._idempotency_ttl_s),
@@ -324,6 +318,13 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         self._next_cleanup = now + _CLEANUP_EVERY_S
         cutoff_day = windows_at(now - self._retention_s).day[1:]
         with self._write() as conn:
+            # Expired reservations of every tenant; then scopes nothing is held in any more.
+            expired = conn.execute(
+                "DELETE FROM reservations WHERE expires_at <= ? RETURNING scopes, tokens, spend, gco2e",
+                (now,),
+            ).fetchall()
+            unhold(conn, expired)
+            conn.execute("DELETE FROM held WHERE tokens = 0 AND spend = 0 AND gco2e = 0")
             conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM settled WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM ledger WHERE ts < ?", (now - self._retention_s,))
@@ -337,7 +338,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
 
         def release() -> None:
             with self._write() as conn:
-                self._drop_reservations(conn, [reservation_id])
+                self._drop_reservation(conn, reservation_id)
 
         await self._run_inline(release)
 
