@@ -15,6 +15,7 @@ from starlette.requests import Request
 from gateway import auth
 from gateway.errors import GatewayError
 from gateway.metering import UsageWriter, make_record
+from gateway.observability.logs import flush_access_log
 from gateway.providers import DEMO, LITELLM
 from gateway.registry import ModelRuntime
 from gateway.settings import GatewayConfig
@@ -70,10 +71,13 @@ class GatewayState:
         self.client = PassthroughClient()
         self.writer = UsageWriter(self._write_many)
         self._pending: set[asyncio.Task[Any]] = set()
+        self._log_flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.client.start()
         self.writer.start()
+        if self.access_log is not None:
+            self._log_flusher = asyncio.create_task(_flush_logs_every(LOG_FLUSH_S), name="access-log-flush")
         if any(m.route.kind == LITELLM for m in self.models.values()):
             await litellm_backend.warm_up()
 
@@ -81,6 +85,9 @@ class GatewayState:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         await self.writer.close()
+        if self._log_flusher is not None:
+            self._log_flusher.cancel()
+            flush_access_log()
         await self.client.close()
         if self.store is not None:
             await self.store.close()
@@ -288,6 +295,15 @@ class GatewayState:
     async def _write_many(self, items: list[tuple[str | None, UsageRecord]]) -> None:
         if self.store is not None:
             await self.store.count_many(items)
+
+
+LOG_FLUSH_S = 0.2  # access lines reach stdout within this; one write per interval, not per request
+
+
+async def _flush_logs_every(interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        flush_access_log()
 
 
 def parse_tags(header: str | None) -> dict[str, str]:

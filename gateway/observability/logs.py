@@ -7,6 +7,7 @@ anything that looks like a credential because upstream messages can echo them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -30,14 +31,26 @@ _SECRET_PATTERNS = re.compile(
 
 
 class _JsonLineHandler(logging.Handler):
-    """Writes the message as-is (access records are already JSON) to the current sys.stdout."""
+    """Writes the message as-is (access records are already JSON) to the current sys.stdout.
+
+    No flush per line (a write syscall per request costs more than building the line): the app
+    calls `flush_access_log()` every few hundred milliseconds and at shutdown.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stdout.write(record.getMessage() + "\n")
-            sys.stdout.flush()
         except Exception:
             self.handleError(record)
+
+    def flush(self) -> None:
+        with contextlib.suppress(Exception):  # a closed stdout at interpreter exit
+            sys.stdout.flush()
+
+
+def flush_access_log() -> None:
+    for handler in _access.handlers:
+        handler.flush()
 
 
 def configure_logging(settings: ObservabilitySettings) -> None:
@@ -130,4 +143,10 @@ def log_request(
         overhead_s=overhead_s,
         error=error,
     )
-    _access.info(orjson.dumps(fields).decode())
+    line = orjson.dumps(fields).decode()
+    handlers = _access.handlers
+    if len(handlers) == 1 and type(handlers[0]) is _JsonLineHandler and not _access.propagate:
+        # Only our own handler: skip LogRecord building and caller lookup (~20 µs a request).
+        sys.stdout.write(line + "\n")
+    else:
+        _access.info(line)
