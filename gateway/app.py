@@ -95,7 +95,7 @@ async def list_models(request: Request) -> Response:
                 "boundary": runtime.factors.boundary,
                 "confidence": runtime.factors.confidence,
             },
-            "available": runtime.unavailable_reason() is None,
+            "available": runtime.unavailable_reason is None,
         }
         for name, runtime in state.models.items()
     ]

@@ -67,7 +67,7 @@ def check_config(path: str) -> int:
     print(f"models ({len(models)}):")
     for name, runtime in models.items():
         route = runtime.route
-        reason = runtime.unavailable_reason()
+        reason = runtime.unavailable_reason
         price = (
             "unpriced"
             if not runtime.priced

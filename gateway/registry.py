@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from gateway.providers import DEMO, Route
@@ -29,13 +30,16 @@ class ModelRuntime:
     def name(self) -> str:
         return self.entry.model_name
 
+    @cached_property
     def api_key(self) -> str | None:
+        # Read once per worker, not per request: the environment does not change under a running server.
         if self.entry.api_key:
             return self.entry.api_key
         return os.environ.get(self.route.api_key_env) if self.route.api_key_env else None
 
+    @cached_property
     def unavailable_reason(self) -> str | None:
-        if self.route.kind == DEMO or self.api_key():
+        if self.route.kind == DEMO or self.api_key:
             return None
         if self.entry.api_key_env:
             return f"model {self.name!r} needs an upstream key: set {self.entry.api_key_env}"

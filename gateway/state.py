@@ -127,7 +127,7 @@ class GatewayState:
         payload: dict[str, Any],
         request_id: str,
     ) -> Admission:
-        reason = runtime.unavailable_reason()
+        reason = runtime.unavailable_reason
         if reason is not None:
             raise GatewayError(503, reason, code="model_unavailable")
         admission = Admission(principal, runtime, request_id, stream=payload.get("stream") is True)
@@ -149,7 +149,7 @@ class GatewayState:
                 endpoint,
                 payload,
                 litellm_model=route.litellm_model,
-                api_key=runtime.api_key(),
+                api_key=runtime.api_key,
                 api_base=route.api_base,
                 timeout_s=entry.timeout_s,
                 max_retries=entry.max_retries,
@@ -158,7 +158,7 @@ class GatewayState:
         return await self.client.send(
             f"{route.api_base}{_PATHS[endpoint]}",
             orjson.dumps(payload),
-            api_key=runtime.api_key(),
+            api_key=runtime.api_key,
             connect_timeout_s=entry.connect_timeout_s,
             read_timeout_s=entry.timeout_s,
             max_retries=entry.max_retries,

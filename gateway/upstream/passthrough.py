@@ -49,14 +49,11 @@ class PassthroughClient:
         connect_timeout_s: float,
         read_timeout_s: float,
         max_retries: int,
-        extra_headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
         assert self._session is not None, "PassthroughClient.start() was not awaited"
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
-        if extra_headers:
-            headers.update(extra_headers)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
         attempt = 0
         while True:
