@@ -152,6 +152,8 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
             prefix=store_settings.prefix,
             on_failure=store_settings.on_failure,
             ledger_retention_days=store_settings.ledger_retention_days,
+            lease_requests=store_settings.lease_requests,
+            lease_s=store_settings.lease_s,
         )
         state.guard = await build_guard(state, state.store)
         await state.start()

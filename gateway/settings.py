@@ -70,6 +70,8 @@ class StoreSettings:
     prefix: str = "cg:"
     on_failure: str = "fail_open"
     ledger_retention_days: int = 400
+    lease_requests: int = 64  # see meters.store.portions; 0 = reserve every request in the store
+    lease_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -283,7 +285,15 @@ def _parse_fallbacks(value: Any, names: set[str], path: str | Path) -> dict[str,
 
 def _parse_store(block: dict[str, Any], path: str | Path) -> StoreSettings:
     for key in block:
-        if key not in {"redis_url", "state_dir", "prefix", "on_failure", "ledger_retention_days"}:
+        if key not in {
+            "redis_url",
+            "state_dir",
+            "prefix",
+            "on_failure",
+            "ledger_retention_days",
+            "lease_requests",
+            "lease_s",
+        }:
             raise ConfigError(path, f"store.{key}", "unknown key")
     redis_url, _ = resolve_secret(block.get("redis_url"))
     redis_url = redis_url or os.environ.get("REDIS_URL") or None
@@ -297,7 +307,18 @@ def _parse_store(block: dict[str, Any], path: str | Path) -> StoreSettings:
     prefix = block.get("prefix", "cg:")
     if not isinstance(prefix, str) or not prefix:
         raise ConfigError(path, "store.prefix", "must be a non-empty string")
-    return StoreSettings(redis_url, state_dir, prefix, on_failure, retention)
+    lease_requests = block.get("lease_requests", 64)
+    if (
+        not isinstance(lease_requests, int)
+        or isinstance(lease_requests, bool)
+        or lease_requests in (1,)
+        or lease_requests < 0
+    ):
+        raise ConfigError(path, "store.lease_requests", "must be 0 (no leases) or an integer >= 2")
+    lease_s = block.get("lease_s", 0.5)
+    if not isinstance(lease_s, int | float) or isinstance(lease_s, bool) or not 0 < lease_s <= 60:
+        raise ConfigError(path, "store.lease_s", "must be a number of seconds in (0, 60]")
+    return StoreSettings(redis_url, state_dir, prefix, on_failure, retention, lease_requests, float(lease_s))
 
 
 _TENANT_KEYS = {"id", "name", "limits", "models", "keys"}

@@ -20,10 +20,14 @@ def error_of(response: httpx.Response) -> dict:
     return body["error"]
 
 
-def post(gateway: GatewayProcess, body: object = None, *, content: bytes | None = None, **kwargs) -> httpx.Response:
+def post(
+    gateway: GatewayProcess, body: object = None, *, content: bytes | None = None, **kwargs
+) -> httpx.Response:
     url = f"{gateway.base_url}/chat/completions"
     if content is not None:
-        return httpx.post(url, content=content, headers={"content-type": "application/json"}, timeout=30, **kwargs)
+        return httpx.post(
+            url, content=content, headers={"content-type": "application/json"}, timeout=30, **kwargs
+        )
     return httpx.post(url, json=body, timeout=30, **kwargs)
 
 
@@ -45,7 +49,9 @@ def test_malformed_json_is_400(gateway: GatewayProcess) -> None:
         ({"model": "fake", "messages": MESSAGES, "max_tokens": -1}, "max_tokens"),
     ],
 )
-def test_missing_or_wrong_typed_params_are_400_naming_the_param(gateway: GatewayProcess, body: dict, param: str) -> None:
+def test_missing_or_wrong_typed_params_are_400_naming_the_param(
+    gateway: GatewayProcess, body: dict, param: str
+) -> None:
     response = post(gateway, body)
     assert response.status_code == 400
     error = error_of(response)
@@ -82,7 +88,11 @@ def test_body_over_the_limit_is_413(gateway: GatewayProcess) -> None:
 def test_upstream_4xx_is_passed_through_with_its_message(gateway: GatewayProcess) -> None:
     error = {"error": {"message": "context too long for fake-model", "type": "invalid_request_error",
                        "param": "messages", "code": "context_length_exceeded"}}  # fmt: skip
-    body = {"model": "fake", "messages": MESSAGES, "fake_behaviour": {"fail_status": 400, "error_body": error}}
+    body = {
+        "model": "fake",
+        "messages": MESSAGES,
+        "fake_behaviour": {"fail_status": 400, "error_body": error},
+    }
     response = post(gateway, body)
     assert response.status_code == 400
     got = error_of(response)
@@ -144,11 +154,15 @@ def test_master_key_is_required_when_set(upstream_port: int, tmp_path) -> None:
         response = post(gateway, {"model": "fake", "messages": MESSAGES})
         assert response.status_code == 401
         assert error_of(response)["code"] == "invalid_api_key"
-        response = post(gateway, {"model": "fake", "messages": MESSAGES}, headers={"authorization": "Bearer wrong"})
+        response = post(
+            gateway, {"model": "fake", "messages": MESSAGES}, headers={"authorization": "Bearer wrong"}
+        )
         assert response.status_code == 401
         ok = openai.OpenAI(base_url=gateway.base_url, api_key="sk-master-123")
         assert ok.chat.completions.create(model="fake", messages=MESSAGES).choices
-        response = post(gateway, {"model": "fake", "messages": MESSAGES}, headers={"api-key": "sk-master-123"})
+        response = post(
+            gateway, {"model": "fake", "messages": MESSAGES}, headers={"api-key": "sk-master-123"}
+        )
         assert response.status_code == 200
 
 

@@ -23,7 +23,9 @@ STATIC_KEY = "sk-failover-static"
 
 def failover_config(upstream_port: int, server: RedisServer, on_failure: str) -> dict[str, Any]:
     tenant = {"id": "steady", "keys": [f"sha256:{hash_key(STATIC_KEY)}"], "limits": {"gco2e_per_month": 100}}
-    store = {"redis_url": server.url, "prefix": "cg:", "on_failure": on_failure}
+    # No leases: a lease granted before the outage would (rightly) admit the next requests
+    # without asking Redis, and these tests are about the requests that do ask it.
+    store = {"redis_url": server.url, "prefix": "cg:", "on_failure": on_failure, "lease_requests": 0}
     return tenancy_config(upstream_port, store, tenants=[tenant])
 
 

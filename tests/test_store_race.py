@@ -33,9 +33,16 @@ RESERVE_G = 0.1  # an upper bound of each request's carbon, as the gateway reser
 CRASH_TTL_S = 0.5
 
 
-async def _run_worker(backend: str, redis_url: str | None, prefix: str, state_dir: str, seed: int) -> dict:
+async def _run_worker(
+    backend: str, redis_url: str | None, prefix: str, state_dir: str, seed: int, lease_requests: int
+) -> dict:
     rng = random.Random(seed)
-    store = await open_store(redis_url if backend == "redis" else None, prefix=prefix, state_dir=state_dir)
+    store = await open_store(
+        redis_url if backend == "redis" else None,
+        prefix=prefix,
+        state_dir=state_dir,
+        lease_requests=lease_requests,
+    )
     scopes = [Scope("t:race", Limits.from_config({"gco2e_per_month": BUDGET_G}, "race"))]
     stats = dict.fromkeys(
         ("admitted", "blocked", "settled", "released", "crashed", "degraded", "settled_nano"), 0
@@ -75,15 +82,18 @@ async def _run_worker(backend: str, redis_url: str | None, prefix: str, state_di
     return stats
 
 
-def race_worker(backend, redis_url, prefix, state_dir, seed, barrier, results) -> None:
+def race_worker(backend, redis_url, prefix, state_dir, seed, lease_requests, barrier, results) -> None:
     barrier.wait()  # start together so the processes really overlap
-    results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed)))
+    results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed, lease_requests)))
 
 
-async def test_processes_racing_a_budget_never_overspend_nor_leak(factory):
+# With leases (16 requests' worth at most) each process admits most requests from memory; a
+# "crashed" request's portion stays held until its process gives the lease back on close.
+@pytest.mark.parametrize("lease_requests", [0, 16], ids=["one-by-one", "leases"])
+async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease_requests):
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
+    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir), lease_requests)
     processes = [
         ctx.Process(target=race_worker, args=(*args, seed, barrier, results)) for seed in range(PROCESSES)
     ]
@@ -111,9 +121,10 @@ async def test_processes_racing_a_budget_never_overspend_nor_leak(factory):
     assert await later.outstanding_reservations("race") == 0
 
 
-@pytest.mark.parametrize("clients", [64])
-async def test_concurrent_tasks_in_one_process_are_exact(factory, clients):
-    store = await factory.open()
+@pytest.mark.parametrize("lease_requests", [0, 16], ids=["one-by-one", "leases"])
+async def test_concurrent_tasks_in_one_process_are_exact(factory, lease_requests):
+    clients = 64
+    store = await factory.open(lease_requests=lease_requests)
     scopes = [Scope("t:tasks", Limits.from_config({"gco2e_per_month": 1.0, "tokens_per_minute": 10**9}, "t"))]
     admitted = 0
 
@@ -131,5 +142,7 @@ async def test_concurrent_tasks_in_one_process_are_exact(factory, clients):
 
     await asyncio.gather(*(one() for _ in range(clients * 3)))
     assert admitted == 100  # exactly the budget: 1.0 g / 0.01 g
+    if lease_requests:
+        await store.drain()
     assert await store.outstanding_reservations("tasks") == 0
     assert Path(factory.state_dir).exists()

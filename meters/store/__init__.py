@@ -53,6 +53,8 @@ async def open_store(
     ledger_retention_days: int = 400,
     idempotency_ttl_s: float = 7 * 86400,
     clock: Callable[[], float] = time.time,
+    lease_requests: int = 0,
+    lease_s: float = 0.5,
 ) -> Store:
     """Open the Redis store at `redis_url`, or the embedded store in `state_dir`.
 
@@ -60,7 +62,39 @@ async def open_store(
     usage to `journal_path`, default `<state_dir>/redis-journal.jsonl`, at most
     `journal_max` records, replayed when Redis is back) or `fail_closed` (raise
     StoreUnavailable). `clock` exists for tests of windows and expiry.
+    `lease_requests` >= 2 puts a `LeasingStore` in front: requests are admitted from leases of
+    up to that many requests' worth, each lasting at most `lease_s` (see `meters.store.portions`).
     """
+    store = await _open_backend(
+        redis_url,
+        state_dir=state_dir,
+        prefix=prefix,
+        on_failure=on_failure,
+        journal_path=journal_path,
+        journal_max=journal_max,
+        ledger_retention_days=ledger_retention_days,
+        idempotency_ttl_s=idempotency_ttl_s,
+        clock=clock,
+    )
+    if lease_requests >= 2:
+        from meters.store.leasing import LeasingStore
+
+        return LeasingStore(store, lease_requests=lease_requests, lease_s=lease_s, clock=clock)
+    return store
+
+
+async def _open_backend(
+    redis_url: str | None,
+    *,
+    state_dir: str | os.PathLike[str] | None,
+    prefix: str,
+    on_failure: str,
+    journal_path: str | os.PathLike[str] | None,
+    journal_max: int,
+    ledger_retention_days: int,
+    idempotency_ttl_s: float,
+    clock: Callable[[], float],
+) -> Store:
     if on_failure not in FAILURE_MODES:
         raise ValueError(f"store.on_failure must be one of {FAILURE_MODES}, got {on_failure!r}")
     directory = Path(state_dir) if state_dir is not None else default_state_dir()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from meters.limits import ERROR_CODE_OF, LimitName, Limits, Policy, Scope
+from meters.store.portions import Units
 from meters.tenants import ApiKey, Tenant, hash_key, new_key
 from meters.usage import UsageRecord
 
@@ -34,6 +35,7 @@ class Reservation:
     expires_at: float
     model: str = ""  # what was reserved for, so the caller can settle/report without keeping it
     key_id: str | None = None
+    requests: int = 1  # a lease (see portions) holds room for several requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +151,30 @@ class Store(abc.ABC):
         scopes: list[Scope],
         ttl_s: float = 120.0,
         downgraded: bool = False,
+        lease: int = 0,
     ) -> ReserveOutcome:
         """Check every limit of every scope atomically and reserve `amounts` if none blocks.
 
         `downgraded=True` (the request was already routed to its downgrade model) turns
         `downgrade` policies into warnings, so the lower-carbon model is served.
+        `lease=n` (n >= 2) asks for a lease of up to n requests' worth instead (see
+        `meters.store.portions`): granted, it is a reservation with `requests` > 1; refused
+        (not ok, nothing blocked) when any limit lacks room for `LEASE_SHARE` such leases.
         """
 
     @abc.abstractmethod
+    async def return_lease(
+        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
+    ) -> None:
+        """Give back what a lease never handed out: `requests` uncounted from its `minute`
+        window and `units` no longer held. `end=True` also drops the lease (all it still
+        holds), once no request admitted from it is still running."""
+
+    @abc.abstractmethod
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
-        """Drop the reservation and count the actual usage; False if `request_id` was already counted."""
+        """Drop the reservation and count the actual usage; False if `request_id` was already counted.
+
+        A portion id (a request admitted from a lease) takes its share off the lease instead."""
 
     @abc.abstractmethod
     async def release(self, reservation: Reservation | str | None) -> None: ...

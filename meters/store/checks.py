@@ -75,6 +75,23 @@ def exceeds(check: Check, current: int, units: dict[Quantity, int]) -> bool:
     return current + units[check.quantity] > check.limit_units
 
 
+def lease_size(
+    checks: Sequence[Check], currents: Sequence[int], units: dict[Quantity, int], wanted: int, share: int
+) -> int:
+    """How many requests' worth a lease may hold: at most `wanted`, and at most 1/`share` of the
+    room any limit (warnings included) has left. Below 2 no lease is worth granting."""
+    size = wanted
+    for check, current in zip(checks, currents, strict=True):
+        per_request = units[check.quantity] * share
+        if per_request > 0:
+            size = min(size, (check.limit_units - current) // per_request)
+    return size
+
+
+def scaled_units(units: dict[Quantity, int], count: int) -> dict[Quantity, int]:
+    return {quantity: value * count for quantity, value in units.items()}
+
+
 def decide(
     checks: Sequence[Check],
     currents: Sequence[int],

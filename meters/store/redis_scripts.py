@@ -32,6 +32,27 @@ local function drop(p, id)
   return r[1]
 end
 
+-- Take a request's portion (tokens, spend, gco2e strings) off a lease and off its scopes' holds.
+local function take(p, id, tokens, spend, gco2e)
+  local rkey = p .. 'r:' .. id
+  local scopes = redis.call('HGET', rkey, 'scopes')
+  if not scopes then return false end
+  local amounts = {tokens = tokens, spend = spend, gco2e = gco2e}
+  for quantity, amount in pairs(amounts) do
+    if amount ~= '0' then
+      redis.call('HINCRBY', rkey, quantity, '-' .. amount)
+      for scope in string.gmatch(scopes, '[^\\n]+') do
+        redis.call('HINCRBY', p .. 'o:' .. scope, quantity, '-' .. amount)
+      end
+    end
+  end
+  return scopes
+end
+
+local function portion(id)
+  return string.match(id, '^([^/]+)/(%d+)/(%d+)/(%d+)$')
+end
+
 local function purge(p, tenant, now_ms)
   local zkey = p .. 'rz:' .. tenant
   local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now_ms)
@@ -43,8 +64,9 @@ end
 
 # ARGV: prefix, tenant, reservation id, now_ms, expires_ms, tokens, spend, gco2e, minute window,
 # minute window expireat, month (for the tenant's month total), n_checks,
-# n_checks x (scope, window, quantity, limit, blocks 0/1), n_scopes, n_scopes x scope.
-# Returns {reserved 0/1, tenant month gco2e, current of each check...}.
+# n_checks x (scope, window, quantity, limit, blocks 0/1), n_scopes, n_scopes x scope,
+# lease (0, or the most requests' worth a lease may hold), lease share (see portions.lease_size).
+# Returns {requests reserved (0 = none, 1, or a lease's count), tenant month gco2e, current of each check...}.
 RESERVE = (
     _DROP
     + """
@@ -70,10 +92,23 @@ for c = 1, n_checks do
 end
 if result[1] == 0 then return result end
 local n_scopes = tonumber(ARGV[i])
+local lease, share = tonumber(ARGV[i + n_scopes + 1]), tonumber(ARGV[i + n_scopes + 2])
+if lease >= 2 then
+  -- As many requests' worth as every limit (warnings too) has room for `share` times over.
+  local count, j = lease, 13
+  for c = 1, n_checks do
+    local per = this[ARGV[j + 2]] * share
+    if per > 0 then count = math.min(count, math.floor((tonumber(ARGV[j + 3]) - result[c + 2]) / per)) end
+    j = j + 5
+  end
+  if count < 2 then result[1] = 0; return result end
+  result[1] = count
+  for quantity, amount in pairs(held) do held[quantity] = string.format('%d', count * tonumber(amount)) end
+end
 local scopes = {}
 for s = 1, n_scopes do scopes[s] = ARGV[i + s] end
 redis.call('HSET', p .. 'r:' .. rid, 'scopes', table.concat(scopes, '\\n'), 'tenant', tenant,
-  'tokens', ARGV[6], 'spend', ARGV[7], 'gco2e', ARGV[8])
+  'tokens', held.tokens, 'spend', held.spend, 'gco2e', held.gco2e)
 redis.call('ZADD', zkey, ARGV[5], rid)
 for _, scope in ipairs(scopes) do
   local okey = p .. 'o:' .. scope
@@ -81,18 +116,37 @@ for _, scope in ipairs(scopes) do
     if amount ~= '0' then redis.call('HINCRBY', okey, quantity, amount) end
   end
   local wkey = p .. 'w:' .. scope .. '|' .. ARGV[9]
-  redis.call('HINCRBY', wkey, 'requests', 1)
+  redis.call('HINCRBY', wkey, 'requests', result[1])
   redis.call('EXPIREAT', wkey, ARGV[10])
 end
 return result
 """
 )
 
-# ARGV: prefix, reservation id
+# ARGV: prefix, reservation id (or a portion id: only that portion is taken off its lease)
 RELEASE = (
     _DROP
     + """
-drop(ARGV[1], ARGV[2])
+local row, tokens, spend, gco2e = portion(ARGV[2])
+if row then take(ARGV[1], row, tokens, spend, gco2e) else drop(ARGV[1], ARGV[2]) end
+return 1
+"""
+)
+
+# ARGV: prefix, lease id, requests, tokens, spend, gco2e, minute window, end 0/1.
+# Gives back what a lease never handed out; `end` drops the lease too.
+RETURN_LEASE = (
+    _DROP
+    + """
+local p = ARGV[1]
+local scopes = take(p, ARGV[2], ARGV[4], ARGV[5], ARGV[6])
+if scopes and ARGV[3] ~= '0' then
+  for scope in string.gmatch(scopes, '[^\\n]+') do
+    local wkey = p .. 'w:' .. scope .. '|' .. ARGV[7]
+    if redis.call('EXISTS', wkey) == 1 then redis.call('HINCRBY', wkey, 'requests', '-' .. ARGV[3]) end
+  end
+end
+if ARGV[8] == '1' then drop(p, ARGV[2]) end
 return 1
 """
 )
@@ -120,10 +174,13 @@ SETTLE = (
 local ARGV = cjson.decode(ARGV[1])
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local scopes = nil
-if rid ~= '' then
+local row, tokens, spend, gco2e = portion(rid)
+if rid ~= '' and not row then
   scopes = drop(p, rid)
 end
 if not redis.call('SET', p .. 'done:' .. ARGV[4], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+-- A portion is taken off its lease only by the settle that counts it.
+if row then scopes = take(p, row, tokens, spend, gco2e) end
 local windows = {{ARGV[8], ARGV[9]}, {ARGV[10], ARGV[11]}, {ARGV[12], ARGV[13]}}
 for scope in string.gmatch(scopes or ARGV[7], '[^\\n]+') do
   local base = p .. 'w:' .. scope .. '|'

@@ -25,8 +25,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from meters.limits import Scope, default_scope_ids
 from meters.store import redis_scripts
 from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
-from meters.store.checks import decide, plan_checks, request_units
+from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.journal import Journal
+from meters.store.portions import LEASE_SHARE, Units
 from meters.store.records import (
     COUNTER_FIELDS,
     build_usage_report,
@@ -71,6 +72,7 @@ class RedisStore(RedisDirectory, Store):
         self._reserve = client.register_script(redis_scripts.RESERVE)
         self._settle = client.register_script(redis_scripts.SETTLE)
         self._release = client.register_script(redis_scripts.RELEASE)
+        self._return_lease = client.register_script(redis_scripts.RETURN_LEASE)
         self._outstanding = client.register_script(redis_scripts.OUTSTANDING)
         self._resolve = client.register_script(redis_scripts.RESOLVE_KEY)
         self._replaying: asyncio.Task[int] | None = None
@@ -155,6 +157,7 @@ class RedisStore(RedisDirectory, Store):
         scopes: list[Scope],
         ttl_s: float = 120.0,
         downgraded: bool = False,
+        lease: int = 0,
     ) -> ReserveOutcome:
         now = self._clock()
         windows = windows_at(now)
@@ -186,7 +189,7 @@ class RedisStore(RedisDirectory, Store):
                 check.limit_units,
                 int(check.blocks),
             ]
-        args += [len(scope_ids), *scope_ids]
+        args += [len(scope_ids), *scope_ids, lease, LEASE_SHARE]
         try:
             result = await self._call(lambda: self._reserve(args=packed_args(args)))
         except StoreUnavailable:
@@ -195,6 +198,11 @@ class RedisStore(RedisDirectory, Store):
             degraded = replace(reservation, reservation_id=_DEGRADED + reservation.reservation_id)
             return ReserveOutcome(True, degraded, degraded=True)
         reserved, month_g, currents = int(result[0]), int(result[1]), [int(c) for c in result[2:]]
+        if lease >= 2:
+            if not reserved:
+                return ReserveOutcome(False, None)  # refused, nothing blocked: reserve one
+            units = scaled_units(units, reserved)
+            reservation = replace(reservation, requests=reserved)
         blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
         if bool(blocked) == bool(reserved):
             raise AssertionError(f"Lua and Python disagree on limits: reserved={reserved}, blocked={blocked}")
@@ -212,6 +220,17 @@ class RedisStore(RedisDirectory, Store):
             if self.on_failure == "fail_closed":
                 raise
             # The reservation expires on its own once Redis is back.
+
+    async def return_lease(
+        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
+    ) -> None:
+        args = [self.prefix, lease_id, requests, *units, minute, int(end)]
+        try:
+            await self._call(lambda: self._return_lease(args=args))
+        except StoreUnavailable:
+            if self.on_failure == "fail_closed":
+                raise
+            # The lease expires on its own once Redis is back.
 
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
         return await self._count(_reservation_id(reservation), record)

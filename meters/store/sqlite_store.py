@@ -22,7 +22,8 @@ import orjson
 
 from meters.limits import Quantity, Scope, Window, default_scope_ids
 from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
-from meters.store.checks import decide, plan_checks, request_units
+from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
+from meters.store.portions import LEASE_SHARE, Units, split_portion
 from meters.store.records import (
     COUNTER_FIELDS,
     record_to_dict,
@@ -41,6 +42,7 @@ _COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 _CLEANUP_EVERY_S = 60.0
 _HELD = (Quantity.TOKENS, Quantity.SPEND, Quantity.GCO2E)  # what a reservation holds until settled
 _DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ? RETURNING scopes, tokens, spend, gco2e"
+_TAKE_PORTION = "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? RETURNING scopes"
 _DELETE_EXPIRED = (
     "DELETE FROM reservations WHERE tenant_id = ? AND expires_at <= ? RETURNING scopes, tokens, spend, gco2e"
 )
@@ -129,9 +131,10 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         scopes: list[Scope],
         ttl_s: float = 120.0,
         downgraded: bool = False,
+        lease: int = 0,
     ) -> ReserveOutcome:
         return await self._run_inline(
-            self._reserve_sync, tenant_id, key_id, model, amounts, scopes, ttl_s, downgraded
+            self._reserve_sync, tenant_id, key_id, model, amounts, scopes, ttl_s, downgraded, lease
         )
 
     def _reserve_sync(
@@ -143,6 +146,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         scopes: list[Scope],
         ttl_s: float,
         downgraded: bool,
+        lease: int = 0,
     ) -> ReserveOutcome:
         now = self._clock()
         windows = windows_at(now)
@@ -158,11 +162,17 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
                 + held.get((check.scope_id, check.quantity), 0)
                 for check in checks
             ]
+            count = 1
+            if lease >= 2:
+                count = lease_size(checks, currents, units, lease, LEASE_SHARE)
+                if count < 2:
+                    return ReserveOutcome(False, None)  # refused, nothing blocked: reserve one
+                units = scaled_units(units, count)
             blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
             if blocked:
                 return ReserveOutcome(False, None, blocked, warnings, snapshot)
             reservation = Reservation(
-                uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+                uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id, count
             )
             conn.execute(
                 "INSERT INTO reservations (id, tenant_id, scopes, expires_at, tokens, spend, gco2e) "
@@ -178,7 +188,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
             # Requests count when they start: a request that later fails still used the rate.
             conn.executemany(
                 UPSERT_COUNTER,
-                [(s, windows.minute, Quantity.REQUESTS, 1, windows.minute_end) for s in scope_ids],
+                [(s, windows.minute, Quantity.REQUESTS, count, windows.minute_end) for s in scope_ids],
             )
             conn.executemany(HOLD, [(s, *(units[quantity] for quantity in _HELD)) for s in scope_ids])
         return ReserveOutcome(True, reservation, [], warnings, snapshot)
@@ -265,7 +275,8 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         self, conn: Any, rows: PendingRows, reservation_id: str | None, record: UsageRecord, now: float
     ) -> bool:
         scope_ids = None
-        if reservation_id:
+        row_id, portion = split_portion(reservation_id) if reservation_id else (None, None)
+        if reservation_id and portion is None:
             dropped = conn.execute(_DELETE_RESERVATION, (reservation_id,)).fetchall()
             if dropped:
                 scope_ids = dropped[0][0].split("\n")
@@ -275,7 +286,12 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
             (record.request_id, now + self._idempotency_ttl_s),
         ).rowcount
         if not inserted:
-            return False
+            return False  # a portion is taken off its lease only by the settle that counts it
+        if portion is not None:
+            taken = conn.execute(_TAKE_PORTION, (*portion, row_id)).fetchall()
+            if taken:
+                scope_ids = taken[0][0].split("\n")
+                rows.unhold([(taken[0][0], *portion)])
         # A reserved request was counted in its minute already; scopes from the reservation,
         # or (no reservation, or one purged long ago) the request's own tenant/key/model.
         request_counted = bool(reservation_id)
@@ -336,11 +352,41 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         if not reservation_id:
             return
 
+        row_id, portion = split_portion(reservation_id)
+
         def release() -> None:
             with self._write() as conn:
-                self._drop_reservation(conn, reservation_id)
+                if portion is None:
+                    self._drop_reservation(conn, reservation_id)
+                else:
+                    self._take(conn, row_id, portion)
 
         await self._run_inline(release)
+
+    async def return_lease(
+        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
+    ) -> None:
+        def give_back() -> None:
+            with self._write() as conn:
+                scopes = self._take(conn, lease_id, units)
+                if scopes and requests:
+                    conn.executemany(
+                        "UPDATE counters SET value = value - ? WHERE scope = ? AND window = ? AND quantity = ?",
+                        [(requests, scope, minute, Quantity.REQUESTS) for scope in scopes],
+                    )
+                if end:
+                    self._drop_reservation(conn, lease_id)
+
+        await self._run_inline(give_back)
+
+    @staticmethod
+    def _take(conn: Any, row_id: str, units: Units) -> list[str]:
+        """Take `units` off a lease and off what its scopes hold; its scopes (none if it is gone)."""
+        taken = conn.execute(_TAKE_PORTION, (*units, row_id)).fetchall()
+        if not taken:
+            return []
+        unhold(conn, [(taken[0][0], *units)])
+        return taken[0][0].split("\n")
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         def count() -> int:

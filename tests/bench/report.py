@@ -74,9 +74,51 @@ def compare(results: list[dict[str, Any]], ttft: dict[str, Any], memory: dict[st
             "goal": "<= 1.0",
             "met": added <= TARGETS["added_ttft_ms"],
         }
+    verdict.update(_limits_verdict(find, ttft))
     if memory:
         rss = memory["peak_rss_mb"]
         verdict["rss_mb"] = {"value": rss, "goal": "<= 150 (peak)", "met": rss <= TARGETS["rss_mb"]}
+    return verdict
+
+
+LIMITS_WITHIN = 0.25  # issue 4: with budgets on, throughput and added latency within 25% of budgets off
+
+
+def _limits_verdict(find: Any, ttft: dict[str, Any]) -> dict[str, Any]:
+    """`--limits-config`: the second gateway (budgets on) against the first (budgets off)."""
+    verdict: dict[str, Any] = {}
+    off, on = find("gateway", "json", 32), find("limits", "json", 32)
+    if off and on:
+        ratio = round(on["rps"] / off["rps"], 3)
+        verdict["limits_rps_ratio_c32_json"] = {
+            "value": ratio,
+            "goal": f">= {1 - LIMITS_WITHIN} (budgets on / off)",
+            "met": ratio >= 1 - LIMITS_WITHIN,
+        }
+        if on.get("server_cpu_us_per_request") and off.get("server_cpu_us_per_request"):
+            ratio = round(off["server_cpu_us_per_request"] / on["server_cpu_us_per_request"], 3)
+            verdict["limits_capacity_ratio_c32_json"] = {
+                "value": ratio,
+                "goal": f">= {1 - LIMITS_WITHIN} (CPU per request off / on)",
+                "met": ratio >= 1 - LIMITS_WITHIN,
+            }
+    direct, off, on = find("upstream", "json", 1), find("gateway", "json", 1), find("limits", "json", 1)
+    if direct and off and on:
+        added_off = off["p50_ms"] - direct["p50_ms"]
+        added_on = on["p50_ms"] - direct["p50_ms"]
+        verdict["limits_added_p50_ms_c1"] = {
+            "value": round(added_on, 3),
+            "goal": f"<= {added_off * (1 + LIMITS_WITHIN):.3f} (budgets off added {added_off:.3f} ms, + 25%)",
+            "met": added_on <= added_off * (1 + LIMITS_WITHIN),
+        }
+    if {"upstream", "gateway", "limits"} <= ttft.keys():
+        added_off = ttft["gateway"]["p50_ms"] - ttft["upstream"]["p50_ms"]
+        added_on = ttft["limits"]["p50_ms"] - ttft["upstream"]["p50_ms"]
+        verdict["limits_added_ttft_ms"] = {
+            "value": round(added_on, 3),
+            "goal": f"<= {added_off * (1 + LIMITS_WITHIN):.3f} (budgets off added {added_off:.3f} ms, + 25%)",
+            "met": added_on <= added_off * (1 + LIMITS_WITHIN),
+        }
     return verdict
 
 
@@ -94,6 +136,10 @@ def print_report(report: dict[str, Any]) -> None:
     )
     if report["probe_headers"]:
         print(f"probe headers: {', '.join(report['probe_headers'])}")
+    if report.get("limits_probe_headers"):
+        print(
+            f"limits gateway ({report['limits_config']}) probe headers: {', '.join(report['limits_probe_headers'])}"
+        )
     print(
         f"{'target':<9} {'mode':<7} {'c':>3} {'RPS':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
         f" {'CPU us/req':>10} {'core':>7} {'RSS MB':>7}"

@@ -7,6 +7,8 @@ Run from the repository root (needs the gateway installed, ``pip install -e .``,
     python -m tests.bench.run_bench --baseline --repeat 3 --json > bench.json
     python -m tests.bench.run_bench --extra-config tests/bench/budgets_on.yaml \\
         --header "authorization: Bearer sk-bench-tenant"     # budgets on (compare with a run without)
+    python -m tests.bench.run_bench --modes json --limits-config tests/bench/budgets_on.yaml \\
+        --limits-header "authorization: Bearer sk-bench-tenant"  # budgets off and on, interleaved, compared
     python -m tests.bench.run_bench --py-spy /tmp/gw.raw  # + the gateway's hot spots (pip install py-spy)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
 
@@ -26,7 +28,10 @@ What it does:
    ``wrk`` (one thread, a generated Lua script POSTing the body) or, when wrk is missing or with
    ``--loadgen python``, the bundled async generator (``tests/bench/loadgen.py``, slower), for each
    connection count, non-streaming and streaming, against the upstream directly and through the gateway.
-   ``--repeat N`` keeps the fastest of N runs per case (other work on the machine only ever slows one).
+   ``--repeat N`` keeps the fastest of N runs per case (other work on the machine only ever slows one);
+   the targets take turns within each round, so a slow spell on a shared machine hits them alike.
+   ``--limits-config`` adds a second gateway (target ``limits``) with that YAML merged in and
+   compares it with the first: issue 4 wants budgets on within 25% of budgets off.
 4. For the servers under test, reads their CPU time from /proc around each run: CPU per request and the
    share of its core it got. On a shared machine wall-clock RPS moves with the neighbours; CPU per request
    hardly does, and ``1 s / CPU per request`` is the rate one whole core would sustain.
@@ -105,6 +110,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also measure a bare Starlette + aiohttp passthrough (tests/bench/baseline.py)",
     )
+    parser.add_argument(
+        "--limits-config",
+        type=Path,
+        help="also measure a second gateway with this YAML merged in (e.g. tests/bench/budgets_on.yaml), "
+        "interleaved run by run with the first, and compare the two (issue 4: within 25%%)",
+    )
+    parser.add_argument(
+        "--limits-header", action="append", default=[], help="'name: value' sent to the second gateway"
+    )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(
@@ -157,20 +171,36 @@ class Bench:
             )
         )
 
-    def measure(self, name: str, mode: str, connections: int, profiled: bool) -> dict[str, Any]:
-        """``--repeat`` runs of one case; the fastest is kept, since other work only ever slows a run."""
+    def measure_case(self, mode: str, connections: int, profiled_target: str | None) -> list[dict[str, Any]]:
+        """``--repeat`` rounds of one case, each round running every target once in turn (so a slow
+        spell on the machine hits all of them alike); per target the fastest run is kept, since
+        other work only ever slows a run."""
+        runs: dict[str, list[tuple[LoadResult, dict[str, float]]]] = {name: [] for name in self.targets}
+        for attempt in range(self.args.repeat):
+            for name in self.targets:
+                profiled = name == profiled_target and attempt == 0
+                runs[name].append(self.run_once(name, mode, connections, profiled))
+        return [self.best_row(name, mode, name_runs) for name, name_runs in runs.items()]
+
+    def run_once(
+        self, name: str, mode: str, connections: int, profiled: bool
+    ) -> tuple[LoadResult, dict[str, float]]:
         target = self.targets[name]
         body = request_body(target.model, mode == "stream")
-        runs: list[tuple[LoadResult, dict[str, float]]] = []
-        for attempt in range(self.args.repeat):
-            profiler = None
-            if profiled and attempt == 0 and self.gateway is not None:
-                profiler = profile.start_py_spy(self.gateway.pid, self.args.duration, self.args.py_spy)
-            cpu_before = self._server_cpu(name)
-            result = self.load(target, body, connections, self.args.duration)
-            runs.append((result, self._cpu_figures(name, cpu_before, result)))
-            if profiler is not None:
-                self.profile = _finish_profile(profiler, self.args.py_spy)
+        server = self.servers.get(name)
+        profiler = None
+        if profiled and server is not None:
+            profiler = profile.start_py_spy(server.pid, self.args.duration, self.args.py_spy)
+        cpu_before = self._server_cpu(name)
+        result = self.load(target, body, connections, self.args.duration)
+        figures = self._cpu_figures(name, cpu_before, result)
+        if profiler is not None:
+            self.profile = _finish_profile(profiler, self.args.py_spy)
+        return result, figures
+
+    def best_row(
+        self, name: str, mode: str, runs: list[tuple[LoadResult, dict[str, float]]]
+    ) -> dict[str, Any]:
         best, cpu = max(runs, key=lambda run: run[0].rps)
         row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
         row["runs_rps"] = [run.rps for run, _ in runs]
@@ -225,25 +255,35 @@ def _finish_profile(profiler: subprocess.Popen[bytes], output: Path) -> dict[str
 
 
 def _start_gateway(
-    bench: Bench, upstream_port: int, cpus: str | None, headers: dict[str, str], workdir: Path
+    bench: Bench,
+    upstream_port: int,
+    cpus: str | None,
+    headers: dict[str, str],
+    workdir: Path,
+    *,
+    name: str = "gateway",
+    extra_config: Path | None = None,
 ) -> list[str]:
-    """Start the gateway, wait for /healthz, probe one request; return its metering and limit headers."""
+    """Start a gateway, wait for /healthz, probe one request; return its metering and limit headers."""
+    workdir = workdir / name
+    workdir.mkdir()
     config_path, log_path = workdir / "gateway.yaml", workdir / "gateway.log"
-    bench.gateway_log = log_path
-    config = processes.gateway_config(upstream_port, bench.args.extra_config)
+    config = processes.gateway_config(upstream_port, extra_config)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     port = processes.free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
-    bench.gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
-    bench.servers["gateway"] = bench.gateway  # registered first, so it is stopped even if the probe fails
-    processes.wait_ready(bench.gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
+    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
+    if name == "gateway":
+        bench.gateway, bench.gateway_log = gateway, log_path
+    bench.servers[name] = gateway  # registered first, so it is stopped even if the probe fails
+    processes.wait_ready(gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
     url = f"http://127.0.0.1:{port}{PATH}"
     status, answer_headers, answer = processes.probe(url, request_body(processes.BENCH_MODEL, False), headers)
     if status != 200:
-        raise RuntimeError(f"probe through the gateway got HTTP {status}: {answer[:500]!r}")
-    bench.targets["gateway"] = Target(port, processes.BENCH_MODEL, headers)
-    return sorted(name for name in answer_headers if name.startswith(("x-carbon-", "x-ratelimit-")))
+        raise RuntimeError(f"probe through the {name} gateway got HTTP {status}: {answer[:500]!r}")
+    bench.targets[name] = Target(port, processes.BENCH_MODEL, headers)
+    return sorted(header for header in answer_headers if header.startswith(("x-carbon-", "x-ratelimit-")))
 
 
 def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
@@ -272,15 +312,22 @@ def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for target in bench.targets.values():
         bench.load(target, request_body(target.model, False), 8, args.warmup)
+    profiled_target = "limits" if "limits" in bench.targets else "gateway"
     for mode in modes:
         for connections in connection_counts:
-            for name in bench.targets:
-                profiled = bool(args.py_spy) and name == "gateway" and mode == "json"
-                profiled = profiled and connections == max(connection_counts)
-                report["results"].append(bench.measure(name, mode, connections, profiled))
+            profiled = bool(args.py_spy) and mode == "json" and connections == max(connection_counts)
+            report["results"] += bench.measure_case(mode, connections, profiled_target if profiled else None)
     if "stream" in modes:
         for name in bench.targets:
             report["ttft"][name] = bench.ttft_ms(name)
+
+
+def _headers(lines: list[str]) -> dict[str, str]:
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return headers
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,10 +335,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if side_cpus is not None:
         os.sched_setaffinity(0, {int(side_cpus)})  # this script, wrk and the fake share the second core
     bench = Bench(args)
-    gateway_headers = {}
-    for header in args.header:
-        name, _, value = header.partition(":")
-        gateway_headers[name.strip()] = value.strip()
+    gateway_headers, limits_headers = _headers(args.header), _headers(args.limits_header)
     upstream, upstream_port = spawn_fake_upstream(cpus=side_cpus, record_limit=100)
     bench.targets["upstream"] = Target(upstream_port, "bench-model", {})
     report: dict[str, Any] = {
@@ -299,6 +343,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pinning": {"gateway": gateway_cpus, "upstream_and_load": side_cpus},
         "loadgen": "wrk" if bench.use_wrk else "python",
         "config_extra": str(args.extra_config) if args.extra_config else None,
+        "limits_config": str(args.limits_config) if args.limits_config else None,
         "ttft_chunk_delay_ms": args.ttft_chunk_delay_ms,
         "metering": None,
         "probe_headers": [],
@@ -310,9 +355,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             if not args.upstream_only:
                 report["probe_headers"] = _start_gateway(
-                    bench, upstream_port, gateway_cpus, gateway_headers, Path(tmp)
+                    bench,
+                    upstream_port,
+                    gateway_cpus,
+                    gateway_headers,
+                    Path(tmp),
+                    extra_config=args.extra_config,
                 )
                 report["metering"] = "x-carbon-gco2e" in report["probe_headers"]
+                if args.limits_config:
+                    report["limits_probe_headers"] = _start_gateway(
+                        bench,
+                        upstream_port,
+                        gateway_cpus,
+                        limits_headers,
+                        Path(tmp),
+                        name="limits",
+                        extra_config=args.limits_config,
+                    )
             if args.baseline:
                 _start_baseline(bench, upstream_port, gateway_cpus)
             _measure_all(bench, report)

@@ -1,0 +1,372 @@
+"""A store front that admits requests from leases (see `portions`) instead of one reservation each.
+
+`LeasingStore` wraps a backend: everything but metering goes straight through. `reserve` asks
+the backend for a lease of up to `lease_requests` requests' worth for a (tenant, key, model)
+and then admits that worker's next requests from it in memory; a lease lasts `lease_s` at most
+(and never past its minute), after which what it did not hand out is given back. Near a
+limit the backend refuses leases, and every request is reserved on its own, exactly as
+without this front. Downgraded requests are always reserved on their own.
+
+Lease sizes adapt: a lease used up within half its life doubles the next one (up to the
+maximum); one that ends more than half unused halves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meters.limits import Limits, Scope
+from meters.store.base import Amounts, RateSnapshot, Reservation, ReserveOutcome, Store, StoreUnavailable
+from meters.store.portions import Units, portion_id, split_portion
+from meters.store.windows import from_nano, to_nano, windows_at
+from meters.tenants import ApiKey, Tenant
+from meters.usage import UsageRecord
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL_S = 900.0  # a lease row outlives any request admitted from it (streams included)
+_FIRST_SIZE = 8
+_ZERO = Units(0, 0, 0)
+
+
+@dataclass(slots=True, eq=False)
+class _Lease:
+    key: tuple[str, str | None, str]
+    row_id: str
+    scopes: list[Scope]
+    scope_ids: tuple[str, ...]
+    unit: Units  # the request the lease was sized on
+    size: int
+    requests_left: int
+    units_left: Units
+    snapshot: RateSnapshot  # at grant, with the whole lease held
+    minute: str
+    minute_end: float
+    ends_at: float
+    row_expires_at: float
+    started_at: float
+    in_flight: int = 0
+    retired: bool = False
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class LeasingStore(Store):
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        lease_requests: int = 64,
+        lease_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if lease_requests < 2:
+            raise ValueError("lease_requests must be at least 2 (use the backend alone to turn leases off)")
+        self.inner = inner
+        self._max_size = lease_requests
+        self._lease_s = lease_s
+        self._clock = clock
+        self._leases: dict[tuple[str, str | None, str], _Lease] = {}
+        self._by_row: dict[str, _Lease] = {}  # every lease whose row is still in the store
+        self._sizes: dict[tuple[str, str | None, str], int] = {}
+        self._acquiring: dict[tuple[str, str | None, str], asyncio.Future[None]] = {}
+        self._refused_until: dict[tuple[str, str | None, str], float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        # Backend extras (journal, replay_task, path, ...) stay reachable through the front.
+        return getattr(self.inner, name)
+
+    # metering
+
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+        lease: int = 0,
+    ) -> ReserveOutcome:
+        one = {"key_id": key_id, "model": model, "amounts": amounts, "scopes": scopes, "ttl_s": ttl_s}
+        if downgraded or lease:
+            return await self.inner.reserve(tenant_id, downgraded=downgraded, lease=lease, **one)
+        key = (tenant_id, key_id, model)
+        unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
+        while True:
+            now = self._clock()
+            current = self._leases.get(key)
+            if current is not None:
+                if now >= current.ends_at or current.scopes != scopes:
+                    self._retire(current)
+                elif not unit.fits_in(current.unit) or current.row_expires_at < now + ttl_s:
+                    return await self.inner.reserve(tenant_id, **one)  # an outsized request: on its own
+                elif current.requests_left and unit.fits_in(current.units_left):
+                    return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
+                else:
+                    self._retire(current)  # used up
+            waiting = self._acquiring.get(key)
+            if waiting is not None:
+                await asyncio.shield(waiting)
+                continue
+            if self._refused_until.get(key, 0.0) > now:
+                return await self.inner.reserve(tenant_id, **one)
+            outcome = await self._acquire(key, tenant_id, one, unit)
+            if outcome is not None:
+                return outcome
+
+    async def _acquire(
+        self, key: tuple[str, str | None, str], tenant_id: str, one: dict[str, Any], unit: Units
+    ) -> ReserveOutcome | None:
+        """Ask for a lease; None when one was installed (admit from it), else the outcome to return."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acquiring[key] = done
+        size = self._sizes.get(key, _FIRST_SIZE)
+        try:
+            granted = await self.inner.reserve(
+                tenant_id, **{**one, "ttl_s": max(one["ttl_s"], LEASE_TTL_S)}, lease=size
+            )
+        finally:
+            del self._acquiring[key]
+            done.set_result(None)
+        reservation = granted.reservation
+        if granted.ok and not granted.degraded and reservation is not None and reservation.requests >= 2:
+            self._install(key, reservation, one["scopes"], unit, granted.snapshot)
+            return None
+        if granted.degraded:
+            return granted
+        # Refused: the tenant is near a limit. Reserve requests one by one for a lease's life.
+        self._refused_until[key] = self._clock() + self._lease_s
+        return await self.inner.reserve(tenant_id, **one)
+
+    def _install(
+        self,
+        key: tuple[str, str | None, str],
+        reservation: Reservation,
+        scopes: list[Scope],
+        unit: Units,
+        snapshot: RateSnapshot,
+    ) -> None:
+        now = self._clock()
+        windows = windows_at(now)
+        size = reservation.requests
+        lease = _Lease(
+            key=key,
+            row_id=reservation.reservation_id,
+            scopes=scopes,
+            scope_ids=reservation.scope_ids,
+            unit=unit,
+            size=size,
+            requests_left=size,
+            units_left=unit.times(size),
+            snapshot=snapshot,
+            minute=windows.minute,
+            minute_end=windows.minute_end,
+            ends_at=min(now + self._lease_s, windows.minute_end),
+            row_expires_at=reservation.expires_at,
+            started_at=now,
+        )
+        lease.timer = asyncio.get_running_loop().call_later(
+            max(0.0, lease.ends_at - now), self._retire, lease
+        )
+        self._leases[key] = lease
+        self._by_row[lease.row_id] = lease
+
+    def _admit(
+        self,
+        lease: _Lease,
+        tenant_id: str,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        unit: Units,
+        now: float,
+    ) -> ReserveOutcome:
+        lease.requests_left -= 1
+        lease.units_left = lease.units_left.minus(unit)
+        lease.in_flight += 1
+        reservation = Reservation(
+            portion_id(lease.row_id, unit),
+            tenant_id,
+            lease.scope_ids,
+            amounts,
+            lease.row_expires_at,
+            model,
+            key_id,
+        )
+        outcome = ReserveOutcome(True, reservation, snapshot=self._snapshot(lease, now))
+        if not lease.requests_left:
+            self._retire(lease)
+        return outcome
+
+    @staticmethod
+    def _snapshot(lease: _Lease, now: float) -> RateSnapshot:
+        """The grant's figures plus what the lease has not handed out yet (it is still held)."""
+        held = lease.snapshot
+        reset = max(0.0, lease.minute_end - now)
+        return RateSnapshot(
+            requests_limit=held.requests_limit,
+            requests_remaining=None
+            if held.requests_remaining is None
+            else held.requests_remaining + lease.requests_left,
+            requests_reset_s=None if held.requests_limit is None else reset,
+            tokens_limit=held.tokens_limit,
+            tokens_remaining=None
+            if held.tokens_remaining is None
+            else held.tokens_remaining + lease.units_left.tokens,
+            tokens_reset_s=None if held.tokens_limit is None else reset,
+            gco2e_budget_remaining=None
+            if held.gco2e_budget_remaining is None
+            else held.gco2e_budget_remaining + from_nano(lease.units_left.gco2e),
+            tenant_month_gco2e=held.tenant_month_gco2e,
+        )
+
+    def _retire(self, lease: _Lease) -> None:
+        """No more requests from this lease: give back what it never handed out."""
+        if lease.retired:
+            return
+        lease.retired = True
+        if lease.timer is not None:
+            lease.timer.cancel()
+        if self._leases.get(lease.key) is lease:
+            del self._leases[lease.key]
+        self._adapt(lease)
+        end = lease.in_flight == 0
+        if end:
+            self._by_row.pop(lease.row_id, None)
+        if end or lease.requests_left or lease.units_left != _ZERO:
+            self._spawn(
+                self.inner.return_lease(
+                    lease.row_id, lease.requests_left, lease.units_left, lease.minute, end=end
+                )
+            )
+
+    def _adapt(self, lease: _Lease) -> None:
+        size = self._sizes.get(lease.key, _FIRST_SIZE)
+        if not lease.requests_left and self._clock() - lease.started_at < self._lease_s / 2:
+            self._sizes[lease.key] = min(self._max_size, max(size, lease.size) * 2)
+        elif lease.requests_left * 2 > lease.size:
+            self._sizes[lease.key] = max(_FIRST_SIZE, size // 2)
+
+    def _finished(self, reservation_ids: Iterable[str | None]) -> None:
+        """Requests admitted from leases are over (settled or released)."""
+        for reservation_id in reservation_ids:
+            if not reservation_id:
+                continue
+            row_id, portion = split_portion(reservation_id)
+            lease = self._by_row.get(row_id) if portion is not None else None
+            if lease is None:
+                continue
+            lease.in_flight -= 1
+            if lease.retired and lease.in_flight <= 0:
+                del self._by_row[row_id]
+                self._spawn(self.inner.return_lease(row_id, 0, _ZERO, lease.minute, end=True))
+
+    def _spawn(self, operation: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._quietly(operation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _quietly(operation: Coroutine[Any, Any, None]) -> None:
+        try:
+            await operation
+        except StoreUnavailable as exc:
+            log.warning("could not give a lease back (it expires on its own): %s", exc)
+        except Exception:
+            log.exception("giving a lease back failed (it expires on its own)")
+
+    # A settle that did not count (the request was counted before) took nothing off the lease.
+
+    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
+        counted = await self.inner.settle(reservation, record)
+        if counted:
+            self._finished([_id_of(reservation)])
+        return counted
+
+    async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+        counted = await self.inner.count_many(items)
+        self._finished(rid for (rid, _), done in zip(items, counted, strict=True) if done)
+        return counted
+
+    async def release(self, reservation: Reservation | str | None) -> None:
+        try:
+            await self.inner.release(reservation)
+        finally:
+            # Even if the store missed it: ending the lease frees this request's portion too.
+            self._finished([_id_of(reservation)])
+
+    async def return_lease(
+        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
+    ) -> None:
+        await self.inner.return_lease(lease_id, requests, units, minute, end=end)
+
+    async def drain(self) -> None:
+        """Give every lease back now and wait for it (on shutdown, and in tests)."""
+        for lease in list(self._leases.values()):
+            self._retire(lease)
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()
+        for row_id, lease in list(self._by_row.items()):  # requests whose usage never reached the store
+            del self._by_row[row_id]
+            self._spawn(self.inner.return_lease(row_id, 0, _ZERO, lease.minute, end=True))
+        await self.drain()
+        await self.inner.close()
+
+    # everything else goes straight to the backend
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        await self.inner.put_tenant(tenant)
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return await self.inner.get_tenant(tenant_id)
+
+    async def list_tenants(self) -> list[Tenant]:
+        return await self.inner.list_tenants()
+
+    async def put_key(self, key: ApiKey) -> None:
+        await self.inner.put_key(key)
+
+    async def issue_key(
+        self, tenant_id: str, limits: Limits | None = None, *, name: str | None = None
+    ) -> tuple[ApiKey, str]:
+        return await self.inner.issue_key(tenant_id, limits, name=name)
+
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        return await self.inner.list_keys(tenant_id)
+
+    async def revoke_key(self, key_id: str) -> bool:
+        return await self.inner.revoke_key(key_id)
+
+    async def resolve_key(self, plaintext_or_hash: str) -> tuple[Tenant, ApiKey] | None:
+        return await self.inner.resolve_key(plaintext_or_hash)
+
+    async def record(self, record: UsageRecord) -> bool:
+        return await self.inner.record(record)
+
+    async def usage(self, tenant_id: str, period: str) -> dict:
+        return await self.inner.usage(tenant_id, period)
+
+    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+        async for entry in self.inner.ledger(tenant_id, start_ts, end_ts):
+            yield entry
+
+    async def outstanding_reservations(self, tenant_id: str) -> int:
+        return await self.inner.outstanding_reservations(tenant_id)
+
+
+def _id_of(reservation: Reservation | str | None) -> str | None:
+    return reservation.reservation_id if isinstance(reservation, Reservation) else reservation
