@@ -171,6 +171,7 @@ class Metrics:
             PREFIX + "budget_limit", "A tenant's budget for the period (kind's unit).",
             ("tenant", "kind"), registry=registry, multiprocess_mode="mostrecent",
         )  # fmt: skip
+        self._budget_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         # Labelled so that nothing is exported (and no alert fires) before the first health check.
         self.store_up = Gauge(
             PREFIX + "store_up", "1 when the counter store answers, else 0 (backend=redis|embedded).",
@@ -235,11 +236,19 @@ class Metrics:
     def set_budget_remaining(self, *, tenant: str, kind: str, value: float) -> None:
         # With the tenant label off, per-tenant budgets cannot be told apart: export none.
         if self._tenant_label:
-            self.budget_remaining.labels(tenant, kind).set(value)
+            self._budget_gauges(tenant, kind)[1].set(value)
 
     def set_budget_limit(self, *, tenant: str, kind: str, value: float) -> None:
         if self._tenant_label:
-            self.budget_limit.labels(tenant, kind).set(value)
+            self._budget_gauges(tenant, kind)[0].set(value)
+
+    def _budget_gauges(self, tenant: str, kind: str) -> tuple[Any, Any]:
+        """(limit, remaining) children, looked up once: `labels()` costs more than `set()`, per request."""
+        gauges = self._budget_children.get((tenant, kind))
+        if gauges is None:
+            gauges = (self.budget_limit.labels(tenant, kind), self.budget_remaining.labels(tenant, kind))
+            self._budget_children[(tenant, kind)] = gauges
+        return gauges
 
     def set_store_up(self, up: bool, backend: str = "redis") -> None:
         self.store_up.labels(backend).set(1.0 if up else 0.0)

@@ -95,11 +95,24 @@ class LeasingStore(Store):
         downgraded: bool = False,
         lease: int = 0,
     ) -> ReserveOutcome:
+        key = (tenant_id, key_id, model)
+        unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
+        current = self._leases.get(key)
+        if current is not None and not (downgraded or lease):
+            # The common case, first: a live lease with room for this request.
+            now = self._clock()
+            if (
+                now < current.ends_at
+                and current.requests_left
+                and unit.fits_in(current.units_left)
+                and unit.fits_in(current.unit)
+                and current.row_expires_at >= now + ttl_s
+                and current.scopes == scopes
+            ):
+                return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
         one = {"key_id": key_id, "model": model, "amounts": amounts, "scopes": scopes, "ttl_s": ttl_s}
         if downgraded or lease:
             return await self.inner.reserve(tenant_id, downgraded=downgraded, lease=lease, **one)
-        key = (tenant_id, key_id, model)
-        unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
         while True:
             now = self._clock()
             current = self._leases.get(key)

@@ -18,31 +18,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
-from meters.limits import Quantity, Scope, Window, default_scope_ids
+from meters.limits import Quantity, Scope
 from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.portions import LEASE_SHARE, Units, split_portion
-from meters.store.records import (
-    COUNTER_FIELDS,
-    record_to_dict,
-    tag_labels,
-    usage_counters,
-)
+from meters.store.sqlite_counting import TAKE_PORTION, count_batch
 from meters.store.sqlite_directory import SqliteDirectory
 from meters.store.sqlite_reports import SqliteReports
-from meters.store.sqlite_rows import HOLD, UPSERT_COUNTER, PendingRows, unhold
+from meters.store.sqlite_rows import HOLD, UPSERT_COUNTER, unhold
 from meters.store.sqlite_schema import BUSY_TIMEOUT_MS, INLINE_BUSY_TIMEOUT_MS, connect
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
 T = TypeVar("T")
-_COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 _CLEANUP_EVERY_S = 60.0
 _HELD = (Quantity.TOKENS, Quantity.SPEND, Quantity.GCO2E)  # what a reservation holds until settled
 _DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ? RETURNING scopes, tokens, spend, gco2e"
-_TAKE_PORTION = "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? RETURNING scopes"
 _DELETE_EXPIRED = (
     "DELETE FROM reservations WHERE tenant_id = ? AND expires_at <= ? RETURNING scopes, tokens, spend, gco2e"
 )
@@ -253,79 +244,14 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
 
     def _count_many_sync(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
         now = self._clock()
-        rows = PendingRows()
         with self._write() as conn:
-            counted = [
-                self._count_in(conn, rows, reservation_id, record, now) for reservation_id, record in items
-            ]
+            counted, rows = count_batch(conn, items, now, self._idempotency_ttl_s)
             rows.write(conn)
         self._maybe_cleanup(now)
         return counted
 
     def _count_sync(self, reservation_id: str | None, record: UsageRecord) -> bool:
-        now = self._clock()
-        rows = PendingRows()
-        with self._write() as conn:
-            counted = self._count_in(conn, rows, reservation_id, record, now)
-            rows.write(conn)
-        self._maybe_cleanup(now)
-        return counted
-
-    def _count_in(
-        self, conn: Any, rows: PendingRows, reservation_id: str | None, record: UsageRecord, now: float
-    ) -> bool:
-        scope_ids = None
-        row_id, portion = split_portion(reservation_id) if reservation_id else (None, None)
-        if reservation_id and portion is None:
-            dropped = conn.execute(_DELETE_RESERVATION, (reservation_id,)).fetchall()
-            if dropped:
-                scope_ids = dropped[0][0].split("\n")
-                rows.unhold(dropped)
-        inserted = conn.execute(
-            "INSERT OR IGNORE INTO settled (request_id, expires_at) VALUES (?, ?)",
-            (record.request_id, now + self._idempotency_ttl_s),
-        ).rowcount
-        if not inserted:
-            return False  # a portion is taken off its lease only by the settle that counts it
-        if portion is not None:
-            taken = conn.execute(_TAKE_PORTION, (*portion, row_id)).fetchall()
-            if taken:
-                scope_ids = taken[0][0].split("\n")
-                rows.unhold([(taken[0][0], *portion)])
-        # A reserved request was counted in its minute already; scopes from the reservation,
-        # or (no reservation, or one purged long ago) the request's own tenant/key/model.
-        request_counted = bool(reservation_id)
-        if scope_ids is None:
-            scope_ids = default_scope_ids(record.tenant_id, record.key_id, record.model)
-        self._count_record(rows, record, scope_ids, request_counted)
-        return True
-
-    @staticmethod
-    def _count_record(
-        rows: PendingRows, record: UsageRecord, scope_ids: list[str], request_counted: bool
-    ) -> None:
-        windows = windows_at(record.timestamp)
-        counters = usage_counters(record)
-        tokens = counters["pt"] + counters["ct"]
-        for scope_id in scope_ids:
-            if not request_counted:
-                rows.counter(scope_id, windows.minute, Quantity.REQUESTS, 1, windows.minute_end)
-            for window in (Window.MINUTE, Window.DAY, Window.MONTH):
-                end = windows.end(window) + _COUNTER_MARGIN_S
-                rows.counter(scope_id, windows.window_id(window), Quantity.TOKENS, tokens, end)
-            rows.counter(scope_id, windows.month, Quantity.SPEND, counters["sp"], windows.month_end)
-            rows.counter(scope_id, windows.month, Quantity.GCO2E, counters["g"], windows.month_end)
-        day = windows.day[1:]
-        values = [counters[f] for f in COUNTER_FIELDS]
-        rows.usage((record.tenant_id, day, record.model), values)
-        for tag in tag_labels(record):
-            rows.usage((record.tenant_id, day, tag), values, tag=True)
-        rows.ledger(
-            record.tenant_id,
-            record.timestamp,
-            record.request_id,
-            orjson.dumps(record_to_dict(record)).decode(),
-        )
+        return self._count_many_sync([(reservation_id, record)])[0]
 
     def _maybe_cleanup(self, now: float) -> None:
         """Bound the tables: old limit counters, idempotency marks, ledger and daily rows past retention."""
@@ -382,7 +308,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
     @staticmethod
     def _take(conn: Any, row_id: str, units: Units) -> list[str]:
         """Take `units` off a lease and off what its scopes hold; its scopes (none if it is gone)."""
-        taken = conn.execute(_TAKE_PORTION, (*units, row_id)).fetchall()
+        taken = conn.execute(TAKE_PORTION, (*units, row_id)).fetchall()
         if not taken:
             return []
         unhold(conn, [(taken[0][0], *units)])
