@@ -65,7 +65,7 @@ def usage_tokens(usage: Any) -> tuple[int, int] | None:
 
 
 BATCH_LIMIT = 512
-LINGER_S = 0.02
+LINGER_S = 0.05  # usage shows up 50 ms late at most; what is in flight stays held meanwhile
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 5.0
 

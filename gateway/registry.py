@@ -52,6 +52,11 @@ class ModelRuntime:
         price_out = self.route.output_cost_per_token or 0.0
         return prompt_tokens * price_in + completion_tokens * price_out
 
+    @cached_property
+    def reservation_cache(self) -> dict[tuple[int, int], Any]:
+        """Reservation amounts by (prompt, completion) tokens: a pure function of the model (gateway.tenancy.sizing)."""
+        return {}
+
     @property
     def priced(self) -> bool:
         return self.route.input_cost_per_token is not None or self.route.output_cost_per_token is not None

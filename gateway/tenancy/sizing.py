@@ -58,9 +58,21 @@ def completion_tokens(payload: dict[str, Any], default: int) -> int:
     return default
 
 
+CACHE_LIMIT = 4096  # (prompt, completion) pairs remembered per model; then it starts afresh
+
+
 def reservation_amounts(runtime: ModelRuntime, payload: dict[str, Any], default_completion: int) -> Amounts:
     prompt = prompt_tokens(payload)
     completion = completion_tokens(payload, default_completion)
-    # No latency yet: the estimate uses the model's modelled latency, as the catalogue does.
-    estimate = runtime.factors.estimate(prompt, completion, None)
-    return Amounts(tokens=prompt + completion, spend=runtime.spend(prompt, completion), gco2e=estimate.gco2e)
+    cache = runtime.reservation_cache
+    amounts = cache.get((prompt, completion))
+    if amounts is None:
+        # No latency yet: the estimate uses the model's modelled latency, as the catalogue does.
+        estimate = runtime.factors.estimate(prompt, completion, None)
+        amounts = Amounts(
+            tokens=prompt + completion, spend=runtime.spend(prompt, completion), gco2e=estimate.gco2e
+        )
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()
+        cache[(prompt, completion)] = amounts
+    return amounts

@@ -12,14 +12,13 @@ from typing import Any
 
 import orjson
 
-from meters.limits import Quantity, Window, default_scope_ids
+from meters.limits import default_scope_ids
 from meters.store.portions import split_portion
 from meters.store.records import COUNTER_FIELDS, record_to_dict, tag_labels, usage_counters
 from meters.store.sqlite_rows import PendingRows
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
-COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 TAKE_PORTION = "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? RETURNING scopes"
 _CHUNK = 500  # bound on the `IN (...)` list, well under SQLite's variable limit
 
@@ -72,10 +71,9 @@ def count_batch(
         scopes = scopes_of.get(split_portion(rid)[0]) if rid else None
         # A reserved request was counted in its minute already; scopes from the reservation,
         # or (no reservation, or one purged long ago) the request's own tenant/key/model.
-        scope_ids = (
-            scopes.split("\n") if scopes else default_scope_ids(record.tenant_id, record.key_id, record.model)
-        )
-        count_record(rows, record, scope_ids, request_counted=bool(rid))
+        if not scopes:
+            scopes = "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model))
+        count_record(rows, record, scopes, request_counted=bool(rid))
     return counted, rows
 
 
@@ -94,18 +92,12 @@ def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
 
 
-def count_record(rows: PendingRows, record: UsageRecord, scope_ids: list[str], request_counted: bool) -> None:
+def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_counted: bool) -> None:
+    """One request's usage: limit counters of its scopes ("\n"-joined), daily usage, ledger."""
     windows = windows_at(record.timestamp)
     counters = usage_counters(record)
-    tokens = counters["pt"] + counters["ct"]
-    for scope_id in scope_ids:
-        if not request_counted:
-            rows.counter(scope_id, windows.minute, Quantity.REQUESTS, 1, windows.minute_end)
-        for window in (Window.MINUTE, Window.DAY, Window.MONTH):
-            end = windows.end(window) + COUNTER_MARGIN_S
-            rows.counter(scope_id, windows.window_id(window), Quantity.TOKENS, tokens, end)
-        rows.counter(scope_id, windows.month, Quantity.SPEND, counters["sp"], windows.month_end)
-        rows.counter(scope_id, windows.month, Quantity.GCO2E, counters["g"], windows.month_end)
+    requests = 0 if request_counted else 1
+    rows.scoped(scopes, windows, requests, counters["pt"] + counters["ct"], counters["sp"], counters["g"])
     day = windows.day[1:]
     values = [counters[f] for f in COUNTER_FIELDS]
     rows.usage((record.tenant_id, day, record.model), values)

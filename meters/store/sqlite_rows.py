@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from meters.limits import Quantity
 from meters.store.records import COUNTER_FIELDS
+from meters.store.windows import Windows
+
+COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 
 COLUMNS = ", ".join(COUNTER_FIELDS)
 _PLACEHOLDERS = ", ".join("?" for _ in COUNTER_FIELDS)
@@ -42,10 +46,41 @@ class PendingRows:
         self._tag_day: dict[tuple[str, str, str], list[int]] = {}
         self._ledger: list[tuple[str, float, str, str]] = []
         self._unhold: dict[str, list[int]] = {}  # scope -> [tokens, spend, gco2e] to free
+        # (scopes "\n"-joined, windows) -> [requests, tokens, spend, gco2e]: a batch's requests share a
+        # few scope sets and one or two minutes, so limit counters are summed first and expanded once.
+        self._scoped: dict[tuple[str, Windows], list[int]] = {}
 
     def unhold(self, dropped: list[tuple[str, int, int, int]]) -> None:
         """Free what dropped reservations (scopes, tokens, spend, gco2e) held."""
         _sum_held(dropped, self._unhold)
+
+    def scoped(
+        self, scopes: str, windows: Windows, requests: int, tokens: int, spend: int, gco2e: int
+    ) -> None:
+        """Usage for the limit counters of every scope in `scopes` ("\n"-joined), in `windows`."""
+        sums = self._scoped.get((scopes, windows))
+        if sums is None:
+            self._scoped[(scopes, windows)] = [requests, tokens, spend, gco2e]
+        else:
+            sums[0] += requests
+            sums[1] += tokens
+            sums[2] += spend
+            sums[3] += gco2e
+
+    def _expand_scoped(self) -> None:
+        for (scopes, windows), (requests, tokens, spend, gco2e) in self._scoped.items():
+            for scope in scopes.split("\n"):
+                self.counter(scope, windows.minute, Quantity.REQUESTS, requests, windows.minute_end)
+                self.counter(
+                    scope, windows.minute, Quantity.TOKENS, tokens, windows.minute_end + COUNTER_MARGIN_S
+                )
+                self.counter(scope, windows.day, Quantity.TOKENS, tokens, windows.day_end + COUNTER_MARGIN_S)
+                self.counter(
+                    scope, windows.month, Quantity.TOKENS, tokens, windows.month_end + COUNTER_MARGIN_S
+                )
+                self.counter(scope, windows.month, Quantity.SPEND, spend, windows.month_end)
+                self.counter(scope, windows.month, Quantity.GCO2E, gco2e, windows.month_end)
+        self._scoped.clear()
 
     def counter(self, scope: str, window: str, quantity: str, value: int, expires_at: int) -> None:
         if not value:
@@ -70,6 +105,7 @@ class PendingRows:
         self._ledger.append((tenant_id, ts, request_id, data))
 
     def write(self, conn: Any) -> None:
+        self._expand_scoped()
         conn.executemany(UPSERT_COUNTER, [(*key, value, end) for key, (value, end) in self._counters.items()])
         conn.executemany(_UPSERT_MODEL_DAY, [(*key, *values) for key, values in self._model_day.items()])
         conn.executemany(_UPSERT_TAG_DAY, [(*key, *values) for key, values in self._tag_day.items()])
