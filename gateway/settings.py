@@ -70,7 +70,7 @@ class StoreSettings:
     prefix: str = "cg:"
     on_failure: str = "fail_open"
     ledger_retention_days: int = 400
-    lease_requests: int = 64  # see meters.store.portions; 0 = reserve every request in the store
+    lease_requests: int = 256  # see meters.store.portions; 0 = reserve every request in the store
     lease_s: float = 0.5
 
 
@@ -307,7 +307,7 @@ def _parse_store(block: dict[str, Any], path: str | Path) -> StoreSettings:
     prefix = block.get("prefix", "cg:")
     if not isinstance(prefix, str) or not prefix:
         raise ConfigError(path, "store.prefix", "must be a non-empty string")
-    lease_requests = block.get("lease_requests", 64)
+    lease_requests = block.get("lease_requests", 256)
     if (
         not isinstance(lease_requests, int)
         or isinstance(lease_requests, bool)

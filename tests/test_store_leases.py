@@ -169,3 +169,18 @@ async def test_a_crashed_workers_lease_expires(factory, clock):
     assert await later.outstanding_reservations("acme") == 0
     view = await reserve(later, gco2e=0.0, tokens=0)
     assert view.snapshot.gco2e_budget_remaining == pytest.approx(100.0)
+
+
+async def test_a_used_up_lease_goes_with_its_last_request(factory, clock):
+    store = await leasing(factory, clock)
+    outcomes = [await reserve(store) for _ in range(8)]  # the whole first lease (8 requests' worth)
+    assert await store.outstanding_reservations("acme") == 1
+    for outcome in outcomes[:-1]:
+        assert await store.settle(outcome.reservation, make_record("acme", gco2e=0.1))
+    assert await store.outstanding_reservations("acme") == 1  # one request still running
+    await store.release(outcomes[-1].reservation)  # its last request failed: nothing left, no extra call
+    assert await store.outstanding_reservations("acme") == 0
+    view = await exact_view(store)
+    assert view.requests_remaining == 1000 - 8 - 1
+    assert view.tokens_remaining == 100_000 - 7 * 30
+    assert view.gco2e_budget_remaining == pytest.approx(100.0 - 0.7)

@@ -7,8 +7,9 @@ and then admits that worker's next requests from it in memory; a lease lasts `le
 limit the backend refuses leases, and every request is reserved on its own, exactly as
 without this front. Downgraded requests are always reserved on their own.
 
-Lease sizes adapt: a lease used up within half its life doubles the next one (up to the
-maximum); one that ends more than half unused halves it.
+Lease sizes adapt: a lease used up within its life doubles the next one (up to the maximum);
+one that ends more than half unused halves it. A lease whose requests have all come back, with
+nothing left to give back, is dropped by the store with its last portion (no extra call).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class LeasingStore(Store):
         self,
         inner: Store,
         *,
-        lease_requests: int = 64,
+        lease_requests: int = 256,
         lease_s: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -111,7 +112,7 @@ class LeasingStore(Store):
             ):
                 return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
         one = {"key_id": key_id, "model": model, "amounts": amounts, "scopes": scopes, "ttl_s": ttl_s}
-        if downgraded or lease:
+        if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
             return await self.inner.reserve(tenant_id, downgraded=downgraded, lease=lease, **one)
         while True:
             now = self._clock()
@@ -254,7 +255,8 @@ class LeasingStore(Store):
         end = lease.in_flight == 0
         if end:
             self._by_row.pop(lease.row_id, None)
-        if end or lease.requests_left or lease.units_left != _ZERO:
+        # Nothing left to give back: the lease's last portion emptied (and dropped) it in the store.
+        if lease.requests_left or lease.units_left != _ZERO:
             self._spawn(
                 self.inner.return_lease(
                     lease.row_id, lease.requests_left, lease.units_left, lease.minute, end=end
@@ -263,7 +265,7 @@ class LeasingStore(Store):
 
     def _adapt(self, lease: _Lease) -> None:
         size = self._sizes.get(lease.key, _FIRST_SIZE)
-        if not lease.requests_left and self._clock() - lease.started_at < self._lease_s / 2:
+        if not lease.requests_left and self._clock() - lease.started_at < self._lease_s:
             self._sizes[lease.key] = min(self._max_size, max(size, lease.size) * 2)
         elif lease.requests_left * 2 > lease.size:
             self._sizes[lease.key] = max(_FIRST_SIZE, size // 2)
@@ -279,8 +281,8 @@ class LeasingStore(Store):
                 continue
             lease.in_flight -= 1
             if lease.retired and lease.in_flight <= 0:
+                # Its last portion came back: the store dropped the (now empty) lease with it.
                 del self._by_row[row_id]
-                self._spawn(self.inner.return_lease(row_id, 0, _ZERO, lease.minute, end=True))
 
     def _spawn(self, operation: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(operation))

@@ -46,6 +46,9 @@ local function take(p, id, tokens, spend, gco2e)
       end
     end
   end
+  -- A lease left holding nothing has handed out everything and every request came back: drop it.
+  local left = redis.call('HMGET', rkey, 'tokens', 'spend', 'gco2e')
+  if left[1] == '0' and left[2] == '0' and left[3] == '0' then drop(p, id) end
   return scopes
 end
 

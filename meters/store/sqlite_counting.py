@@ -13,13 +13,18 @@ from typing import Any
 import orjson
 
 from meters.limits import default_scope_ids
-from meters.store.portions import split_portion
+from meters.store.portions import Units, split_portion
 from meters.store.records import COUNTER_FIELDS, record_to_dict, tag_labels, usage_counters
 from meters.store.sqlite_rows import PendingRows
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
-TAKE_PORTION = "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? RETURNING scopes"
+TAKE_PORTION = (
+    "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? "
+    "RETURNING scopes, tokens = 0 AND spend = 0 AND gco2e = 0"
+)
+# A lease that holds nothing any more has handed out everything and every request came back.
+DROP_EMPTY_LEASE = "DELETE FROM reservations WHERE id = ? AND tokens = 0 AND spend = 0 AND gco2e = 0"
 _CHUNK = 500  # bound on the `IN (...)` list, well under SQLite's variable limit
 
 
@@ -29,7 +34,8 @@ def count_batch(
     """Settle/record `items` inside the caller's write transaction: (counted flags, rows to write)."""
     rows = PendingRows()
     scopes_of: dict[str, str] = {}  # reservation or lease id -> its scopes ("\n"-joined)
-    plain = [rid for rid, _ in items if rid and split_portion(rid)[1] is None]
+    split = [split_portion(rid) if rid else (None, None) for rid, _ in items]
+    plain = [rid for (rid, _), (_, portion) in zip(items, split, strict=True) if rid and portion is None]
     for chunk in _chunks(plain):
         marks = ", ".join("?" for _ in chunk)
         for rid, scopes, tokens, spend, gco2e in conn.execute(
@@ -40,35 +46,35 @@ def count_batch(
             rows.unhold([(scopes, tokens, spend, gco2e)])
     seen = _already_counted(conn, [record.request_id for _, record in items])
     counted: list[bool] = []
-    fresh: list[tuple[str | None, UsageRecord]] = []
-    for rid, record in items:
+    fresh: list[tuple[str | None, str | None, Units | None, UsageRecord]] = []
+    for (rid, record), (row_id, portion) in zip(items, split, strict=True):
         new = record.request_id not in seen
         counted.append(new)
         if new:
             seen.add(record.request_id)
-            fresh.append((rid, record))
+            fresh.append((rid, row_id, portion, record))
     expires_at = now + idempotency_ttl_s
     conn.executemany(
         "INSERT INTO settled (request_id, expires_at) VALUES (?, ?)",
-        [(record.request_id, expires_at) for _, record in fresh],
+        [(record.request_id, expires_at) for _, _, _, record in fresh],
     )
     # A portion is taken off its lease only by the settle that counts it: fresh ones only.
     taken: dict[str, list[int]] = {}
-    for rid, _ in fresh:
-        if rid:
-            row_id, portion = split_portion(rid)
-            if portion is not None:
-                total = taken.setdefault(row_id, [0, 0, 0])
-                total[0] += portion.tokens
-                total[1] += portion.spend
-                total[2] += portion.gco2e
+    for _, row_id, portion, _ in fresh:
+        if portion is not None and row_id is not None:
+            total = taken.setdefault(row_id, [0, 0, 0])
+            total[0] += portion.tokens
+            total[1] += portion.spend
+            total[2] += portion.gco2e
     for row_id, (tokens, spend, gco2e) in taken.items():
         lease = conn.execute(TAKE_PORTION, (tokens, spend, gco2e, row_id)).fetchall()
         if lease:
             scopes_of[row_id] = lease[0][0]
             rows.unhold([(lease[0][0], tokens, spend, gco2e)])
-    for rid, record in fresh:
-        scopes = scopes_of.get(split_portion(rid)[0]) if rid else None
+            if lease[0][1]:
+                conn.execute(DROP_EMPTY_LEASE, (row_id,))
+    for rid, row_id, _, record in fresh:
+        scopes = scopes_of.get(row_id) if row_id else None
         # A reserved request was counted in its minute already; scopes from the reservation,
         # or (no reservation, or one purged long ago) the request's own tenant/key/model.
         if not scopes:

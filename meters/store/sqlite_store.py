@@ -22,7 +22,7 @@ from meters.limits import Quantity, Scope
 from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.portions import LEASE_SHARE, Units, split_portion
-from meters.store.sqlite_counting import TAKE_PORTION, count_batch
+from meters.store.sqlite_counting import DROP_EMPTY_LEASE, TAKE_PORTION, count_batch
 from meters.store.sqlite_directory import SqliteDirectory
 from meters.store.sqlite_reports import SqliteReports
 from meters.store.sqlite_rows import HOLD, UPSERT_COUNTER, unhold
@@ -312,6 +312,8 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
         if not taken:
             return []
         unhold(conn, [(taken[0][0], *units)])
+        if taken[0][1]:
+            conn.execute(DROP_EMPTY_LEASE, (row_id,))
         return taken[0][0].split("\n")
 
     async def outstanding_reservations(self, tenant_id: str) -> int:

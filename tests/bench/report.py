@@ -85,31 +85,38 @@ LIMITS_WITHIN = 0.25  # issue 4: with budgets on, throughput and added latency w
 
 
 def _limits_verdict(find: Any, ttft: dict[str, Any]) -> dict[str, Any]:
-    """`--limits-config`: the second gateway (budgets on) against the first (budgets off)."""
+    """`--limits-config`: the second gateway (budgets on) against the first (budgets off).
+
+    Round by round (the two ran back to back in each), then the median over the rounds: on a shared
+    machine a slow spell hits both runs of a round, while best-of-N figures may come from different spells.
+    """
     verdict: dict[str, Any] = {}
     off, on = find("gateway", "json", 32), find("limits", "json", 32)
     if off and on:
-        ratio = round(on["rps"] / off["rps"], 3)
+        ratio = _median_ratio(on["runs_rps"], off["runs_rps"])
         verdict["limits_rps_ratio_c32_json"] = {
             "value": ratio,
-            "goal": f">= {1 - LIMITS_WITHIN} (budgets on / off)",
+            "goal": f">= {1 - LIMITS_WITHIN} (budgets on / off, median of rounds {_pairs(on, off, 'runs_rps')})",
             "met": ratio >= 1 - LIMITS_WITHIN,
         }
-        if on.get("server_cpu_us_per_request") and off.get("server_cpu_us_per_request"):
-            ratio = round(off["server_cpu_us_per_request"] / on["server_cpu_us_per_request"], 3)
+        if on.get("runs_cpu_us_per_request") and off.get("runs_cpu_us_per_request"):
+            ratio = _median_ratio(off["runs_cpu_us_per_request"], on["runs_cpu_us_per_request"])
             verdict["limits_capacity_ratio_c32_json"] = {
                 "value": ratio,
-                "goal": f">= {1 - LIMITS_WITHIN} (CPU per request off / on)",
+                "goal": f">= {1 - LIMITS_WITHIN} (CPU per request off / on, median of rounds "
+                f"{_pairs(off, on, 'runs_cpu_us_per_request')})",
                 "met": ratio >= 1 - LIMITS_WITHIN,
             }
     direct, off, on = find("upstream", "json", 1), find("gateway", "json", 1), find("limits", "json", 1)
     if direct and off and on:
-        added_off = off["p50_ms"] - direct["p50_ms"]
-        added_on = on["p50_ms"] - direct["p50_ms"]
-        verdict["limits_added_p50_ms_c1"] = {
-            "value": round(added_on, 3),
-            "goal": f"<= {added_off * (1 + LIMITS_WITHIN):.3f} (budgets off added {added_off:.3f} ms, + 25%)",
-            "met": added_on <= added_off * (1 + LIMITS_WITHIN),
+        added_off = [o - d for o, d in zip(off["runs_p50_ms"], direct["runs_p50_ms"], strict=True)]
+        added_on = [o - d for o, d in zip(on["runs_p50_ms"], direct["runs_p50_ms"], strict=True)]
+        ratio = _median_ratio(added_on, added_off)
+        verdict["limits_added_p50_ratio_c1"] = {
+            "value": ratio,
+            "goal": f"<= {1 + LIMITS_WITHIN} (p50 added over the upstream, on / off, median of rounds; "
+            f"added ms on {_rounded(added_on)}, off {_rounded(added_off)})",
+            "met": ratio <= 1 + LIMITS_WITHIN,
         }
     if {"upstream", "gateway", "limits"} <= ttft.keys():
         added_off = ttft["gateway"]["p50_ms"] - ttft["upstream"]["p50_ms"]
@@ -120,6 +127,23 @@ def _limits_verdict(find: Any, ttft: dict[str, Any]) -> dict[str, Any]:
             "met": added_on <= added_off * (1 + LIMITS_WITHIN),
         }
     return verdict
+
+
+def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    ratios = sorted(n / d for n, d in zip(numerators, denominators, strict=True) if d)
+    if not ratios:
+        return float("nan")
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return round(median, 3)
+
+
+def _pairs(first: dict[str, Any], second: dict[str, Any], key: str) -> str:
+    return ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(first[key], second[key], strict=True))
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 3) for v in values]
 
 
 def _cpu_columns(row: dict[str, Any]) -> str:

@@ -178,7 +178,11 @@ class Bench:
         runs: dict[str, list[tuple[LoadResult, dict[str, float]]]] = {name: [] for name in self.targets}
         for attempt in range(self.args.repeat):
             for name in self.targets:
-                profiled = name == profiled_target and attempt == 0
+                # With a limits gateway, both gateways are profiled (same round, same conditions);
+                # the report shows the limits gateway's hot spots.
+                profiled = attempt == 0 and (
+                    name == profiled_target or (profiled_target == "limits" and name == "gateway")
+                )
                 runs[name].append(self.run_once(name, mode, connections, profiled))
         return [self.best_row(name, mode, name_runs) for name, name_runs in runs.items()]
 
@@ -190,13 +194,20 @@ class Bench:
         server = self.servers.get(name)
         profiler = None
         if profiled and server is not None:
-            profiler = profile.start_py_spy(server.pid, self.args.duration, self.args.py_spy)
+            profiler = profile.start_py_spy(server.pid, self.args.duration, self._profile_path(name))
         cpu_before = self._server_cpu(name)
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
         if profiler is not None:
-            self.profile = _finish_profile(profiler, self.args.py_spy)
+            self.profile = _finish_profile(profiler, self._profile_path(name))
         return result, figures
+
+    def _profile_path(self, name: str) -> Path:
+        """The --py-spy file; with a limits gateway, the budgets-off one goes beside it (RAW.off)."""
+        path: Path = self.args.py_spy
+        return (
+            path if name != "gateway" or "limits" not in self.targets else path.with_name(path.name + ".off")
+        )
 
     def best_row(
         self, name: str, mode: str, runs: list[tuple[LoadResult, dict[str, float]]]
@@ -204,8 +215,10 @@ class Bench:
         best, cpu = max(runs, key=lambda run: run[0].rps)
         row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
         row["runs_rps"] = [run.rps for run, _ in runs]
+        row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
         if cpu:
             row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
+            row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
         return row
 
     def _server_cpu(self, name: str) -> float | None:
