@@ -15,7 +15,7 @@ from gateway.tenancy.bootstrap import load_static_tenants, static_tenants
 from gateway.tenancy.keys import KeyResolver
 from gateway.tenancy.policies import downgrade_target, rejection
 from gateway.tenancy.sizing import reservation_amounts
-from meters.limits import LimitName
+from meters.limits import LimitName, Scope
 from meters.store import ReserveOutcome, Store, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ ADMIN_KEY_ENV = "GATEWAY_ADMIN_KEY"
 MASTER_TENANT = "master"
 STREAM_RESERVATION_S = 900.0  # a stream may last long after its read timeouts; expiry only guards crashes
 RESERVATION_MARGIN_S = 60.0
+SCOPE_CACHE_MAX = 4096
 
 
 def store_unavailable() -> GatewayError:
@@ -48,6 +49,7 @@ class TenantGuard:
         self.resolver = resolver
         self._master_key = master_key
         self._budgets_seen: dict[str, float] = {}  # the budget gauge is only set when it changes
+        self._scope_cache: dict[tuple[int, int, str], tuple[Any, Any, list[Scope]]] = {}
 
     async def authenticate(self, request: Request) -> auth.Principal:
         key = auth.presented_key(request)
@@ -106,12 +108,27 @@ class TenantGuard:
                 key_id=principal.key_id,
                 model=runtime.name,
                 amounts=amounts,
-                scopes=principal.tenant.scopes(principal.key, runtime.name),
+                scopes=self._scopes(principal, runtime.name),
                 ttl_s=self._reservation_ttl(runtime, admission.stream),
                 downgraded=downgraded,
             )
         except StoreUnavailable:
             raise store_unavailable() from None
+
+    def _scopes(self, principal: auth.Principal, model: str) -> list[Scope]:
+        """The tenant's scopes for this key and model, built once per tenant/key record (the key
+        cache hands out the same records until it refreshes them)."""
+        tenant, key = principal.tenant, principal.key
+        assert tenant is not None
+        cache_key = (id(tenant), id(key), model)
+        cached = self._scope_cache.get(cache_key)
+        if cached is not None and cached[0] is tenant and cached[1] is key:
+            return cached[2]
+        scopes = tenant.scopes(key, model)
+        if len(self._scope_cache) >= SCOPE_CACHE_MAX:
+            self._scope_cache.clear()
+        self._scope_cache[cache_key] = (tenant, key, scopes)  # holding them keeps their ids unique
+        return scopes
 
     def _reservation_ttl(self, runtime: ModelRuntime, stream: bool) -> float:
         # Long enough for every attempt on the model and its fallbacks; expiry only frees what a
