@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -77,7 +78,9 @@ class UsageWriter:
     a burst (or a steady trickle) is written in one store call — one SQLite transaction, one
     Redis round trip — instead of one per request; a slow store never delays a response, and
     shutdown drains what is queued before the store closes. An item is
-    `(reservation_id or None, record)`.
+    `(reservation_id or None, record)`. An `urgent` item cuts the linger short: a request
+    reserved on its own (its tenant is near a limit) holds its worst case until it is counted,
+    and the tenant's next request should not be refused for that.
     """
 
     def __init__(
@@ -91,12 +94,15 @@ class UsageWriter:
         self._queue: asyncio.Queue[tuple[str | None, UsageRecord] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._hurry = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="usage-writer")
 
-    def submit(self, reservation_id: str | None, record: UsageRecord) -> None:
+    def submit(self, reservation_id: str | None, record: UsageRecord, *, urgent: bool = False) -> None:
         self._queue.put_nowait((reservation_id, record))
+        if urgent:
+            self._hurry.set()
 
     async def close(self) -> None:
         if self._task is not None:
@@ -109,8 +115,10 @@ class UsageWriter:
         stopping = False
         while not stopping:
             item = await self._queue.get()
-            if item is not None and not self._stopping:
-                await asyncio.sleep(self._linger_s)
+            if item is not None and not self._stopping and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), self._linger_s)
+            self._hurry.clear()
             batch = []
             while item is not None:
                 batch.append(item)

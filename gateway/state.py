@@ -23,6 +23,7 @@ from gateway.upstream import demo, litellm_backend
 from gateway.upstream.base import UpstreamResponse
 from gateway.upstream.passthrough import PassthroughClient
 from meters.carbon import CarbonEngine, Estimate
+from meters.store.portions import is_lease_portion
 from meters.usage import UsageRecord
 
 log = logging.getLogger("carbon_gateway")
@@ -216,7 +217,11 @@ class GatewayState:
         return record
 
     def settle_soon(self, admission: Admission, record: UsageRecord) -> None:
-        self.writer.submit(admission.reservation_id, record)
+        # A request reserved on its own (not from a lease) means its tenant is near a limit, where
+        # its held worst case should become its real usage at once.
+        reservation_id = admission.reservation_id
+        urgent = reservation_id is not None and not is_lease_portion(reservation_id)
+        self.writer.submit(reservation_id, record, urgent=urgent)
 
     async def abandon(self, admission: Admission, status: int, started: float) -> None:
         """The request failed before any usage: release what it held."""

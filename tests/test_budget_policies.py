@@ -4,6 +4,7 @@ per-key and per-model narrowing; the rate and carbon headers; release on upstrea
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import TEST_COEFFICIENT
 from tests.harness import GatewayProcess, running_gateway, write_config
 from tests.test_tenants_support import (
     ADMIN_KEY,
@@ -205,3 +207,19 @@ async def test_failed_requests_release_their_reservation(setup: tuple[GatewayPro
         await store.close()
     after = post(gateway, key)
     assert float(after.headers["x-carbon-budget-remaining-gco2e"]) == pytest.approx(1 - 19 / 1000 * 1.5)
+
+
+def test_a_tenant_near_its_budget_is_not_refused_for_its_last_request_still_being_counted(
+    gateway: GatewayProcess,
+) -> None:
+    # Reserved: 9 + 10 = 19 tokens' worth; used: at most 2 + 10. A budget of 32 tokens' worth admits a
+    # second request only once the first is counted (13 left while its 19 are held, >= 20 once counted).
+    budget = 32 / 1000 * TEST_COEFFICIENT
+    key = create_tenant(gateway.url, "near", {"gco2e_per_month": budget})
+    with httpx.Client(base_url=gateway.base_url, headers=bearer(key), timeout=30) as client:
+        assert client.post("/chat/completions", json=SMALL_REQUEST).status_code == 200
+        time.sleep(0.01)  # far less than the usage writer's linger: near a limit it does not linger
+        second = client.post("/chat/completions", json=SMALL_REQUEST)
+        assert second.status_code == 200, second.text
+        time.sleep(0.01)
+        assert_rejected(client.post("/chat/completions", json=SMALL_REQUEST), "carbon_budget_exceeded")

@@ -64,3 +64,23 @@ async def test_a_bug_in_the_store_does_not_kill_the_writer() -> None:
     writer.submit(None, make_record("acme"))
     await writer.close()
     assert len(seen) == 2
+
+
+async def test_an_urgent_item_cuts_the_linger_short() -> None:
+    written: list[int] = []
+
+    async def write_many(batch):
+        written.append(len(batch))
+
+    writer = UsageWriter(write_many, linger_s=30.0)
+    writer.start()
+    writer.submit(None, make_record("t"))
+    writer.submit("reservation-1", make_record("t"), urgent=True)
+    await asyncio.wait_for(_until(lambda: sum(written) == 2), 5)  # not after 30 s
+    await writer.close()
+    assert written == [2]
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
