@@ -38,6 +38,10 @@ class Reservation:
     requests: int = 1  # a lease (see portions) holds room for several requests
 
 
+def reservation_id_of(reservation: Reservation | str | None) -> str | None:
+    return reservation.reservation_id if isinstance(reservation, Reservation) else reservation
+
+
 @dataclass(frozen=True, slots=True)
 class Exceeded:
     limit: LimitName

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meters.limits import Limits, Scope
-from meters.store.base import Amounts, RateSnapshot, Reservation, ReserveOutcome, Store, StoreUnavailable
+from meters.store.base import (
+    Amounts,
+    RateSnapshot,
+    Reservation,
+    ReserveOutcome,
+    Store,
+    StoreUnavailable,
+    reservation_id_of,
+)
 from meters.store.portions import Units, portion_id, split_portion
 from meters.store.windows import from_nano, to_nano, windows_at
 from meters.tenants import ApiKey, Tenant
@@ -303,7 +311,7 @@ class LeasingStore(Store):
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
         counted = await self.inner.settle(reservation, record)
         if counted:
-            self._finished([_id_of(reservation)])
+            self._finished([reservation_id_of(reservation)])
         return counted
 
     async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
@@ -316,7 +324,7 @@ class LeasingStore(Store):
             await self.inner.release(reservation)
         finally:
             # Even if the store missed it: ending the lease frees this request's portion too.
-            self._finished([_id_of(reservation)])
+            self._finished([reservation_id_of(reservation)])
 
     async def return_lease(
         self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
@@ -381,7 +389,3 @@ class LeasingStore(Store):
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         return await self.inner.outstanding_reservations(tenant_id)
-
-
-def _id_of(reservation: Reservation | str | None) -> str | None:
-    return reservation.reservation_id if isinstance(reservation, Reservation) else reservation

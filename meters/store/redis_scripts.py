@@ -73,7 +73,7 @@ end
 RESERVE = (
     _DROP
     + """
--- The caller packs every argument into one JSON array of strings (see redis_store.packed_args):
+-- The caller packs every argument into one JSON array of strings (see redis_encoding.packed_args):
 -- one argument to encode instead of forty, and the same strings the script always read.
 local ARGV = cjson.decode(ARGV[1])
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
@@ -172,7 +172,7 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 SETTLE = (
     _DROP
     + """
--- The caller packs every argument into one JSON array of strings (see redis_store.packed_args):
+-- The caller packs every argument into one JSON array of strings (see redis_encoding.packed_args):
 -- one argument to encode instead of forty, and the same strings the script always read.
 local ARGV = cjson.decode(ARGV[1])
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]

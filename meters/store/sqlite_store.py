@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from meters.limits import Quantity, Scope
-from meters.store.base import Amounts, Reservation, ReserveOutcome, Store, StoreUnavailable
+from meters.store.base import (
+    Amounts,
+    Reservation,
+    ReserveOutcome,
+    Store,
+    StoreUnavailable,
+    reservation_id_of,
+)
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.portions import LEASE_SHARE, Units, split_portion
 from meters.store.sqlite_counting import DROP_EMPTY_LEASE, TAKE_PORTION, count_batch
@@ -233,7 +240,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
             unhold(conn, dropped)
 
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
-        return await self._run(self._count_sync, _reservation_id(reservation), record)
+        return await self._run(self._count_sync, reservation_id_of(reservation), record)
 
     async def record(self, record: UsageRecord) -> bool:
         return await self._run(self._count_sync, None, record)
@@ -274,7 +281,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
             conn.execute("DELETE FROM usage_tag_day WHERE day < ?", (cutoff_day,))
 
     async def release(self, reservation: Reservation | str | None) -> None:
-        reservation_id = _reservation_id(reservation)
+        reservation_id = reservation_id_of(reservation)
         if not reservation_id:
             return
 
@@ -326,9 +333,3 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
                 ).fetchone()[0]
 
         return await self._run(count)
-
-
-def _reservation_id(reservation: Reservation | str | None) -> str | None:
-    if isinstance(reservation, Reservation):
-        return reservation.reservation_id
-    return reservation

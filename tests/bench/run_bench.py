@@ -62,7 +62,7 @@ if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
 
 import yaml
 
-from tests.bench import loadgen, processes, profile
+from tests.bench import loadgen, options, processes, profile
 from tests.bench.loadgen import LoadResult
 from tests.bench.report import compare, load_average, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
@@ -84,50 +84,6 @@ def request_body(model: str, stream: bool, chunk_delay_ms: float = 0.0) -> bytes
         # Steers the fake (the gateway forwards the body): events paced like a real model's.
         body["fake_behaviour"] = {"stream_chunk_delay_s": chunk_delay_ms / 1000}
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run (default 10)")
-    parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
-    parser.add_argument("--modes", default="json,stream", help="json, stream or both")
-    parser.add_argument("--extra-config", type=Path, help="YAML merged into the generated gateway config")
-    parser.add_argument("--header", action="append", default=[], help="'name: value' sent to the gateway")
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--ttft-requests", type=int, default=300, help="sequential streams timed for TTFT")
-    parser.add_argument(
-        "--ttft-chunk-delay-ms",
-        type=float,
-        default=0.0,
-        help="pace the fake's SSE events this far apart in the TTFT runs: a gateway that buffered the "
-        "stream would then show a TTFT near the whole stream's duration",
-    )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest is kept")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up load per target")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    parser.add_argument(
-        "--baseline",
-        action="store_true",
-        help="also measure a bare Starlette + aiohttp passthrough (tests/bench/baseline.py)",
-    )
-    parser.add_argument(
-        "--limits-config",
-        type=Path,
-        help="also measure a second gateway with this YAML merged in (e.g. tests/bench/budgets_on.yaml), "
-        "interleaved run by run with the first, and compare the two (issue 4: within 25%%)",
-    )
-    parser.add_argument(
-        "--limits-header", action="append", default=[], help="'name: value' sent to the second gateway"
-    )
-    parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        metavar="RAW_FILE",
-        help="profile the gateway with py-spy during the non-streaming run at the most connections",
-    )
-    return parser.parse_args(argv)
 
 
 def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -405,7 +361,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = options.parse_args(argv, __doc__.split("\n")[0])
     try:
         report = run(args)
     except RuntimeError as error:
