@@ -19,6 +19,7 @@ import pytest
 
 from meters.limits import Limits, Scope
 from meters.store import Amounts, open_store
+from meters.store.leasing import LEASE_TTL_S
 from meters.store.windows import month_of, to_nano
 from tests import test_store_helpers as helpers
 from tests.test_store_helpers import make_record
@@ -93,9 +94,10 @@ def race_worker(backend, redis_url, prefix, state_dir, seed, lease_requests, bar
 async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease_requests):
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir), lease_requests)
+    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
     processes = [
-        ctx.Process(target=race_worker, args=(*args, seed, barrier, results)) for seed in range(PROCESSES)
+        ctx.Process(target=race_worker, args=(*args, seed, lease_requests, barrier, results))
+        for seed in range(PROCESSES)
     ]
     for process in processes:
         process.start()
@@ -116,8 +118,10 @@ async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease
     assert to_nano(usage["totals"]["gco2e"]) == total["settled_nano"]
     assert usage["totals"]["requests"] == total["settled"]
     assert usage["totals"]["gco2e"] <= BUDGET_G + RESERVE_G
-    # Once the crashed workers' reservations are past their TTL, nothing is held.
-    later = await factory.open(clock=lambda: time.time() + CRASH_TTL_S + 1)
+    # Once the crashed requests' reservations are past their TTL, nothing is held (with leases, a
+    # crashed request's portion is held by its lease, until the lease's own TTL).
+    ttl_s = LEASE_TTL_S if lease_requests else CRASH_TTL_S
+    later = await factory.open(clock=lambda: time.time() + ttl_s + 1)
     assert await later.outstanding_reservations("race") == 0
 
 
