@@ -308,12 +308,8 @@ def _parse_store(block: dict[str, Any], path: str | Path) -> StoreSettings:
     if not isinstance(prefix, str) or not prefix:
         raise ConfigError(path, "store.prefix", "must be a non-empty string")
     lease_requests = block.get("lease_requests", 256)
-    if (
-        not isinstance(lease_requests, int)
-        or isinstance(lease_requests, bool)
-        or lease_requests in (1,)
-        or lease_requests < 0
-    ):
+    valid = isinstance(lease_requests, int) and not isinstance(lease_requests, bool)
+    if not valid or lease_requests == 1 or lease_requests < 0:
         raise ConfigError(path, "store.lease_requests", "must be 0 (no leases) or an integer >= 2")
     lease_s = block.get("lease_s", 0.5)
     if not isinstance(lease_s, int | float) or isinstance(lease_s, bool) or not 0 < lease_s <= 60:

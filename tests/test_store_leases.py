@@ -155,7 +155,9 @@ async def test_downgraded_and_outsized_requests_reserve_on_their_own(factory, cl
     downgraded = await reserve(store, tokens=10, downgraded=True)
     assert counting.calls == [8, 0, 0]
     assert split_portion(small.reservation_id)[1] is not None
-    assert split_portion(big.reservation_id)[1] is None and split_portion(downgraded.reservation_id)[1] is None
+    assert (
+        split_portion(big.reservation_id)[1] is None and split_portion(downgraded.reservation_id)[1] is None
+    )
     for outcome in (small, big, downgraded):
         await store.settle(outcome.reservation, make_record("acme"))
     await store.drain()

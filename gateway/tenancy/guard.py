@@ -48,7 +48,6 @@ class TenantGuard:
         self._store = store
         self.resolver = resolver
         self._master_key = master_key
-        self._budgets_seen: dict[str, float] = {}  # the budget gauge is only set when it changes
         self._scope_cache: dict[tuple[int, int, str], tuple[Any, Any, list[Scope]]] = {}
 
     async def authenticate(self, request: Request) -> auth.Principal:
@@ -147,9 +146,7 @@ class TenantGuard:
             metrics.observe_rejection(tenant=principal.tenant_id, reason=code)
         budget = principal.tenant.limits.get(LimitName.GCO2E_PER_MONTH)
         if budget is not None and outcome.snapshot.gco2e_budget_remaining is not None:
-            if self._budgets_seen.get(principal.tenant_id) != budget:
-                self._budgets_seen[principal.tenant_id] = budget
-                metrics.set_budget_limit(tenant=principal.tenant_id, kind="gco2e", value=budget)
+            metrics.set_budget_limit(tenant=principal.tenant_id, kind="gco2e", value=budget)
             metrics.set_budget_remaining(
                 tenant=principal.tenant_id, kind="gco2e", value=outcome.snapshot.gco2e_budget_remaining
             )

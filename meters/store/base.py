@@ -167,12 +167,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def return_lease(
-        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
-    ) -> None:
-        """Give back what a lease never handed out: `requests` uncounted from its `minute`
-        window and `units` no longer held. `end=True` also drops the lease (all it still
-        holds), once no request admitted from it is still running."""
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        """Give back what a lease never handed out: `requests` uncounted from its `minute` window
+        and `units` no longer held. A lease left holding nothing is dropped (here, or by the
+        settle or release of its last request's portion)."""
 
     @abc.abstractmethod
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,8 @@ from meters.store.base import (
     ReserveOutcome,
     Store,
     StoreUnavailable,
-    reservation_id_of,
 )
-from meters.store.portions import Units, portion_id, split_portion
+from meters.store.portions import Units, portion_id
 from meters.store.windows import from_nano, to_nano, windows_at
 from meters.tenants import ApiKey, Tenant
 from meters.usage import UsageRecord
@@ -59,7 +58,6 @@ class _Lease:
     ends_at: float
     row_expires_at: float
     started_at: float
-    in_flight: int = 0
     retired: bool = False
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
@@ -80,7 +78,6 @@ class LeasingStore(Store):
         self._lease_s = lease_s
         self._clock = clock
         self._leases: dict[tuple[str, str | None, str], _Lease] = {}
-        self._by_row: dict[str, _Lease] = {}  # every lease whose row is still in the store
         self._sizes: dict[tuple[str, str | None, str], int] = {}
         self._acquiring: dict[tuple[str, str | None, str], asyncio.Future[None]] = {}
         self._refused_until: dict[tuple[str, str | None, str], float] = {}
@@ -110,14 +107,7 @@ class LeasingStore(Store):
         if current is not None and not (downgraded or lease):
             # The common case, first: a live lease with room for this request.
             now = self._clock()
-            if (
-                now < current.ends_at
-                and current.requests_left
-                and unit.fits_in(current.units_left)
-                and unit.fits_in(current.unit)
-                and current.row_expires_at >= now + ttl_s
-                and current.scopes == scopes
-            ):
+            if _fit(current, unit, scopes, ttl_s, now) is _ADMIT:
                 return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
         one = {"key_id": key_id, "model": model, "amounts": amounts, "scopes": scopes, "ttl_s": ttl_s}
         if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
@@ -126,14 +116,12 @@ class LeasingStore(Store):
             now = self._clock()
             current = self._leases.get(key)
             if current is not None:
-                if now >= current.ends_at or current.scopes != scopes:
-                    self._retire(current)
-                elif not unit.fits_in(current.unit) or current.row_expires_at < now + ttl_s:
-                    return await self.inner.reserve(tenant_id, **one)  # an outsized request: on its own
-                elif current.requests_left and unit.fits_in(current.units_left):
+                fit = _fit(current, unit, scopes, ttl_s, now)
+                if fit is _ADMIT:
                     return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
-                else:
-                    self._retire(current)  # used up
+                if fit is _ALONE:
+                    return await self.inner.reserve(tenant_id, **one)
+                self._retire(current)
             waiting = self._acquiring.get(key)
             if waiting is not None:
                 await asyncio.shield(waiting)
@@ -199,7 +187,6 @@ class LeasingStore(Store):
             max(0.0, lease.ends_at - now), self._retire, lease
         )
         self._leases[key] = lease
-        self._by_row[lease.row_id] = lease
 
     def _admit(
         self,
@@ -213,7 +200,6 @@ class LeasingStore(Store):
     ) -> ReserveOutcome:
         lease.requests_left -= 1
         lease.units_left = lease.units_left.minus(unit)
-        lease.in_flight += 1
         reservation = Reservation(
             portion_id(lease.row_id, unit),
             tenant_id,
@@ -260,15 +246,11 @@ class LeasingStore(Store):
         if self._leases.get(lease.key) is lease:
             del self._leases[lease.key]
         self._adapt(lease)
-        end = lease.in_flight == 0
-        if end:
-            self._by_row.pop(lease.row_id, None)
-        # Nothing left to give back: the lease's last portion emptied (and dropped) it in the store.
+        # The store drops a lease once it holds nothing: after this give-back if no request from it
+        # is still running, else with the last one's portion. Nothing to give back: nothing to do.
         if lease.requests_left or lease.units_left != _ZERO:
             self._spawn(
-                self.inner.return_lease(
-                    lease.row_id, lease.requests_left, lease.units_left, lease.minute, end=end
-                )
+                self.inner.return_lease(lease.row_id, lease.requests_left, lease.units_left, lease.minute)
             )
 
     def _adapt(self, lease: _Lease) -> None:
@@ -277,20 +259,6 @@ class LeasingStore(Store):
             self._sizes[lease.key] = min(self._max_size, max(size, lease.size) * 2)
         elif lease.requests_left * 2 > lease.size:
             self._sizes[lease.key] = max(_FIRST_SIZE, size // 2)
-
-    def _finished(self, reservation_ids: Iterable[str | None]) -> None:
-        """Requests admitted from leases are over (settled or released)."""
-        for reservation_id in reservation_ids:
-            if not reservation_id:
-                continue
-            row_id, portion = split_portion(reservation_id)
-            lease = self._by_row.get(row_id) if portion is not None else None
-            if lease is None:
-                continue
-            lease.in_flight -= 1
-            if lease.retired and lease.in_flight <= 0:
-                # Its last portion came back: the store dropped the (now empty) lease with it.
-                del self._by_row[row_id]
 
     def _spawn(self, operation: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._quietly(operation))
@@ -306,30 +274,17 @@ class LeasingStore(Store):
         except Exception:
             log.exception("giving a lease back failed (it expires on its own)")
 
-    # A settle that did not count (the request was counted before) took nothing off the lease.
-
     async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
-        counted = await self.inner.settle(reservation, record)
-        if counted:
-            self._finished([reservation_id_of(reservation)])
-        return counted
+        return await self.inner.settle(reservation, record)
 
     async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
-        counted = await self.inner.count_many(items)
-        self._finished(rid for (rid, _), done in zip(items, counted, strict=True) if done)
-        return counted
+        return await self.inner.count_many(items)
 
     async def release(self, reservation: Reservation | str | None) -> None:
-        try:
-            await self.inner.release(reservation)
-        finally:
-            # Even if the store missed it: ending the lease frees this request's portion too.
-            self._finished([reservation_id_of(reservation)])
+        await self.inner.release(reservation)
 
-    async def return_lease(
-        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
-    ) -> None:
-        await self.inner.return_lease(lease_id, requests, units, minute, end=end)
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        await self.inner.return_lease(lease_id, requests, units, minute)
 
     async def drain(self) -> None:
         """Give every lease back now and wait for it (on shutdown, and in tests)."""
@@ -339,10 +294,6 @@ class LeasingStore(Store):
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.drain()
-        for row_id, lease in list(self._by_row.items()):  # requests whose usage never reached the store
-            del self._by_row[row_id]
-            self._spawn(self.inner.return_lease(row_id, 0, _ZERO, lease.minute, end=True))
         await self.drain()
         await self.inner.close()
 
@@ -389,3 +340,18 @@ class LeasingStore(Store):
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         return await self.inner.outstanding_reservations(tenant_id)
+
+
+_ADMIT, _ALONE, _RETIRE = "admit", "alone", "retire"
+
+
+def _fit(lease: _Lease, unit: Units, scopes: list[Scope], ttl_s: float, now: float) -> str:
+    """Admit from this lease; reserve `alone` (bigger than the lease's requests, or outliving it);
+    or retire it (over, limits changed, or used up) and get another."""
+    if now >= lease.ends_at or lease.scopes != scopes:
+        return _RETIRE
+    if not unit.fits_in(lease.unit) or lease.row_expires_at < now + ttl_s:
+        return _ALONE
+    if lease.requests_left and unit.fits_in(lease.units_left):
+        return _ADMIT
+    return _RETIRE

@@ -136,8 +136,8 @@ return 1
 """
 )
 
-# ARGV: prefix, lease id, requests, tokens, spend, gco2e, minute window, end 0/1.
-# Gives back what a lease never handed out; `end` drops the lease too.
+# ARGV: prefix, lease id, requests, tokens, spend, gco2e, minute window.
+# Gives back what a lease never handed out (`take` drops it once it holds nothing).
 RETURN_LEASE = (
     _DROP
     + """
@@ -149,7 +149,6 @@ if scopes and ARGV[3] ~= '0' then
     if redis.call('EXISTS', wkey) == 1 then redis.call('HINCRBY', wkey, 'requests', '-' .. ARGV[3]) end
   end
 end
-if ARGV[8] == '1' then drop(p, ARGV[2]) end
 return 1
 """
 )

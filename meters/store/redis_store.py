@@ -229,10 +229,8 @@ class RedisStore(RedisDirectory, Store):
                 raise
             # The reservation expires on its own once Redis is back.
 
-    async def return_lease(
-        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
-    ) -> None:
-        args = [self.prefix, lease_id, requests, *units, minute, int(end)]
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        args = [self.prefix, lease_id, requests, *units, minute]
         try:
             await self._call(lambda: self._return_lease(args=args))
         except StoreUnavailable:

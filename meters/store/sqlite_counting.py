@@ -19,12 +19,10 @@ from meters.store.sqlite_rows import PendingRows
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
-TAKE_PORTION = (
+_TAKE_PORTION = (
     "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? "
     "RETURNING scopes, tokens = 0 AND spend = 0 AND gco2e = 0"
 )
-# A lease that holds nothing any more has handed out everything and every request came back.
-DROP_EMPTY_LEASE = "DELETE FROM reservations WHERE id = ? AND tokens = 0 AND spend = 0 AND gco2e = 0"
 _CHUNK = 500  # bound on the `IN (...)` list, well under SQLite's variable limit
 
 
@@ -67,12 +65,10 @@ def count_batch(
             total[1] += portion.spend
             total[2] += portion.gco2e
     for row_id, (tokens, spend, gco2e) in taken.items():
-        lease = conn.execute(TAKE_PORTION, (tokens, spend, gco2e, row_id)).fetchall()
-        if lease:
-            scopes_of[row_id] = lease[0][0]
-            rows.unhold([(lease[0][0], tokens, spend, gco2e)])
-            if lease[0][1]:
-                conn.execute(DROP_EMPTY_LEASE, (row_id,))
+        scopes = take_portion(conn, row_id, Units(tokens, spend, gco2e))
+        if scopes:
+            scopes_of[row_id] = scopes
+            rows.unhold([(scopes, tokens, spend, gco2e)])
     for rid, row_id, _, record in fresh:
         scopes = scopes_of.get(row_id) if row_id else None
         # A reserved request was counted in its minute already; scopes from the reservation,
@@ -81,6 +77,19 @@ def count_batch(
             scopes = "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model))
         count_record(rows, record, scopes, request_counted=bool(rid))
     return counted, rows
+
+
+def take_portion(conn: Any, row_id: str, units: Units) -> str | None:
+    """Take `units` off a lease row; its scopes ("\n"-joined), or None if it is gone. The caller frees
+    the scopes' holds. A lease left holding nothing has handed out everything and every request
+    came back: it is dropped."""
+    taken = conn.execute(_TAKE_PORTION, (*units, row_id)).fetchall()
+    if not taken:
+        return None
+    scopes, empty = taken[0]
+    if empty:
+        conn.execute("DELETE FROM reservations WHERE id = ?", (row_id,))
+    return scopes
 
 
 def _already_counted(conn: Any, request_ids: list[str]) -> set[str]:

@@ -29,7 +29,7 @@ from meters.store.base import (
 )
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.portions import LEASE_SHARE, Units, split_portion
-from meters.store.sqlite_counting import DROP_EMPTY_LEASE, TAKE_PORTION, count_batch
+from meters.store.sqlite_counting import count_batch, take_portion
 from meters.store.sqlite_directory import SqliteDirectory
 from meters.store.sqlite_reports import SqliteReports
 from meters.store.sqlite_rows import HOLD, UPSERT_COUNTER, unhold
@@ -296,9 +296,7 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
 
         await self._run_inline(release)
 
-    async def return_lease(
-        self, lease_id: str, requests: int, units: Units, minute: str, *, end: bool
-    ) -> None:
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
         def give_back() -> None:
             with self._write() as conn:
                 scopes = self._take(conn, lease_id, units)
@@ -307,21 +305,17 @@ class SqliteStore(SqliteDirectory, SqliteReports, Store):
                         "UPDATE counters SET value = value - ? WHERE scope = ? AND window = ? AND quantity = ?",
                         [(requests, scope, minute, Quantity.REQUESTS) for scope in scopes],
                     )
-                if end:
-                    self._drop_reservation(conn, lease_id)
 
         await self._run_inline(give_back)
 
     @staticmethod
     def _take(conn: Any, row_id: str, units: Units) -> list[str]:
         """Take `units` off a lease and off what its scopes hold; its scopes (none if it is gone)."""
-        taken = conn.execute(TAKE_PORTION, (*units, row_id)).fetchall()
-        if not taken:
+        scopes = take_portion(conn, row_id, units)
+        if scopes is None:
             return []
-        unhold(conn, [(taken[0][0], *units)])
-        if taken[0][1]:
-            conn.execute(DROP_EMPTY_LEASE, (row_id,))
-        return taken[0][0].split("\n")
+        unhold(conn, [(scopes, *units)])
+        return scopes.split("\n")
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         def count() -> int:
