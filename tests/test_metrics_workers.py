@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
@@ -41,6 +42,7 @@ async def test_two_workers_share_one_set_of_counters(tmp_path: Path) -> None:
     async with aiohttp.ClientSession(connector=connector) as http:
         with process(args, tmp_path / "gateway.log", env) as gateway:
             await wait_for(http, f"{base}/healthz", gateway, tmp_path / "gateway.log")
+            await both_workers_started(metrics_dir)
             for _ in range(REQUESTS):
                 async with http.post(f"{base}/v1/chat/completions", json=body) as response:
                     assert response.status == 200
@@ -57,6 +59,18 @@ async def test_two_workers_share_one_set_of_counters(tmp_path: Path) -> None:
                         if sample.name == "carbon_gateway_requests_total" and sample.labels["model"] == "demo"
                     )
                 )
-            pids = {re.sub(r"\D", "", p.stem.rsplit("_", 1)[-1]) for p in metrics_dir.glob("*.db")}
+            pids = worker_pids(metrics_dir)
     assert totals == [REQUESTS] * 6
     assert len(pids) >= 2, f"one worker only: {sorted(p.name for p in metrics_dir.glob('*.db'))}"
+
+
+def worker_pids(metrics_dir: Path) -> set[str]:
+    return {re.sub(r"\D", "", p.stem.rsplit("_", 1)[-1]) for p in metrics_dir.glob("*.db")}
+
+
+async def both_workers_started(metrics_dir: Path, timeout_s: float = 60.0) -> None:
+    """/healthz answers once one worker is up; on a slow machine the other may still be starting,
+    and then takes no request. Each worker writes its store-health gauge as it starts."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(worker_pids(metrics_dir)) < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
