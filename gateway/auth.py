@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from gateway.errors import GatewayError
+from meters.tenants import ApiKey, Tenant
 
 ANONYMOUS_TENANT = "anonymous"
+MASTER_TENANT = "master"
 
 
 @dataclass(frozen=True)
 class Principal:
     tenant_id: str
     key_id: str | None = None
-    tenant: Any = None  # meters.tenants.Tenant when tenants are configured
-    key: Any = None  # meters.tenants.ApiKey
-    extra: dict[str, Any] = field(default_factory=dict)
+    tenant: Tenant | None = None  # set for a tenant key: its limits apply
+    key: ApiKey | None = None
 
 
 ANONYMOUS = Principal(ANONYMOUS_TENANT)
+MASTER = Principal(MASTER_TENANT)
 
 
 def presented_key(request: Request) -> str | None:

@@ -1,7 +1,9 @@
 """Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 
-Raise `GatewayError` anywhere on the request path; the app turns it into a JSON response
-with the right status. Nothing else reaches the client: no stack trace, no 500 for bad input.
+Raise `GatewayError` anywhere on the request path; the app turns it into a JSON response with the right
+status. Nothing else reaches the client: no stack trace, no 500 for bad input. Upstream failures form a
+tree, as in httpx: `UpstreamError` → `UpstreamTimeout` (504), `UpstreamUnreachable` (502),
+`UpstreamBadResponse` (502).
 """
 
 from __future__ import annotations
@@ -53,6 +55,25 @@ class GatewayError(Exception):
         return Response(
             self.body(), status_code=self.status, headers=self.headers, media_type="application/json"
         )
+
+
+class UpstreamError(GatewayError):
+    """The upstream failed to answer usefully (after retries); a fallback model may still be tried."""
+
+
+class UpstreamTimeout(UpstreamError):
+    def __init__(self, when: str) -> None:
+        super().__init__(504, f"upstream timed out {when}", code="upstream_timeout")
+
+
+class UpstreamUnreachable(UpstreamError):
+    def __init__(self, when: str) -> None:
+        super().__init__(502, f"upstream unreachable {when}", code="upstream_unreachable")
+
+
+class UpstreamBadResponse(UpstreamError):
+    def __init__(self, what: str) -> None:
+        super().__init__(502, f"upstream sent {what}", code="upstream_bad_response")
 
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> bytes:

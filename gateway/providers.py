@@ -12,14 +12,18 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
-from gateway.settings import ConfigError, GatewayConfig, ModelEntry
+from gateway.config import ConfigError, GatewayConfig, ModelEntry
 
-PASSTHROUGH = "passthrough"  # OpenAI-compatible: raw bytes, only `model` rewritten
-LITELLM = "litellm"  # translated by litellm.acompletion / aembedding
-DEMO = "demo"  # answered in-process, offline
+
+class RouteKind(StrEnum):
+    PASSTHROUGH = "passthrough"  # OpenAI-compatible: raw bytes, only `model` rewritten
+    LITELLM = "litellm"  # translated by litellm.acompletion / aembedding
+    DEMO = "demo"  # answered in-process, offline
+
 
 DEMO_PREFIX = "demo/"
 ERROR_PREFIX = "carbon-gateway-config-error\t"
@@ -37,7 +41,7 @@ class Route:
     """How one configured `model_name` is served."""
 
     model_name: str
-    kind: str
+    kind: RouteKind
     provider: str
     upstream_model: str
     litellm_model: str  # the full `litellm_params.model`
@@ -46,8 +50,10 @@ class Route:
     input_cost_per_token: float | None
     output_cost_per_token: float | None
 
+    currency: str = "USD"  # of the prices (LiteLLM's map is in USD; model_info may say otherwise)
+
     def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return asdict(self)
 
 
 def _provider_key_env(provider: str) -> str:
@@ -59,14 +65,15 @@ def resolve_entry(entry: ModelEntry) -> Route:
     if entry.model.startswith(DEMO_PREFIX):
         return Route(
             entry.model_name,
-            DEMO,
+            RouteKind.DEMO,
             "demo",
             entry.model[len(DEMO_PREFIX) :],
             entry.model,
             None,
             None,
-            _price(entry, "input_cost_per_token", None),
-            _price(entry, "output_cost_per_token", None),
+            entry.input_cost_per_token,
+            entry.output_cost_per_token,
+            entry.currency or "USD",
         )
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -80,7 +87,8 @@ def resolve_entry(entry: ModelEntry) -> Route:
         raise ValueError(f"LiteLLM cannot resolve a provider for {entry.model!r}: {detail}") from None
     api_base = entry.api_base or api_base or _DEFAULT_BASES.get(provider)
     openai_like = provider in _ALWAYS_OPENAI or provider in set(litellm.openai_compatible_providers)
-    kind = PASSTHROUGH if openai_like and provider not in _NOT_PLAIN_OPENAI and api_base else LITELLM
+    plain = openai_like and provider not in _NOT_PLAIN_OPENAI and api_base
+    kind = RouteKind.PASSTHROUGH if plain else RouteKind.LITELLM
     info = _model_cost(litellm, provider, upstream, entry.model)
     return Route(
         model_name=entry.model_name,
@@ -90,8 +98,9 @@ def resolve_entry(entry: ModelEntry) -> Route:
         litellm_model=entry.model,
         api_base=api_base.rstrip("/") if api_base else None,
         api_key_env=entry.api_key_env or _provider_key_env(provider),
-        input_cost_per_token=_price(entry, "input_cost_per_token", info),
-        output_cost_per_token=_price(entry, "output_cost_per_token", info),
+        input_cost_per_token=_price(entry.input_cost_per_token, "input_cost_per_token", info),
+        output_cost_per_token=_price(entry.output_cost_per_token, "output_cost_per_token", info),
+        currency=entry.currency or "USD",
     )
 
 
@@ -103,9 +112,9 @@ def _model_cost(litellm: Any, provider: str, upstream: str, full: str) -> dict[s
     return None
 
 
-def _price(entry: ModelEntry, key: str, info: dict[str, Any] | None) -> float | None:
-    if key in entry.model_info:
-        return float(entry.model_info[key])
+def _price(configured: float | None, key: str, info: dict[str, Any] | None) -> float | None:
+    if configured is not None:
+        return configured
     if info and info.get(key) is not None:
         return float(info[key])
     return None
@@ -137,7 +146,7 @@ def resolve_models(config: GatewayConfig) -> dict[str, Route]:
 
 
 def routes_from_json(text: str) -> dict[str, Route]:
-    return {item["model_name"]: Route(**item) for item in json.loads(text)}
+    return {item["model_name"]: Route(**{**item, "kind": RouteKind(item["kind"])}) for item in json.loads(text)}
 
 
 def routes_to_json(routes: dict[str, Route]) -> str:

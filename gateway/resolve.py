@@ -8,8 +8,8 @@ import sys
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from gateway.config import ConfigError, load_config
 from gateway.providers import ERROR_PREFIX, resolve_entry, routes_to_json
-from gateway.settings import ConfigError, load_config
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
                 ) from None
     except ConfigError as exc:
         # One parseable line for gateway.providers.resolve_models: key and problem.
-        print(f"{ERROR_PREFIX}{exc.key}\t{exc.problem}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{exc.key}\t{exc.reason}", file=sys.stderr)
         return 1
     sys.stdout.write(routes_to_json(routes))
     return 0

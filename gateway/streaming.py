@@ -1,129 +1,105 @@
-"""SSE relay: forward upstream events as they come, take the usage chunk out or carbon in.
-
-The gateway always asks upstream for `stream_options.include_usage`. If the client did not,
-the usage chunk is consumed here (the client gets exactly the shape it asked for) and the
-carbon figure goes out as one SSE comment, `: x-carbon {json}`, just before `data: [DONE]`
-(SDKs ignore comments). If it did, `usage.carbon` is added to that chunk.
-"""
+"""A streamed answer: relayed event by event (sse.py), metered when it ends, however it ends."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
+from starlette.responses import Response, StreamingResponse
 
-DONE_PREFIXES = (b"data: [DONE]", b"data:[DONE]")
+from gateway.accounting import Accounting, Usage, estimate, resolve_usage
+from gateway.admission import Admission
+from gateway.carbon_headers import carbon_payload
+from gateway.errors import GatewayError
+from gateway.routing import Router, Sent
+from gateway.sse import StreamState, relay
+from gateway.unary import FALLBACK_FROM
+from meters.carbon import Estimate
+from meters.usage import USAGE_COUNTED_BY_GATEWAY
 
-
-class StreamState:
-    """What the relay learnt about one stream, read by the proxy when it ends."""
-
-    __slots__ = ("carbon", "content_events", "done", "first_byte_at", "usage")
-
-    def __init__(self) -> None:
-        self.usage: dict[str, Any] | None = None
-        self.first_byte_at: float | None = None
-        self.done = False
-        self.carbon: dict[str, Any] | None = None
-        self.content_events: list[bytes] = []  # kept only to count tokens if no usage ever comes
-
-    def completion_text(self) -> str:
-        parts: list[str] = []
-        for event in self.content_events:
-            try:
-                obj = orjson.loads(event[event.index(b":") + 1 :])
-            except (ValueError, orjson.JSONDecodeError):
-                continue
-            for choice in obj.get("choices") or ():
-                delta = choice.get("delta") or {}
-                parts.append(delta.get("content") or choice.get("text") or "")
-        return "".join(parts)
+CLIENT_LEFT = 499  # the client went away, or the upstream closed without [DONE]
 
 
-async def relay(
-    chunks: AsyncIterator[bytes],
-    state: StreamState,
+async def respond(
+    router: Router,
+    accounting: Accounting,
+    admission: Admission,
+    payload: dict[str, Any],
+    started: float,
     *,
-    client_wants_usage: bool,
     carbon_in_body: bool,
-    finalize: Callable[[StreamState], dict[str, Any]],
+) -> Response:
+    options = payload.get("stream_options") or {}
+    client_wants_usage = bool(options.get("include_usage"))
+    payload["stream_options"] = {**options, "include_usage": True}
+    sent = await router.send(admission.runtime, admission.endpoint, payload, stream=True)
+    if sent.response.status >= 400:
+        raise await router.error_of(sent)
+    meter = _StreamMeter(admission, payload, sent)
+    headers = dict(sent.runtime.label_headers)
+    headers.update(admission.headers)
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+    if sent.runtime is not admission.runtime:
+        headers[FALLBACK_FROM] = admission.runtime.name
+    body = _body(accounting, meter, started, client_wants_usage=client_wants_usage, carbon_in_body=carbon_in_body)
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+class _StreamMeter:
+    """The stream's usage and figure, computed once: when the usage chunk arrives, or at the end."""
+
+    def __init__(self, admission: Admission, payload: dict[str, Any], sent: Sent) -> None:
+        self.admission = admission
+        self.payload = payload
+        self.sent = sent
+        self.state = StreamState()
+        self.usage: Usage | None = None
+        self.figure: Estimate | None = None
+
+    def finalize(self, state: StreamState) -> dict[str, Any]:
+        if state.carbon is not None:
+            return state.carbon
+        usage = resolve_usage(self.admission.endpoint, self.payload, state.usage, state.completion_text)
+        if usage.source == USAGE_COUNTED_BY_GATEWAY:
+            state.usage = usage.as_openai()
+        self.usage = usage
+        self.figure = estimate(self.sent.runtime, usage, time.perf_counter() - self.sent.sent_at)
+        state.carbon = carbon_payload(self.figure, usage.source)
+        return state.carbon
+
+
+async def _body(
+    accounting: Accounting, meter: _StreamMeter, started: float, *, client_wants_usage: bool, carbon_in_body: bool
 ) -> AsyncIterator[bytes]:
-    """Yield client-bound bytes. `finalize` computes the carbon payload from `state.usage`."""
-    buffer = b""
-    async for chunk in chunks:
-        if state.first_byte_at is None:
-            state.first_byte_at = time.perf_counter()
-        buffer = buffer + chunk if buffer else chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        if b"\n\n" not in buffer:
-            continue
-        *events, buffer = buffer.split(b"\n\n")
-        out = [
-            piece
-            for event in events
-            if (piece := _process(event, state, client_wants_usage, carbon_in_body, finalize))
-        ]
-        if out:
-            yield b"".join(out)
-    if buffer.strip():
-        piece = _process(buffer.strip(b"\n"), state, client_wants_usage, carbon_in_body, finalize)
-        if piece:
+    state, sent = meter.state, meter.sent
+    status = 200
+    try:
+        async for piece in relay(
+            sent.response.iter_chunks(),
+            state,
+            client_wants_usage=client_wants_usage,
+            carbon_in_body=carbon_in_body,
+            finalize=meter.finalize,
+        ):
             yield piece
-
-
-def _process(
-    event: bytes,
-    state: StreamState,
-    client_wants_usage: bool,
-    carbon_in_body: bool,
-    finalize: Callable[[StreamState], dict[str, Any]],
-) -> bytes | None:
-    if not event:
-        return None
-    if event.startswith(DONE_PREFIXES):
-        state.done = True
-        if client_wants_usage and state.carbon is not None:
-            return event + b"\n\n"
-        carbon = finalize(state)
-        if client_wants_usage:
-            # The upstream ignored include_usage: send the usage chunk it owed, with our own count.
-            usage = {**(state.usage or {}), "carbon": carbon} if carbon_in_body else state.usage
-            return (
-                b"data: "
-                + orjson.dumps({"object": "chat.completion.chunk", "choices": [], "usage": usage})
-                + b"\n\n"
-                + event
-                + b"\n\n"
-            )
-        return b": x-carbon " + orjson.dumps(carbon) + b"\n\n" + event + b"\n\n"
-    if b'"usage"' in event and event.startswith(b"data:"):
-        try:
-            obj = orjson.loads(event[5:])
-        except orjson.JSONDecodeError:
-            return event + b"\n\n"
-        if not isinstance(obj, dict):
-            return event + b"\n\n"
-        usage = obj.get("usage")
-        if usage is None and not client_wants_usage and "usage" in obj:
-            # OpenAI adds `"usage": null` to every chunk once include_usage is on; the client did not ask.
-            del obj["usage"]
-            if state.usage is None:
-                state.content_events.append(event)
-            return b"data: " + orjson.dumps(obj) + b"\n\n"
-        if isinstance(usage, dict):
-            state.usage = usage
-            if client_wants_usage:
-                carbon = finalize(state)
-                if carbon_in_body:
-                    usage["carbon"] = carbon
-                return b"data: " + orjson.dumps(obj) + b"\n\n"
-            if not obj.get("choices"):
-                return None  # the usage-only chunk the client did not ask for
-            del obj["usage"]
-            return b"data: " + orjson.dumps(obj) + b"\n\n"
-    if state.usage is None and event.startswith(b"data"):
-        state.content_events.append(event)
-    return event + b"\n\n"
+    except GatewayError as exc:
+        status = exc.status  # the upstream broke mid-stream: headers are gone, the client sees the stream end
+    finally:
+        sent.response.close()
+        if not state.done and status == 200:
+            status = CLIENT_LEFT
+        meter.finalize(state)
+        assert meter.usage is not None and meter.figure is not None
+        first = state.first_byte_at
+        accounting.finish(
+            meter.admission,
+            sent.runtime,
+            meter.usage,
+            meter.figure,
+            status=status,
+            latency_s=time.perf_counter() - started,
+            ttft_s=(first - started) if first else None,
+            overhead_s=sent.sent_at - started,
+        )

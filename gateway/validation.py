@@ -4,28 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from gateway.endpoints import Endpoint
 from gateway.errors import bad_request
 
-CHAT = "chat.completions"
-COMPLETIONS = "completions"
-EMBEDDINGS = "embeddings"
 
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise bad_request("The request body is empty; expected a JSON object.", code="invalid_json")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(payload, dict):
-        raise bad_request("The request body must be a JSON object.", code="invalid_json")
-    return payload
-
-
-def validate(endpoint: str, payload: dict[str, Any]) -> None:
+def validate(endpoint: Endpoint, payload: dict[str, Any]) -> None:
     model = payload.get("model")
     if model is None:
         raise bad_request(
@@ -33,11 +16,11 @@ def validate(endpoint: str, payload: dict[str, Any]) -> None:
         )
     if not isinstance(model, str) or not model:
         raise bad_request("'model' must be a non-empty string.", param="model", code="invalid_type")
-    if endpoint == CHAT:
+    if endpoint is Endpoint.CHAT:
         _validate_messages(payload.get("messages"))
-    elif endpoint == COMPLETIONS:
+    elif endpoint is Endpoint.COMPLETIONS:
         _validate_text_or_list(payload, "prompt")
-    elif endpoint == EMBEDDINGS:
+    elif endpoint is Endpoint.EMBEDDINGS:
         _validate_text_or_list(payload, "input")
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from meters.errors import FieldError, unknown_key_reason
+
 
 class LimitName(StrEnum):
     REQUESTS_PER_MINUTE = "requests_per_minute"
@@ -29,6 +31,12 @@ class Window(StrEnum):
     MINUTE = "minute"  # fixed window on the UTC epoch minute
     DAY = "day"  # UTC calendar day
     MONTH = "month"  # UTC calendar month
+
+
+class PolicyAction(StrEnum):
+    REJECT = "reject"  # 429
+    WARN = "warn"  # serve, with a warning header
+    DOWNGRADE = "downgrade"  # serve on the policy's lower-carbon model
 
 
 class Quantity(StrEnum):
@@ -56,16 +64,6 @@ QUANTITY_OF: Mapping[LimitName, Quantity] = {
     LimitName.GCO2E_PER_MONTH: Quantity.GCO2E,
 }
 
-# The OpenAI-shaped 429 `code` for each limit (a public contract, like the names).
-ERROR_CODE_OF: Mapping[LimitName, str] = {
-    LimitName.REQUESTS_PER_MINUTE: "rate_limit_exceeded",
-    LimitName.TOKENS_PER_MINUTE: "rate_limit_exceeded",
-    LimitName.TOKENS_PER_DAY: "token_quota_exceeded",
-    LimitName.TOKENS_PER_MONTH: "token_quota_exceeded",
-    LimitName.SPEND_PER_MONTH: "budget_exceeded",
-    LimitName.GCO2E_PER_MONTH: "carbon_budget_exceeded",
-}
-
 # Counts of requests and tokens must be whole; money and grams may be fractional.
 _INTEGRAL = {Quantity.REQUESTS, Quantity.TOKENS}
 
@@ -76,31 +74,33 @@ ON_EXCEED = "on_exceed"
 class Policy:
     """`reject` (429), `warn` (serve with a warning header) or `downgrade` to `model`."""
 
-    action: str
+    action: PolicyAction
     model: str | None = None
 
     @property
     def blocks(self) -> bool:
         """Whether an exceeded limit with this policy stops the request as asked."""
-        return self.action != "warn"
+        return self.action is not PolicyAction.WARN
 
     @classmethod
     def parse(cls, value: Any, where: str) -> Policy:
         if value in ("reject", "warn"):
-            return cls(value)
+            return cls(PolicyAction(value))
         if isinstance(value, Mapping) and set(value) == {"downgrade"}:
             model = value["downgrade"]
             if isinstance(model, str) and model.strip():
-                return cls("downgrade", model.strip())
-            raise ValueError(f"{where}: downgrade needs a model name, got {model!r}")
-        raise ValueError(f"{where}: policy must be 'reject', 'warn' or {{downgrade: <model>}}, got {value!r}")
+                return cls(PolicyAction.DOWNGRADE, model.strip())
+            raise FieldError(where, f"downgrade needs a model name, got {model!r}")
+        raise FieldError(where, f"policy must be 'reject', 'warn' or {{downgrade: <model>}}, got {value!r}")
 
     def to_config(self) -> str | dict[str, str]:
-        return {"downgrade": self.model or ""} if self.action == "downgrade" else self.action
+        if self.action is PolicyAction.DOWNGRADE:
+            return {"downgrade": self.model or ""}
+        return self.action.value
 
 
-REJECT = Policy("reject")
-WARN = Policy("warn")
+REJECT = Policy(PolicyAction.REJECT)
+WARN = Policy(PolicyAction.WARN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,28 +121,26 @@ class Limits:
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None, where: str) -> Limits:
-        """Parse the config/admin shape; raise ValueError naming `where`, the key and the problem."""
+        """Parse the config/admin shape; raise FieldError naming `where`, the key and the problem."""
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: limits must be a mapping, got {type(data).__name__}")
+            raise FieldError(where, f"limits must be a mapping, got {type(data).__name__}")
         known = {name.value for name in LimitName}
         values: dict[LimitName, float] = {}
         for key, raw in data.items():
             if key == ON_EXCEED:
                 continue
             if key not in known:
-                raise ValueError(f"{where}.{key}: unknown limit (expected one of {sorted(known)})")
+                raise FieldError(f"{where}.{key}", unknown_key_reason(str(key), known, "limit"))
             values[LimitName(key)] = _parse_value(LimitName(key), raw, f"{where}.{key}")
         policies: dict[LimitName, Policy] = {}
         raw_policies = data.get(ON_EXCEED) or {}
         if not isinstance(raw_policies, Mapping):
-            raise ValueError(f"{where}.{ON_EXCEED}: must be a mapping of limit name to policy")
+            raise FieldError(f"{where}.{ON_EXCEED}", "must be a mapping of limit name to policy")
         for key, raw in raw_policies.items():
             if key not in known:
-                raise ValueError(
-                    f"{where}.{ON_EXCEED}.{key}: unknown limit (expected one of {sorted(known)})"
-                )
+                raise FieldError(f"{where}.{ON_EXCEED}.{key}", unknown_key_reason(str(key), known, "limit"))
             policies[LimitName(key)] = Policy.parse(raw, f"{where}.{ON_EXCEED}.{key}")
         return cls(values, policies)
 
@@ -155,12 +153,12 @@ class Limits:
 
 def _parse_value(name: LimitName, raw: Any, where: str) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValueError(f"{where}: must be a number, got {raw!r}")
+        raise FieldError(where, f"must be a number, got {raw!r}")
     if not math.isfinite(raw) or raw < 0:
-        raise ValueError(f"{where}: must be a finite number >= 0, got {raw!r}")
+        raise FieldError(where, f"must be a finite number >= 0, got {raw!r}")
     if QUANTITY_OF[name] in _INTEGRAL:
         if raw != int(raw):
-            raise ValueError(f"{where}: must be a whole number, got {raw!r}")
+            raise FieldError(where, f"must be a whole number, got {raw!r}")
         return int(raw)
     return float(raw)
 

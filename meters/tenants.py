@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from meters.limits import Limits, Scope, key_scope_id, model_scope_id, tenant_scope_id
+from meters.errors import FieldError
+from meters.limits import LimitName, Limits, Scope, key_scope_id, model_scope_id, tenant_scope_id
 
 KEY_PREFIX = "cg-"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -42,25 +42,8 @@ def is_key_hash(value: str) -> bool:
 def validate_tenant_id(tenant_id: Any, where: str) -> str:
     # Ids become parts of storage keys, so keep them to a safe alphabet.
     if not isinstance(tenant_id, str) or not _ID_PATTERN.match(tenant_id):
-        raise ValueError(f"{where}: tenant id must match {_ID_PATTERN.pattern}, got {tenant_id!r}")
+        raise FieldError(where, f"tenant id must match {_ID_PATTERN.pattern}, got {tenant_id!r}")
     return tenant_id
-
-
-def key_hash_from_config(value: Any, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """`sha256:<hex>` or `os.environ/VAR` (whose value is the plaintext key) -> hash."""
-    env = os.environ if environ is None else environ
-    if isinstance(value, str) and value.startswith("sha256:"):
-        digest = value.removeprefix("sha256:").lower()
-        if is_key_hash(digest):
-            return digest
-        raise ValueError(f"{where}: sha256: must be followed by 64 hex digits")
-    if isinstance(value, str) and value.startswith("os.environ/"):
-        var = value.removeprefix("os.environ/")
-        plaintext = env.get(var)
-        if not plaintext:
-            raise ValueError(f"{where}: environment variable {var} is not set")
-        return hash_key(plaintext)
-    raise ValueError(f"{where}: keys must be 'sha256:<hex>' or 'os.environ/VAR' (never plaintext)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +58,7 @@ class ApiKey:
     @classmethod
     def from_hash(
         cls, tenant_id: str, key_hash: str, *, limits: Limits | None = None, name: str | None = None
-    ):
+    ) -> ApiKey:
         return cls(key_id_for(key_hash), tenant_id, key_hash, limits or Limits(), time.time(), name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,17 +116,17 @@ class Tenant:
     def from_config(cls, data: Mapping[str, Any], where: str) -> Tenant:
         """The admin/config shape: {"id", "name"?, "limits"?, "models"?: {model: limits}}.
 
-        A static tenant's `keys:` list is not part of the Tenant: read it with `key_hash_from_config`.
+        A static tenant's `keys:` list is not part of the Tenant (the gateway's config reads it).
         """
         if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: tenant must be a mapping")
+            raise FieldError(where, "tenant must be a mapping")
         tenant_id = validate_tenant_id(data.get("id"), f"{where}.id")
         name = data.get("name")
         if name is not None and not isinstance(name, str):
-            raise ValueError(f"{where}.name: must be a string")
+            raise FieldError(f"{where}.name", "must be a string")
         models = data.get("models") or {}
         if not isinstance(models, Mapping):
-            raise ValueError(f"{where}.models: must be a mapping of model name to limits")
+            raise FieldError(f"{where}.models", "must be a mapping of model name to limits")
         return cls(
             id=tenant_id,
             name=name,
@@ -171,3 +154,23 @@ def tenant_from_json(raw: bytes | str) -> Tenant:
 @functools.lru_cache(maxsize=4096)
 def api_key_from_json(raw: bytes | str) -> ApiKey:
     return ApiKey.from_dict(orjson.loads(raw))
+
+
+def check_limits_models(limits: Limits, served: Collection[str], where: str) -> None:
+    """Every downgrade target of `limits` must be a model this gateway serves."""
+    for name in LimitName:
+        target = limits.policy(name).model
+        if target is not None and target not in served:
+            raise FieldError(
+                f"{where}.on_exceed.{name.value}", f"downgrade model {target!r} is not a model this gateway serves"
+            )
+
+
+def check_models(tenant: Tenant, served: Collection[str], where: str) -> None:
+    """A tenant may only narrow limits of, and downgrade to, models this gateway serves."""
+    for model in tenant.model_limits:
+        if model not in served:
+            raise FieldError(f"{where}.models.{model}", "is not a model this gateway serves")
+    check_limits_models(tenant.limits, served, f"{where}.limits")
+    for model, narrowed in tenant.model_limits.items():
+        check_limits_models(narrowed, served, f"{where}.models.{model}")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from meters.store.windows import month_of
+from meters.periods import month_of
 from meters.tenants import hash_key
 from tests.harness import GatewayProcess, running_gateway, write_config
 from tests.test_tenants_support import (
@@ -97,7 +97,7 @@ def test_bad_input_is_a_4xx_in_openai_shape(gateway: GatewayProcess) -> None:
                 json={"id": "t-bad", "limits": {"on_exceed": {"gco2e_per_month": {"downgrade": "nope"}}}},
             ),
             400,
-            param="limits.on_exceed.gco2e_per_month",
+            param="tenant.limits.on_exceed.gco2e_per_month",  # every tenant field is named from `tenant`
         )
         assert_openai_error(
             client.post("/admin/tenants", json={"id": "t-bad", "colour": "red"}), 400, param="colour"

@@ -91,13 +91,13 @@ async def race(urls: list[str], store_config: dict[str, Any]) -> None:
     store = await open_gateway_store(store_config)
     try:
         usage = await wait_until_settled(store, TENANT, ALREADY_SPENT_REQUESTS + served)
-        assert await store.outstanding_reservations(TENANT) == 0
+        assert await store.meter.outstanding_reservations(TENANT) == 0
         assert (
             usage["totals"]["requests"] == ALREADY_SPENT_REQUESTS + served
         )  # each served request counted once
         now = time.time()
         largest = max(
-            [entry["carbon"]["gco2e"] async for entry in store.ledger(TENANT, now - 3600, now + 60)]
+            [entry["carbon"]["gco2e"] async for entry in store.reports.ledger(TENANT, now - 3600, now + 60)]
         )
         assert usage["totals"]["gco2e"] <= BUDGET_G + largest, (usage["totals"], outcome)
     finally:

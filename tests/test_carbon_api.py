@@ -103,7 +103,7 @@ async def test_track_counts_into_the_store_once_per_request_id(gateway: GatewayP
     assert again.json()["duplicate"] is True
     store = await open_store(None, state_dir=gateway.log_path.parent / "state")
     try:
-        usage = await store.usage(tenant, time.strftime("%Y-%m", time.gmtime()))
+        usage = await store.reports.usage(tenant, time.strftime("%Y-%m", time.gmtime()))
     finally:
         await store.close()
     assert usage["totals"]["requests"] == 1

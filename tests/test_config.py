@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.settings import ConfigError, load_config, parse_config
+from gateway.config import ConfigError, load_config, parse_config
 from meters.paths import data_dir
 
 GOOD_MODEL = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_base": "http://127.0.0.1:9/v1"}}
@@ -41,9 +41,9 @@ GOOD_MODEL = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_ba
 def test_errors_name_file_key_and_problem(raw: dict, key: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(raw, "my.yaml")
-    assert info.value.path == "my.yaml"
+    assert info.value.file == "my.yaml"
     assert info.value.key == key
-    assert problem in info.value.problem
+    assert problem in info.value.reason
     assert str(info.value).startswith(f"my.yaml: {key}: ")
 
 

@@ -9,7 +9,6 @@ from meters.tenants import (
     ApiKey,
     Tenant,
     hash_key,
-    key_hash_from_config,
     key_id_for,
     new_key,
 )
@@ -72,18 +71,6 @@ def test_keys_are_random_hashed_and_have_stable_short_ids():
     digest = hash_key(first)
     assert len(digest) == 64 and digest != hash_key(second)
     assert key_id_for(digest) == key_id_for(digest) == "key_" + digest[:12]
-
-
-def test_key_hash_from_config_accepts_hashes_and_env_never_plaintext():
-    digest = hash_key("cg-secret")
-    assert key_hash_from_config(f"sha256:{digest}", "k") == digest
-    assert key_hash_from_config("os.environ/MY_KEY", "k", {"MY_KEY": "cg-secret"}) == digest
-    with pytest.raises(ValueError, match="environment variable MISSING is not set"):
-        key_hash_from_config("os.environ/MISSING", "k", {})
-    with pytest.raises(ValueError, match="never plaintext"):
-        key_hash_from_config("cg-secret", "k")
-    with pytest.raises(ValueError, match="64 hex digits"):
-        key_hash_from_config("sha256:abc", "k")
 
 
 def test_tenant_from_config_and_scopes():

@@ -6,8 +6,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.config import ConfigError, ObservabilitySettings, parse_config
 from gateway.observability.metrics import OTHER_MODEL, Metrics
-from gateway.observability.settings import ObservabilitySettings
 from meters.carbon.estimate import Estimate
 from meters.usage import UsageRecord
 
@@ -235,20 +235,22 @@ def test_render_is_valid_exposition_with_help_and_types() -> None:
     assert b"_created" not in body
 
 
+DEMO_MODEL = {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}}
+
+
+def observability(block: object) -> ObservabilitySettings:
+    return parse_config({"model_list": [DEMO_MODEL], "observability": block}, "gw.yaml").observability
+
+
 def test_settings_parse_and_name_the_bad_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METRICS_TOKEN_FOR_TEST", "s3cret")
-    settings = ObservabilitySettings.from_config(
-        {
-            "metrics_port": 9464,
-            "metrics_bearer_token": "os.environ/METRICS_TOKEN_FOR_TEST",
-            "log_level": "DEBUG",
-        },
-        "gw.yaml",
+    settings = observability(
+        {"metrics_port": 9464, "metrics_bearer_token": "os.environ/METRICS_TOKEN_FOR_TEST", "log_level": "DEBUG"}
     )
     assert settings.metrics_port == 9464
     assert settings.metrics_bearer_token == "s3cret"
     assert settings.log_level == "debug"
-    assert ObservabilitySettings.from_config(None, "gw.yaml") == ObservabilitySettings()
+    assert observability(None) == ObservabilitySettings()
     bad = {
         "metrics_port": 0,
         "max_models": -1,
@@ -260,10 +262,10 @@ def test_settings_parse_and_name_the_bad_key(monkeypatch: pytest.MonkeyPatch) ->
         "metrics_bearer_token": "os.environ/SURELY_NOT_SET_VARIABLE_X",
     }
     for key, raw in bad.items():
-        with pytest.raises(ValueError, match=rf"gw\.yaml: observability\.{key}: "):
-            ObservabilitySettings.from_config({key: raw}, "gw.yaml")
-    with pytest.raises(ValueError, match="must be a mapping"):
-        ObservabilitySettings.from_config(["metrics_port"], "gw.yaml")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=rf"gw\.yaml: observability\.{key}: "):
+            observability({key: raw})
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        observability(["metrics_port"])
 
 
 def test_multiprocess_dir_set_after_import_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from gateway.config import ObservabilitySettings
 from gateway.observability.endpoint import MetricsServer, metrics_routes
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
 
 
 def free_port() -> int:

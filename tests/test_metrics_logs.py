@@ -8,8 +8,8 @@ import sys
 import orjson
 import pytest
 
+from gateway.config import ObservabilitySettings
 from gateway.observability import logs
-from gateway.observability.settings import ObservabilitySettings
 from gateway.observability.tracing import configure_tracing, span_attributes, span_name
 from tests.test_metrics import make_record
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORKER = """
 import sys
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
+from gateway.config import ObservabilitySettings
 from meters.carbon.estimate import Estimate
 from meters.usage import UsageRecord
 
@@ -37,7 +37,7 @@ metrics.set_store_up(worker != 2)
 RENDER = """
 import sys
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
+from gateway.config import ObservabilitySettings
 body, _ = Metrics(ObservabilitySettings(), ["demo"]).render()
 sys.stdout.write(body.decode())
 """

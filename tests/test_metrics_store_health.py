@@ -14,9 +14,9 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from prometheus_client import CollectorRegistry
 
+from gateway.config import ObservabilitySettings
 from gateway.observability.health import StoreHealthProbe
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
 from tests.test_prometheus_integration import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from meters.periods import month_of
 from meters.store import open_store
-from meters.store.windows import month_of
 from meters.tenants import hash_key
 from tests.harness import running_gateway, write_config
 from tests.test_store_redis_failure import RedisServer
@@ -39,7 +39,7 @@ async def counted(server: RedisServer, tenant_id: str, expected: int) -> int:
     try:
         deadline = time.monotonic() + 30
         while True:
-            requests = (await store.usage(tenant_id, month_of(time.time())))["totals"]["requests"]
+            requests = (await store.reports.usage(tenant_id, month_of(time.time())))["totals"]["requests"]
             if requests >= expected or time.monotonic() > deadline:
                 return requests
             await asyncio.sleep(0.1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from meters.limits import Limits, Scope
-from meters.store import Amounts
-from meters.store.leasing import LeasingStore
+from meters.store import Amounts, Store
+from meters.store.leasing import LeasingMeter
 from meters.store.portions import split_portion
 from tests import test_store_helpers as helpers
 from tests.test_store_helpers import make_record
@@ -24,7 +24,9 @@ def scopes(**limits: float) -> list[Scope]:
 class CountingStore:
     """Counts the calls that reach the backend's reserve."""
 
-    def __init__(self, leasing: LeasingStore) -> None:
+    def __init__(self, store: Store) -> None:
+        leasing = store.meter
+        assert isinstance(leasing, LeasingMeter)
         self.calls: list[int] = []
         inner_reserve = leasing.inner.reserve
 
@@ -35,14 +37,14 @@ class CountingStore:
         leasing.inner.reserve = reserve  # type: ignore[method-assign]
 
 
-async def leasing(factory, clock, lease_requests: int = 16) -> LeasingStore:
+async def leasing(factory, clock, lease_requests: int = 16) -> Store:
     store = await factory.open(clock=clock, lease_requests=lease_requests, lease_s=60)
-    assert isinstance(store, LeasingStore)
+    assert isinstance(store.meter, LeasingMeter)
     return store
 
 
 async def reserve(store, *, gco2e: float = 0.1, tokens: int = 10, scope_list=None, **kwargs):
-    return await store.reserve(
+    return await store.meter.reserve(
         "acme",
         key_id=None,
         model="small",
@@ -52,11 +54,14 @@ async def reserve(store, *, gco2e: float = 0.1, tokens: int = 10, scope_list=Non
     )
 
 
-async def exact_view(store: LeasingStore, scope_list=None):
+async def exact_view(store: Store, scope_list=None):
     """What the backend itself says is left (used + held), through a reservation of nothing."""
-    outcome = await reserve(store.inner, gco2e=0.0, tokens=0, scope_list=scope_list)
+    inner = store.meter.inner
+    outcome = await inner.reserve(
+        "acme", key_id=None, model="small", amounts=Amounts(), scopes=scope_list if scope_list is not None else scopes()
+    )
     assert outcome.ok
-    await store.inner.release(outcome.reservation)
+    await inner.release(outcome.reservation)
     return outcome.snapshot
 
 
@@ -79,17 +84,17 @@ async def test_settled_portions_count_once_and_the_lease_is_given_back(factory, 
     store = await leasing(factory, clock)
     outcomes = [await reserve(store) for _ in range(3)]
     records = [make_record("acme", gco2e=0.05, prompt_tokens=2, completion_tokens=3) for _ in outcomes]
-    counted = await store.count_many([(o.reservation_id, r) for o, r in zip(outcomes, records, strict=True)])
+    counted = await store.meter.count_many([(o.reservation_id, r) for o, r in zip(outcomes, records, strict=True)])
     assert counted == [True, True, True]
-    assert not await store.settle(outcomes[0].reservation, records[0])  # idempotent: not taken twice
-    await store.drain()
-    assert await store.outstanding_reservations("acme") == 0
+    assert not await store.meter.settle(outcomes[0].reservation, records[0])  # idempotent: not taken twice
+    await store.meter.drain()
+    assert await store.meter.outstanding_reservations("acme") == 0
     view = await exact_view(store)
     # Exactly three requests, their 15 tokens and 0.15 g: nothing of the lease is still held.
     assert view.requests_remaining == 1000 - 3 - 1
     assert view.tokens_remaining == 100_000 - 15
     assert view.gco2e_budget_remaining == pytest.approx(100.0 - 0.15)
-    usage = await store.usage("acme", "2030-03")
+    usage = await store.reports.usage("acme", "2030-03")
     assert usage["totals"]["requests"] == 3
 
 
@@ -98,13 +103,13 @@ async def test_a_released_portion_frees_its_room_but_counts_the_request(factory,
     admitted = await reserve(store, gco2e=1.0, tokens=500)
     held = await exact_view(store)
     assert held.tokens_remaining < 100_000 - 500  # the whole lease is held meanwhile
-    await store.release(admitted.reservation)
-    await store.drain()
+    await store.meter.release(admitted.reservation)
+    await store.meter.drain()
     view = await exact_view(store)
     assert view.tokens_remaining == 100_000
     assert view.gco2e_budget_remaining == pytest.approx(100.0)
     assert view.requests_remaining == 1000 - 1 - 2  # the failed request still used the rate (+ 2 probes)
-    assert await store.outstanding_reservations("acme") == 0
+    assert await store.meter.outstanding_reservations("acme") == 0
 
 
 async def test_near_a_limit_requests_are_reserved_one_by_one(factory, clock):
@@ -113,7 +118,7 @@ async def test_near_a_limit_requests_are_reserved_one_by_one(factory, clock):
     tight = scopes(gco2e_per_month=0.5)
     outcomes = [await reserve(store, gco2e=0.1, scope_list=tight) for _ in range(6)]
     assert [o.ok for o in outcomes] == [True] * 5 + [False]
-    assert outcomes[-1].error_code == "carbon_budget_exceeded"
+    assert [b.limit.value for b in outcomes[-1].blocked] == ["gco2e_per_month"]
     assert counting.calls[0] == 8 and all(call == 0 for call in counting.calls[1:])  # refused, then exact
     assert all(split_portion(o.reservation_id)[1] is None for o in outcomes[:5])
 
@@ -127,10 +132,10 @@ async def test_leases_shrink_as_the_room_does(factory, clock):
         if not outcome.ok:
             break
         admitted += 1
-        await store.settle(outcome.reservation, make_record("acme", gco2e=0.1))
+        await store.meter.settle(outcome.reservation, make_record("acme", gco2e=0.1))
     assert admitted == 100  # every gram of the budget, and not one request more
-    await store.drain()
-    assert await store.outstanding_reservations("acme") == 0
+    await store.meter.drain()
+    assert await store.meter.outstanding_reservations("acme") == 0
 
 
 async def test_a_lease_ends_with_its_minute_and_gives_back_what_it_did_not_use(factory, clock):
@@ -139,10 +144,10 @@ async def test_a_lease_ends_with_its_minute_and_gives_back_what_it_did_not_use(f
     clock.advance(30)  # the next minute
     second = await reserve(store)
     assert split_portion(first.reservation_id)[0] != split_portion(second.reservation_id)[0]
-    await store.settle(first.reservation, make_record("acme", gco2e=0.1, timestamp=clock.now - 30))
-    await store.settle(second.reservation, make_record("acme", gco2e=0.1, timestamp=clock.now))
-    await store.drain()
-    assert await store.outstanding_reservations("acme") == 0
+    await store.meter.settle(first.reservation, make_record("acme", gco2e=0.1, timestamp=clock.now - 30))
+    await store.meter.settle(second.reservation, make_record("acme", gco2e=0.1, timestamp=clock.now))
+    await store.meter.drain()
+    assert await store.meter.outstanding_reservations("acme") == 0
     view = await exact_view(store)
     assert view.requests_remaining == 1000 - 1 - 1  # this minute: the second request and the probe
 
@@ -159,16 +164,16 @@ async def test_downgraded_and_outsized_requests_reserve_on_their_own(factory, cl
         split_portion(big.reservation_id)[1] is None and split_portion(downgraded.reservation_id)[1] is None
     )
     for outcome in (small, big, downgraded):
-        await store.settle(outcome.reservation, make_record("acme"))
-    await store.drain()
-    assert await store.outstanding_reservations("acme") == 0
+        await store.meter.settle(outcome.reservation, make_record("acme"))
+    await store.meter.drain()
+    assert await store.meter.outstanding_reservations("acme") == 0
 
 
 async def test_a_crashed_workers_lease_expires(factory, clock):
     store = await leasing(factory, clock)
     assert (await reserve(store, gco2e=1.0)).ok  # a lease of 8 g is held, and the worker dies
     later = await factory.open(clock=lambda: clock.now + 1000)  # past any lease's TTL (900 s)
-    assert await later.outstanding_reservations("acme") == 0
+    assert await later.meter.outstanding_reservations("acme") == 0
     view = await reserve(later, gco2e=0.0, tokens=0)
     assert view.snapshot.gco2e_budget_remaining == pytest.approx(100.0)
 
@@ -176,12 +181,12 @@ async def test_a_crashed_workers_lease_expires(factory, clock):
 async def test_a_used_up_lease_goes_with_its_last_request(factory, clock):
     store = await leasing(factory, clock)
     outcomes = [await reserve(store) for _ in range(8)]  # the whole first lease (8 requests' worth)
-    assert await store.outstanding_reservations("acme") == 1
+    assert await store.meter.outstanding_reservations("acme") == 1
     for outcome in outcomes[:-1]:
-        assert await store.settle(outcome.reservation, make_record("acme", gco2e=0.1))
-    assert await store.outstanding_reservations("acme") == 1  # one request still running
-    await store.release(outcomes[-1].reservation)  # its last request failed: nothing left, no extra call
-    assert await store.outstanding_reservations("acme") == 0
+        assert await store.meter.settle(outcome.reservation, make_record("acme", gco2e=0.1))
+    assert await store.meter.outstanding_reservations("acme") == 1  # one request still running
+    await store.meter.release(outcomes[-1].reservation)  # its last request failed: nothing left, no extra call
+    assert await store.meter.outstanding_reservations("acme") == 0
     view = await exact_view(store)
     assert view.requests_remaining == 1000 - 8 - 1
     assert view.tokens_remaining == 100_000 - 7 * 30

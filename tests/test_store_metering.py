@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.tenancy.headers import duration, rate_headers
+from gateway.tenancy.policies import downgrade_target, rejection
 from meters.limits import LimitName, Limits, Policy, Scope
 from meters.store import Amounts
-from meters.store.headers import duration, rate_limit_headers
 from tests import test_store_helpers as helpers
 from tests.test_store_helpers import T0, make_record
 
@@ -22,7 +23,7 @@ def scopes(tenant_id: str = "acme", model: str = "small", **limits) -> list[Scop
 
 
 async def reserve(store, tenant_id="acme", *, gco2e=0.0, tokens=0, spend=0.0, scope_list=None, **kwargs):
-    return await store.reserve(
+    return await store.meter.reserve(
         tenant_id,
         key_id=None,
         model="small",
@@ -40,9 +41,9 @@ async def test_reserve_settle_counts_and_snapshot(store, clock):
     assert (snap.requests_limit, snap.requests_remaining, snap.requests_reset_s) == (5, 4, 30.0)
     assert (snap.tokens_limit, snap.tokens_remaining) == (1000, 700)
     assert snap.gco2e_budget_remaining == pytest.approx(8.0)
-    assert await store.outstanding_reservations("acme") == 1
-    assert await store.settle(outcome.reservation, make_record("acme", gco2e=1.25, completion_tokens=90))
-    assert await store.outstanding_reservations("acme") == 0
+    assert await store.meter.outstanding_reservations("acme") == 1
+    assert await store.meter.settle(outcome.reservation, make_record("acme", gco2e=1.25, completion_tokens=90))
+    assert await store.meter.outstanding_reservations("acme") == 0
     after = await reserve(store, gco2e=0.5, tokens=10, scope_list=limit)
     # One request counted, 100 tokens used, 1.25 g used (+ 0.5 held by this reservation).
     assert after.snapshot.requests_remaining == 3
@@ -61,9 +62,9 @@ async def test_reject_blocks_without_reserving(store, clock):
     assert exceeded.limit == LimitName.GCO2E_PER_MONTH and exceeded.scope == "t:acme"
     assert exceeded.policy == Policy("reject") and exceeded.current == pytest.approx(0.6)
     assert exceeded.retry_after_s == 1_901_232_000 - int(T0)  # to 2030-04-01T00:00Z
-    assert await store.outstanding_reservations("acme") == 1
-    await store.release(first.reservation)
-    assert await store.outstanding_reservations("acme") == 0
+    assert await store.meter.outstanding_reservations("acme") == 1
+    await store.meter.release(first.reservation)
+    assert await store.meter.outstanding_reservations("acme") == 0
     assert (await reserve(store, gco2e=0.6, scope_list=limit)).ok  # released budget is usable again
 
 
@@ -73,7 +74,7 @@ async def test_warn_reserves_and_reports(store):
     assert outcome.ok and not outcome.blocked
     assert [w.limit for w in outcome.warnings] == [LimitName.TOKENS_PER_DAY]
     assert outcome.snapshot.tokens_limit is None  # per-day limits are not the per-minute header
-    assert await store.outstanding_reservations("acme") == 1
+    assert await store.meter.outstanding_reservations("acme") == 1
 
 
 async def test_downgrade_blocks_then_allows_the_downgraded_request(store):
@@ -105,7 +106,7 @@ async def test_minute_window_resets(store, clock):
     limit = scopes(requests_per_minute=2)
     for _ in range(2):
         outcome = await reserve(store, scope_list=limit)
-        await store.release(outcome.reservation)  # a failed request still used the rate
+        await store.meter.release(outcome.reservation)  # a failed request still used the rate
     blocked = await reserve(store, scope_list=limit)
     assert not blocked.ok and blocked.blocked[0].retry_after_s == 30
     clock.advance(30)  # the next UTC minute
@@ -114,12 +115,12 @@ async def test_minute_window_resets(store, clock):
 
 async def test_month_window_resets_but_day_and_month_counts_persist_within(store, clock):
     limit = scopes(tokens_per_day=100, tokens_per_month=150)
-    assert await store.record(make_record("acme", prompt_tokens=40, completion_tokens=40))
+    assert await store.meter.record(make_record("acme", prompt_tokens=40, completion_tokens=40))
     assert not (await reserve(store, tokens=30, scope_list=limit)).ok  # 80 + 30 > 100 today
     clock.advance(86400)
     assert (await reserve(store, tokens=30, scope_list=limit, ttl_s=1)).ok  # new day, same month
     later = make_record("acme", timestamp=clock.now, prompt_tokens=30, completion_tokens=0)
-    assert await store.record(later)
+    assert await store.meter.record(later)
     outcome = await reserve(store, tokens=30, scope_list=limit)
     assert [e.limit for e in outcome.blocked] == [
         LimitName.TOKENS_PER_MONTH
@@ -133,7 +134,7 @@ async def test_reservations_expire(store, clock):
     assert (await reserve(store, gco2e=1.0, scope_list=limit, ttl_s=10)).ok
     assert not (await reserve(store, gco2e=0.1, scope_list=limit)).ok
     clock.advance(11)  # the worker that held it "crashed": its hold must not leak
-    assert await store.outstanding_reservations("acme") == 0
+    assert await store.meter.outstanding_reservations("acme") == 0
     assert (await reserve(store, gco2e=1.0, scope_list=limit)).ok
 
 
@@ -142,10 +143,10 @@ async def test_settle_is_idempotent_and_after_expiry_still_counts(store, clock):
     outcome = await reserve(store, gco2e=1.0, scope_list=limit, ttl_s=5)
     record = make_record("acme", gco2e=2.0)
     clock.advance(6)  # expired before the (slow) request finished
-    assert await store.settle(outcome.reservation, record) is True
-    assert await store.settle(outcome.reservation, record) is False
-    assert await store.record(record) is False
-    usage = await store.usage("acme", "2030-03")
+    assert await store.meter.settle(outcome.reservation, record) is True
+    assert await store.meter.settle(outcome.reservation, record) is False
+    assert await store.meter.record(record) is False
+    usage = await store.reports.usage("acme", "2030-03")
     assert usage["totals"]["requests"] == 1 and usage["totals"]["gco2e"] == pytest.approx(2.0)
     assert (await reserve(store, gco2e=0, scope_list=limit)).snapshot.gco2e_budget_remaining == pytest.approx(
         8
@@ -154,18 +155,18 @@ async def test_settle_is_idempotent_and_after_expiry_still_counts(store, clock):
 
 async def test_settle_by_reservation_id_string(store):
     outcome = await reserve(store, gco2e=1.0)
-    assert await store.settle(outcome.reservation_id, make_record("acme"))
-    assert await store.outstanding_reservations("acme") == 0
+    assert await store.meter.settle(outcome.reservation_id, make_record("acme"))
+    assert await store.meter.outstanding_reservations("acme") == 0
 
 
 async def test_usage_report_by_model_day_tag_and_isolation(store):
-    await store.record(make_record("acme", model="small", gco2e=0.5, spend=0.25, tags={"build": "42"}))
-    await store.record(
+    await store.meter.record(make_record("acme", model="small", gco2e=0.5, spend=0.25, tags={"build": "42"}))
+    await store.meter.record(
         make_record("acme", model="big", gco2e=1.5, spend=0.5, tags={"build": "42", "team": "ml"})
     )
-    await store.record(make_record("acme", model="big", timestamp=T0 + 86400, gco2e=1.0, spend=0.25))
-    await store.record(make_record("globex", gco2e=100.0))
-    report = await store.usage("acme", "2030-03")
+    await store.meter.record(make_record("acme", model="big", timestamp=T0 + 86400, gco2e=1.0, spend=0.25))
+    await store.meter.record(make_record("globex", gco2e=100.0))
+    report = await store.reports.usage("acme", "2030-03")
     totals = report["totals"]
     assert totals["requests"] == 3 and totals["total_tokens"] == 90
     assert totals["gco2e"] == pytest.approx(3.0) and totals["spend"] == pytest.approx(1.0)
@@ -175,38 +176,38 @@ async def test_usage_report_by_model_day_tag_and_isolation(store):
     assert set(report["by_day"]) == {"2030-03-15", "2030-03-16"}
     assert report["by_tag"]["build=42"]["gco2e"] == pytest.approx(2.0)
     assert report["by_tag"]["team=ml"]["requests"] == 1
-    day = await store.usage("acme", "2030-03-16")
+    day = await store.reports.usage("acme", "2030-03-16")
     assert day["totals"]["gco2e"] == pytest.approx(1.0)
-    assert (await store.usage("acme", "2030"))["totals"]["requests"] == 3
-    assert (await store.usage("acme", "2030-02"))["totals"]["requests"] == 0
+    assert (await store.reports.usage("acme", "2030"))["totals"]["requests"] == 3
+    assert (await store.reports.usage("acme", "2030-02"))["totals"]["requests"] == 0
     with pytest.raises(ValueError, match="period"):
-        await store.usage("acme", "March")
+        await store.reports.usage("acme", "March")
 
 
 async def test_spend_and_gco2e_sums_are_exact(store):
     for _ in range(1000):
-        await store.record(make_record("acme", gco2e=0.1, spend=0.0001))
-    totals = (await store.usage("acme", "2030-03"))["totals"]
+        await store.meter.record(make_record("acme", gco2e=0.1, spend=0.0001))
+    totals = (await store.reports.usage("acme", "2030-03"))["totals"]
     # Floats would drift (sum of 1000 x 0.1 != 100.0); integer nano-units do not.
     assert totals["gco2e"] == 100.0 and totals["spend"] == 0.1
 
 
 async def test_ledger_keeps_one_record_per_request(store):
     first = make_record("acme", request_id="req-1", tags={"build": "7"})
-    await store.record(first)
-    await store.record(first)  # duplicate: not in the ledger twice
-    await store.record(make_record("acme", request_id="req-2", timestamp=T0 + 3600))
-    await store.record(make_record("globex", request_id="req-3"))
-    entries = [e async for e in store.ledger("acme", T0 - 1, T0 + 7200)]
+    await store.meter.record(first)
+    await store.meter.record(first)  # duplicate: not in the ledger twice
+    await store.meter.record(make_record("acme", request_id="req-2", timestamp=T0 + 3600))
+    await store.meter.record(make_record("globex", request_id="req-3"))
+    entries = [e async for e in store.reports.ledger("acme", T0 - 1, T0 + 7200)]
     assert [e["request_id"] for e in entries] == ["req-1", "req-2"]
     assert entries[0]["carbon"]["gco2e"] == 0.5 and entries[0]["tags"] == {"build": "7"}
-    assert [e["request_id"] async for e in store.ledger("acme", T0 + 1, T0 + 7200)] == ["req-2"]
-    everyone = sorted([e["request_id"] async for e in store.ledger(None, T0 - 1, T0 + 7200)])
+    assert [e["request_id"] async for e in store.reports.ledger("acme", T0 + 1, T0 + 7200)] == ["req-2"]
+    everyone = sorted([e["request_id"] async for e in store.reports.ledger(None, T0 - 1, T0 + 7200)])
     assert everyone == ["req-1", "req-2", "req-3"]
 
 
 async def test_reservation_carries_what_it_was_for(store):
-    outcome = await store.reserve(
+    outcome = await store.meter.reserve(
         "acme", key_id="key_abc", model="small", amounts=Amounts(tokens=5, gco2e=0.1), scopes=scopes()
     )
     reservation = outcome.reservation
@@ -217,6 +218,7 @@ async def test_reservation_carries_what_it_was_for(store):
 
 
 async def test_outcome_tells_the_gateway_what_to_answer(store):
+    """What clients see comes from the live edge: gateway.tenancy.headers and gateway.tenancy.policies."""
     limit = scopes(
         requests_per_minute=1,
         gco2e_per_month=1.0,
@@ -224,19 +226,25 @@ async def test_outcome_tells_the_gateway_what_to_answer(store):
         on_exceed={"spend_per_month": {"downgrade": "tiny"}},
     )
     first = await reserve(store, gco2e=0.5, scope_list=limit)
-    assert first.ok and first.error_code is None and first.rejection is None
-    headers = rate_limit_headers(first.snapshot)
+    assert first.ok and not first.blocked
+    headers = rate_headers(first.snapshot)
     assert headers["x-ratelimit-limit-requests"] == "1" and headers["x-ratelimit-remaining-requests"] == "0"
     assert headers["x-ratelimit-reset-requests"] == "30s"
-    assert headers["x-carbon-budget-remaining-gco2e"] == "0.500000"
+    assert headers["x-carbon-budget-remaining-gco2e"] == "0.5"
     assert "x-ratelimit-limit-tokens" not in headers
     both = await reserve(store, gco2e=0.6, scope_list=limit)  # requests and carbon both exceeded
-    assert both.error_code == "carbon_budget_exceeded"  # the month outlasts the minute
-    assert both.rejection.retry_after_s > 86400 and both.downgrade_model is None
+    refused = rejection("acme", both.blocked, {})
+    assert refused.code == "carbon_budget_exceeded"  # the month outlasts the minute
+    assert int(refused.headers["retry-after"]) > 86400 and downgrade_target(both.blocked) is None
     spend_only = scopes("other", spend_per_month=1.0, on_exceed={"spend_per_month": {"downgrade": "tiny"}})
     downgrade_only = await reserve(store, "other", spend=2.0, scope_list=spend_only)
-    assert downgrade_only.downgrade_model == "tiny" and downgrade_only.error_code is None
+    assert downgrade_target(downgrade_only.blocked) == "tiny"
+    # A reject limit and a downgrade limit blocking together: no downgrade, the reject limit's 429.
+    mixed = scopes("mixed", tokens_per_minute=1, spend_per_month=1.0, on_exceed={"spend_per_month": {"downgrade": "tiny"}})
+    together = await reserve(store, "mixed", tokens=5, spend=2.0, scope_list=mixed)
+    assert downgrade_target(together.blocked) is None
+    assert rejection("mixed", together.blocked, {}).code == "token_quota_exceeded"
 
 
 def test_durations_follow_openai_format():
-    assert [duration(s) for s in (0.02, 1, 59.6, 360)] == ["20ms", "1s", "1m0s", "6m0s"]
+    assert [duration(s) for s in (0.02, 1, 59.6, 360)] == ["1s", "1s", "1m0s", "6m0s"]

@@ -7,24 +7,25 @@ import sqlite3
 import pytest
 
 from meters.store import StoreUnavailable, open_store
-from meters.store.redis_store import RedisStore
-from meters.store.sqlite_store import SqliteStore
+from meters.store.redis import RedisConnection
+from meters.store.sqlite import SqliteDatabase, open_sqlite
 from tests.test_store_helpers import REDIS_URL, make_record
 
 
 async def test_embedded_store_lives_in_the_state_dir_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CARBON_GATEWAY_STATE_DIR", str(tmp_path / "state"))
     store = await open_store(None)
-    assert isinstance(store, SqliteStore)
-    assert store.path == tmp_path / "state" / "carbon-gateway.sqlite3" and store.path.exists()
+    assert isinstance(store.backend, SqliteDatabase) and store.backend.name == "embedded"
+    path = store.backend.path
+    assert path == tmp_path / "state" / "carbon-gateway.sqlite3" and path.exists()
     assert await store.ping()
     await store.close()
 
 
 async def test_redis_url_selects_redis_with_any_db_index(tmp_path):
     store = await open_store(REDIS_URL.rsplit("/", 1)[0] + "/3", state_dir=tmp_path, prefix="cgtest-open:")
-    assert isinstance(store, RedisStore) and await store.ping()
-    assert store.journal.path == tmp_path / "redis-journal.jsonl"
+    assert isinstance(store.backend, RedisConnection) and await store.ping()
+    assert store.backend.journal.path == tmp_path / "redis-journal.jsonl"
     await store.close()
 
 
@@ -34,12 +35,12 @@ async def test_unknown_failure_mode_is_refused(tmp_path):
 
 
 async def test_embedded_store_locked_past_busy_timeout_is_unavailable(tmp_path):
-    store = SqliteStore(tmp_path / "db.sqlite3", busy_timeout_ms=50)
+    store = open_sqlite(tmp_path / "db.sqlite3", busy_timeout_ms=50)
     other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
     with pytest.raises(StoreUnavailable, match="locked"):
-        await store.record(make_record("acme"))
+        await store.meter.record(make_record("acme"))
     other.execute("ROLLBACK")
-    assert await store.record(make_record("acme"))
+    assert await store.meter.record(make_record("acme"))
     other.close()
     await store.close()

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from meters.limits import Limits, Scope
+from meters.periods import month_of
 from meters.store import Amounts, open_store
 from meters.store.leasing import LEASE_TTL_S
-from meters.store.windows import month_of, to_nano
+from meters.store.windows import to_nano
 from tests import test_store_helpers as helpers
 from tests.test_store_helpers import make_record
 
@@ -52,7 +53,7 @@ async def _run_worker(
     async def cycle() -> None:
         await asyncio.sleep(rng.random() * 0.01)
         fate = rng.random()
-        outcome = await store.reserve(
+        outcome = await store.meter.reserve(
             "race",
             key_id=None,
             model="m",
@@ -69,11 +70,11 @@ async def _run_worker(
         if fate < 0.7:
             actual = round(RESERVE_G * rng.uniform(0.3, 1.0), 6)
             record = make_record("race", timestamp=time.time(), model="m", gco2e=actual)
-            assert await store.settle(outcome.reservation, record)
+            assert await store.meter.settle(outcome.reservation, record)
             stats["settled"] += 1
             stats["settled_nano"] += to_nano(actual)
         elif fate < 0.85:
-            await store.release(outcome.reservation)  # upstream failed
+            await store.meter.release(outcome.reservation)  # upstream failed
             stats["released"] += 1
         else:
             stats["crashed"] += 1  # never settled nor released: must expire
@@ -113,7 +114,7 @@ async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease
 
     now = time.time()
     store = await factory.open()
-    usage = await store.usage("race", month_of(now))
+    usage = await store.reports.usage("race", month_of(now))
     # Counted exactly what was settled, and never more than the budget plus one request.
     assert to_nano(usage["totals"]["gco2e"]) == total["settled_nano"]
     assert usage["totals"]["requests"] == total["settled"]
@@ -122,7 +123,7 @@ async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease
     # crashed request's portion is held by its lease, until the lease's own TTL).
     ttl_s = LEASE_TTL_S if lease_requests else CRASH_TTL_S
     later = await factory.open(clock=lambda: time.time() + ttl_s + 1)
-    assert await later.outstanding_reservations("race") == 0
+    assert await later.meter.outstanding_reservations("race") == 0
 
 
 @pytest.mark.parametrize("lease_requests", [0, 16], ids=["one-by-one", "leases"])
@@ -134,7 +135,7 @@ async def test_concurrent_tasks_in_one_process_are_exact(factory, lease_requests
 
     async def one() -> None:
         nonlocal admitted
-        outcome = await store.reserve(
+        outcome = await store.meter.reserve(
             "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
         )
         if outcome.ok:
@@ -142,11 +143,11 @@ async def test_concurrent_tasks_in_one_process_are_exact(factory, lease_requests
             record = make_record(
                 "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
             )
-            await store.settle(outcome.reservation, record)
+            await store.meter.settle(outcome.reservation, record)
 
     await asyncio.gather(*(one() for _ in range(clients * 3)))
     assert admitted == 100  # exactly the budget: 1.0 g / 0.01 g
     if lease_requests:
-        await store.drain()
-    assert await store.outstanding_reservations("tasks") == 0
+        await store.meter.drain()
+    assert await store.meter.outstanding_reservations("tasks") == 0
     assert Path(factory.state_dir).exists()

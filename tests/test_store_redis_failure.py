@@ -83,14 +83,14 @@ async def _open(server: RedisServer, tmp_path: Path, **kwargs):
 
 
 async def _reserve(store):
-    return await store.reserve("acme", key_id=None, model="small", amounts=Amounts(gco2e=1.0), scopes=SCOPES)
+    return await store.meter.reserve("acme", key_id=None, model="small", amounts=Amounts(gco2e=1.0), scopes=SCOPES)
 
 
 async def test_fail_open_journals_while_down_and_replays_once(server, tmp_path):
     store = await _open(server, tmp_path, on_failure="fail_open")
-    await store.put_tenant(Tenant(id="acme"))
+    await store.directory.put_tenant(Tenant(id="acme"))
     before = make_record("acme", request_id="before", gco2e=1.0)
-    assert await store.record(before)
+    assert await store.meter.record(before)
     held = await _reserve(store)
     assert held.ok and not held.degraded
 
@@ -98,36 +98,36 @@ async def test_fail_open_journals_while_down_and_replays_once(server, tmp_path):
     assert await store.ping() is False
     degraded = await _reserve(store)
     assert degraded.ok and degraded.degraded and degraded.reservation_id.startswith("degraded-")
-    assert await store.settle(degraded.reservation, make_record("acme", request_id="during-1", gco2e=2.0))
-    assert await store.settle(held.reservation, make_record("acme", request_id="during-2", gco2e=4.0))
-    assert await store.record(make_record("acme", request_id="during-3", gco2e=8.0, tags={"build": "9"}))
-    assert await store.record(before)  # a retry of an already counted request, journalled again
-    await store.release("some-reservation")  # releases while down are dropped: reservations expire
+    assert await store.meter.settle(degraded.reservation, make_record("acme", request_id="during-1", gco2e=2.0))
+    assert await store.meter.settle(held.reservation, make_record("acme", request_id="during-2", gco2e=4.0))
+    assert await store.meter.record(make_record("acme", request_id="during-3", gco2e=8.0, tags={"build": "9"}))
+    assert await store.meter.record(before)  # a retry of an already counted request, journalled again
+    await store.meter.release("some-reservation")  # releases while down are dropped: reservations expire
     with pytest.raises(StoreUnavailable):
-        await store.usage("acme", "2030-03")
-    assert len(store.journal.path.read_bytes().splitlines()) == 4
+        await store.reports.usage("acme", "2030-03")
+    assert len(store.backend.journal.path.read_bytes().splitlines()) == 4
 
     server.start()
-    assert await store.get_tenant("acme") is not None  # the first successful call starts the replay
-    assert store.replay_task is not None
-    assert await store.replay_task == 4
-    assert not store.journal.pending()
-    totals = (await store.usage("acme", "2030-03"))["totals"]
+    assert await store.directory.get_tenant("acme") is not None  # the first successful call starts the replay
+    assert store.backend.replay_task is not None
+    assert await store.backend.replay_task == 4
+    assert not store.backend.journal.pending()
+    totals = (await store.reports.usage("acme", "2030-03"))["totals"]
     assert totals["requests"] == 4 and totals["gco2e"] == 15.0  # 1 + 2 + 4 + 8: nothing lost or doubled
-    assert (await store.usage("acme", "2030-03"))["by_tag"]["build=9"]["gco2e"] == 8.0
-    assert await store.outstanding_reservations("acme") == 0  # the held reservation was settled on replay
-    assert await store.replay_journal() == 0
+    assert (await store.reports.usage("acme", "2030-03"))["by_tag"]["build=9"]["gco2e"] == 8.0
+    assert await store.meter.outstanding_reservations("acme") == 0  # the held reservation was settled on replay
+    assert await store.backend.replay_journal() == 0
     await store.close()
 
 
 async def test_journal_is_bounded(server, tmp_path):
     store = await _open(server, tmp_path, on_failure="fail_open", journal_max=2)
     server.stop()
-    results = [await store.record(make_record("acme", request_id=f"r{i}")) for i in range(3)]
-    assert results == [True, True, False] and store.journal.dropped == 1
+    results = [await store.meter.record(make_record("acme", request_id=f"r{i}")) for i in range(3)]
+    assert results == [True, True, False] and store.backend.journal.dropped == 1
     server.start()
-    assert await store.replay_journal() == 2
-    assert (await store.usage("acme", "2030-03"))["totals"]["requests"] == 2
+    assert await store.backend.replay_journal() == 2
+    assert (await store.reports.usage("acme", "2030-03"))["totals"]["requests"] == 2
     await store.close()
 
 
@@ -136,30 +136,30 @@ async def test_journal_shared_by_two_stores_replays_each_record_once(server, tmp
     second = await _open(server, tmp_path, on_failure="fail_open")
     server.stop()
     for i in range(20):
-        await (first if i % 2 else second).record(make_record("acme", request_id=f"r{i}", gco2e=0.5))
+        await (first if i % 2 else second).meter.record(make_record("acme", request_id=f"r{i}", gco2e=0.5))
     server.start()
-    replayed = await asyncio.gather(first.replay_journal(), second.replay_journal())
+    replayed = await asyncio.gather(first.backend.replay_journal(), second.backend.replay_journal())
     assert sum(replayed) == 20
-    assert (await first.usage("acme", "2030-03"))["totals"]["gco2e"] == 10.0
+    assert (await first.reports.usage("acme", "2030-03"))["totals"]["gco2e"] == 10.0
     await first.close()
     await second.close()
 
 
 async def test_fail_closed_raises_while_down_and_recovers(server, tmp_path):
     store = await _open(server, tmp_path, on_failure="fail_closed")
-    await store.put_tenant(Tenant(id="acme"))
-    _, plaintext = await store.issue_key("acme")
+    await store.directory.put_tenant(Tenant(id="acme"))
+    _, plaintext = await store.directory.issue_key("acme")
     server.stop()
     with pytest.raises(StoreUnavailable):
         await _reserve(store)
     with pytest.raises(StoreUnavailable):
-        await store.record(make_record("acme"))
+        await store.meter.record(make_record("acme"))
     with pytest.raises(StoreUnavailable):
-        await store.resolve_key(plaintext)
-    assert not store.journal.pending()
+        await store.directory.resolve_key(plaintext)
+    assert not store.backend.journal.pending()
     server.start()
     assert (await _reserve(store)).ok
-    assert (await store.resolve_key(plaintext))[0].id == "acme"
+    assert (await store.directory.resolve_key(plaintext))[0].id == "acme"
     await store.close()
 
 

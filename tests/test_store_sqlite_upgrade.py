@@ -6,7 +6,7 @@ import sqlite3
 
 from meters.limits import Limits, Scope
 from meters.store import Amounts
-from meters.store.sqlite_store import SqliteStore
+from meters.store.sqlite import open_sqlite
 from tests.test_store_helpers import T0, make_record
 
 # Version 0 (user_version 0): one `reserved` row per reservation x scope, amounts not on the reservation.
@@ -42,7 +42,7 @@ def _v0_file(path, reservations):
 
 
 async def _reserve(store, tokens):
-    return await store.reserve(
+    return await store.meter.reserve(
         "acme", key_id=None, model="small", amounts=Amounts(tokens=tokens), scopes=SCOPES
     )
 
@@ -51,15 +51,15 @@ async def test_live_reservations_of_an_old_file_are_held_once_and_freed(tmp_path
     path = tmp_path / "state.sqlite3"
     _v0_file(path, [("short", 300, T0 + 10), ("long", 400, T0 + 1000)])
     now = [T0]
-    store = SqliteStore(path, clock=lambda: now[0])
-    again = SqliteStore(path, clock=lambda: now[0])  # a second worker opening the same file migrates nothing
+    store = open_sqlite(path, clock=lambda: now[0])
+    again = open_sqlite(path, clock=lambda: now[0])  # a second worker opening the same file migrates nothing
     assert not (await _reserve(store, 301)).ok  # 300 + 400 still held
     now[0] += 20  # "short" expires: purged before the check
     ok = await _reserve(again, 600)
     assert ok.ok and ok.snapshot.tokens_remaining == 0
-    await store.settle("long", make_record("acme", timestamp=now[0], prompt_tokens=0, completion_tokens=0))
-    await store.release(ok.reservation)
-    assert await store.outstanding_reservations("acme") == 0
+    await store.meter.settle("long", make_record("acme", timestamp=now[0], prompt_tokens=0, completion_tokens=0))
+    await store.meter.release(ok.reservation)
+    assert await store.meter.outstanding_reservations("acme") == 0
     full = await _reserve(store, 1000)
     assert full.ok and full.snapshot.tokens_remaining == 0
     await store.close()

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from meters.store.windows import month_of
+from meters.periods import month_of
 from meters.tenants import hash_key
 from tests.harness import GatewayProcess, running_gateway, write_config
 from tests.test_tenants_support import (
@@ -176,7 +176,7 @@ def test_tenants_made_earlier_keep_keys_required_after_a_restart(upstream_port: 
 
 
 def test_invalid_static_tenants_fail_at_start_naming_the_key(upstream_port: int, tmp_path) -> None:
-    from gateway.settings import ConfigError, parse_config
+    from gateway.config import ConfigError, parse_config
 
     base = tenancy_config(upstream_port, store_block("embedded", tmp_path))
     cases = {
@@ -192,4 +192,4 @@ def test_invalid_static_tenants_fail_at_start_naming_the_key(upstream_port: int,
     for key, tenants in cases.items():
         with pytest.raises(ConfigError) as raised:
             parse_config({**base, "tenants": tenants}, "gw.yaml")
-        assert raised.value.key == key.strip() and raised.value.path == "gw.yaml"
+        assert raised.value.key == key.strip() and raised.value.file == "gw.yaml"

@@ -20,20 +20,20 @@ class Clock:
 async def test_revocation_elsewhere_is_seen_after_the_ttl_and_here_at_once(tmp_path: Path) -> None:
     store = await open_store(None, state_dir=tmp_path)
     try:
-        await store.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 5}}, "t"))
-        key, plaintext = await store.issue_key("acme")
+        await store.directory.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 5}}, "t"))
+        key, plaintext = await store.directory.issue_key("acme")
         clock = Clock()
-        resolver = KeyResolver(store, {}, fail_open=True, ttl_s=1.0, clock=clock)
+        resolver = KeyResolver(store.directory, {}, fail_open=True, ttl_s=1.0, clock=clock)
         assert (await resolver.resolve(plaintext))[1].key_id == key.key_id
-        await store.revoke_key(key.key_id)  # as another worker or replica would
+        await store.directory.revoke_key(key.key_id)  # as another worker or replica would
         clock.now += 0.5
         assert await resolver.resolve(plaintext) is not None  # still trusted within the TTL
         clock.now += 0.6
         assert await resolver.resolve(plaintext) is None  # asked again, refused
 
-        key2, plaintext2 = await store.issue_key("acme")
+        key2, plaintext2 = await store.directory.issue_key("acme")
         assert await resolver.resolve(plaintext2) is not None
-        await store.revoke_key(key2.key_id)
+        await store.directory.revoke_key(key2.key_id)
         resolver.forget(key2.key_id)  # the worker that revoked forgets at once
         assert await resolver.resolve(plaintext2) is None
     finally:
@@ -43,11 +43,11 @@ async def test_revocation_elsewhere_is_seen_after_the_ttl_and_here_at_once(tmp_p
 async def test_new_limits_apply_at_once_after_forget_tenant(tmp_path: Path) -> None:
     store = await open_store(None, state_dir=tmp_path)
     try:
-        await store.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 5}}, "t"))
-        _, plaintext = await store.issue_key("acme")
-        resolver = KeyResolver(store, {}, fail_open=True, ttl_s=60.0)
+        await store.directory.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 5}}, "t"))
+        _, plaintext = await store.directory.issue_key("acme")
+        resolver = KeyResolver(store.directory, {}, fail_open=True, ttl_s=60.0)
         await resolver.resolve(plaintext)
-        await store.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 9}}, "t"))
+        await store.directory.put_tenant(Tenant.from_config({"id": "acme", "limits": {"gco2e_per_month": 9}}, "t"))
         resolver.forget_tenant("acme")
         tenant, _ = await resolver.resolve(plaintext)
         assert tenant.limits.get("gco2e_per_month") == 9
@@ -58,11 +58,11 @@ async def test_new_limits_apply_at_once_after_forget_tenant(tmp_path: Path) -> N
 async def test_ttl_zero_asks_the_store_every_time(tmp_path: Path) -> None:
     store = await open_store(None, state_dir=tmp_path)
     try:
-        await store.put_tenant(Tenant.from_config({"id": "acme"}, "t"))
-        key, plaintext = await store.issue_key("acme")
-        resolver = KeyResolver(store, {}, fail_open=True, ttl_s=0)
+        await store.directory.put_tenant(Tenant.from_config({"id": "acme"}, "t"))
+        key, plaintext = await store.directory.issue_key("acme")
+        resolver = KeyResolver(store.directory, {}, fail_open=True, ttl_s=0)
         assert await resolver.resolve(plaintext) is not None
-        await store.revoke_key(key.key_id)
+        await store.directory.revoke_key(key.key_id)
         assert await resolver.resolve(plaintext) is None
     finally:
         await store.close()

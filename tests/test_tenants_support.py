@@ -108,8 +108,8 @@ async def wait_until_settled(store: Store, tenant_id: str, requests: int | None 
     """Wait for the gateways' usage writers: no reservation left (and `requests` counted); the month's usage."""
     deadline = time.monotonic() + 60
     while True:
-        outstanding = await store.outstanding_reservations(tenant_id)
-        usage = await store.usage(tenant_id, time.strftime("%Y-%m", time.gmtime()))
+        outstanding = await store.meter.outstanding_reservations(tenant_id)
+        usage = await store.reports.usage(tenant_id, time.strftime("%Y-%m", time.gmtime()))
         counted = usage["totals"]["requests"]
         if outstanding == 0 and (requests is None or counted >= requests):
             return usage

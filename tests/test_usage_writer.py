@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.metering import UsageWriter
+from gateway.writer import UsageWriter
 from meters.store import StoreUnavailable
 from tests.test_store_helpers import make_record
 

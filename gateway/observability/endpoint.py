@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from gateway.config import ObservabilitySettings
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.observability.settings import ObservabilitySettings
+from gateway.config import ObservabilitySettings
 from meters.usage import UsageRecord
 
 ACCESS_LOGGER = "carbon_gateway.access"

@@ -24,8 +24,8 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from gateway.config import ObservabilitySettings
 from gateway.observability.multiprocess import MULTIPROC_ENV, prepare_multiprocess_dir
-from gateway.observability.settings import ObservabilitySettings
 from meters.usage import UsageRecord
 
 # prepare_multiprocess_dir is re-exported: the CLI imports it from here.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.observability.settings import ObservabilitySettings
+from gateway.config import ObservabilitySettings
 from meters.usage import UsageRecord
 
 REQUIRED_PACKAGES = "opentelemetry-sdk opentelemetry-exporter-otlp-proto-http"

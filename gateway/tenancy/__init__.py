@@ -1,9 +1,11 @@
 """Tenants, keys, limits and budgets at the HTTP edge, on top of `meters.store`.
 
-`build_guard` decides at start whether the gateway needs keys at all; the guard it returns
-authenticates every /v1 request, reserves before forwarding and releases on failure.
+`build_access` decides at start whether the gateway needs keys at all; the access it returns
+authenticates every /v1 request and reserves before forwarding.
 """
 
-from gateway.tenancy.guard import TenantGuard, build_guard
+from gateway.tenancy.access import Access, OpenAccess
+from gateway.tenancy.build import ADMIN_KEY_ENV, build_access
+from gateway.tenancy.guard import TenantGuard, store_unavailable
 
-__all__ = ["TenantGuard", "build_guard"]
+__all__ = ["ADMIN_KEY_ENV", "Access", "OpenAccess", "TenantGuard", "build_access", "store_unavailable"]

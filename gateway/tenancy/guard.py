@@ -1,31 +1,27 @@
-"""The guard the proxy calls: who is calling, and may this request go ahead (and on which model)."""
+"""The guard of a gateway that needs keys: who is calling, and may this request go ahead (on which model)."""
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 
 from gateway import auth
+from gateway.admission import Admission
 from gateway.errors import GatewayError
+from gateway.observability.telemetry import Telemetry
+from gateway.registry import ModelRegistry, ModelRuntime
 from gateway.tenancy import headers as h
-from gateway.tenancy.bootstrap import load_static_tenants, static_tenants
 from gateway.tenancy.keys import KeyResolver
 from gateway.tenancy.policies import downgrade_target, rejection
 from gateway.tenancy.sizing import reservation_amounts
 from meters.limits import LimitName, Scope
-from meters.store import ReserveOutcome, Store, StoreUnavailable
-
-if TYPE_CHECKING:
-    from gateway.registry import ModelRuntime
-    from gateway.state import Admission, GatewayState
+from meters.store import Meter, ReserveOutcome, StoreUnavailable
+from meters.tenants import ApiKey, Tenant
 
 log = logging.getLogger("carbon_gateway.tenancy")
 
-ADMIN_KEY_ENV = "GATEWAY_ADMIN_KEY"
-MASTER_TENANT = "master"
 STREAM_RESERVATION_S = 900.0  # a stream may last long after its read timeouts; expiry only guards crashes
 RESERVATION_MARGIN_S = 60.0
 SCOPE_CACHE_MAX = 4096
@@ -34,30 +30,41 @@ SCOPE_CACHE_MAX = 4096
 def store_unavailable() -> GatewayError:
     return GatewayError(
         503,
-        "The usage store (Redis) is unreachable and store.on_failure is fail_closed: the gateway "
+        "The usage store is unreachable and store.on_failure is fail_closed: the gateway "
         "cannot check limits, so it refuses requests until the store is back.",
         code="store_unavailable",
     )
 
 
 class TenantGuard:
+    anonymous = False
+
     def __init__(
-        self, state: GatewayState, store: Store, resolver: KeyResolver, *, master_key: str | None
+        self,
+        *,
+        registry: ModelRegistry,
+        meter: Meter,
+        resolver: KeyResolver,
+        telemetry: Telemetry,
+        master_key: str | None,
+        reserve_completion_tokens: int,
     ) -> None:
-        self._state = state
-        self._store = store
-        self.resolver = resolver
+        self._registry = registry
+        self._meter = meter
+        self._resolver = resolver
+        self._telemetry = telemetry
         self._master_key = master_key
-        self._scope_cache: dict[tuple[int, int, str], tuple[Any, Any, list[Scope]]] = {}
+        self._reserve_completion_tokens = reserve_completion_tokens
+        self._scope_cache: dict[tuple[int, int, str], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
 
     async def authenticate(self, request: Request) -> auth.Principal:
         key = auth.presented_key(request)
         if key is None:
             raise auth.unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
         if self._master_key is not None and auth.same_secret(key, self._master_key):
-            return auth.Principal(MASTER_TENANT)
+            return auth.MASTER
         try:
-            found = await self.resolver.resolve(key)
+            found = await self._resolver.resolve(key)
         except StoreUnavailable:
             raise store_unavailable() from None
         if found is None:
@@ -73,7 +80,7 @@ class TenantGuard:
         outcome = await self._reserve(admission, asked, payload, downgraded=False)
         if not outcome.ok:
             target = downgrade_target(outcome.blocked)
-            lower = self._state.models.get(target) if target else None
+            lower = self._registry.get(target) if target else None
             if lower is not None and lower is not asked:
                 outcome = await self._reserve(admission, lower, payload, downgraded=True)
                 if outcome.ok:
@@ -84,25 +91,25 @@ class TenantGuard:
             headers[h.LIMIT_WARNING] = h.warning_header(outcome.warnings)
         if outcome.degraded:
             headers[h.STORE_DEGRADED] = "limits not checked: the store is unreachable (fail_open)"
-        self._observe(principal, outcome)
+        self._observe(principal, principal.tenant, outcome)
         if not outcome.ok:
             raise rejection(principal.tenant_id, outcome.blocked, headers)
-        admission.reservation_id = outcome.reservation_id
+        admission.reservation = outcome.reservation
         admission.headers.update(headers)
 
-    async def release(self, reservation_id: str) -> None:
-        try:
-            await self._store.release(reservation_id)
-        except StoreUnavailable:
-            log.warning("could not release reservation %s: it expires on its own", reservation_id)
+    def revoked(self, key_id: str) -> None:
+        self._resolver.forget(key_id)
+
+    def changed(self, tenant_id: str) -> None:
+        self._resolver.forget_tenant(tenant_id)
 
     async def _reserve(
         self, admission: Admission, runtime: ModelRuntime, payload: dict[str, Any], *, downgraded: bool
     ) -> ReserveOutcome:
         principal = admission.principal
-        amounts = reservation_amounts(runtime, payload, self._state.config.reserve_completion_tokens)
+        amounts = reservation_amounts(runtime, admission.endpoint, payload, self._reserve_completion_tokens)
         try:
-            return await self._store.reserve(
+            return await self._meter.reserve(
                 principal.tenant_id,
                 key_id=principal.key_id,
                 model=runtime.name,
@@ -133,43 +140,14 @@ class TenantGuard:
         # Long enough for every attempt on the model and its fallbacks; expiry only frees what a
         # crashed worker held (a finished request settles or releases its reservation at once).
         entry = runtime.entry
-        attempts = (entry.max_retries + 1) * (1 + len(self._state.config.fallbacks.get(runtime.name, ())))
-        ttl = entry.connect_timeout_s + entry.timeout_s * attempts + RESERVATION_MARGIN_S
+        ttl = entry.connect_timeout_s + entry.timeout_s * self._registry.attempts(runtime) + RESERVATION_MARGIN_S
         return max(ttl, STREAM_RESERVATION_S) if stream else ttl
 
-    def _observe(self, principal: auth.Principal, outcome: ReserveOutcome) -> None:
-        metrics = self._state.metrics
-        if metrics is None:
-            return
+    def _observe(self, principal: auth.Principal, tenant: Tenant, outcome: ReserveOutcome) -> None:
         if not outcome.ok:
             code = rejection(principal.tenant_id, outcome.blocked, {}).code or "limit_exceeded"
-            metrics.observe_rejection(tenant=principal.tenant_id, reason=code)
-        budget = principal.tenant.limits.get(LimitName.GCO2E_PER_MONTH)
-        if budget is not None and outcome.snapshot.gco2e_budget_remaining is not None:
-            metrics.set_budget_limit(tenant=principal.tenant_id, kind="gco2e", value=budget)
-            metrics.set_budget_remaining(
-                tenant=principal.tenant_id, kind="gco2e", value=outcome.snapshot.gco2e_budget_remaining
-            )
-
-
-async def build_guard(state: GatewayState, store: Store) -> TenantGuard | None:
-    """The guard, or None while the gateway may stay anonymous (no master key, no admin key, no tenant)."""
-    config = state.config
-    static = static_tenants(config.tenants)
-    admin_key = os.environ.get(ADMIN_KEY_ENV) or None
-    if config.tenants:
-        try:
-            await load_static_tenants(store, config.tenants)
-        except StoreUnavailable:
-            log.warning("the store is unreachable: static tenants load on the next start")
-    needs_keys = bool(state.master_key or admin_key or config.tenants)
-    if not needs_keys:
-        try:
-            needs_keys = bool(await store.list_tenants())  # tenants an admin created earlier
-        except StoreUnavailable:
-            log.warning("the store is unreachable: cannot tell whether tenants exist, staying anonymous")
-    if not needs_keys:
-        return None
-    fail_open = config.store.on_failure == "fail_open"
-    resolver = KeyResolver(store, static, fail_open=fail_open, ttl_s=config.key_cache_ttl_s)
-    return TenantGuard(state, store, resolver, master_key=state.master_key)
+            self._telemetry.rejected(tenant=principal.tenant_id, reason=code)
+        budget = tenant.limits.get(LimitName.GCO2E_PER_MONTH)
+        remaining = outcome.snapshot.gco2e_budget_remaining
+        if budget is not None and remaining is not None:
+            self._telemetry.budget(tenant=principal.tenant_id, kind="gco2e", limit=budget, remaining=remaining)

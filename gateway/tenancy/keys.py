@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from meters.store import Store, StoreUnavailable
+from meters.store import StoreUnavailable, TenantDirectory
 from meters.tenants import ApiKey, Tenant, hash_key
 
 Resolved = tuple[Tenant, ApiKey]
@@ -25,7 +25,7 @@ LAST_KNOWN_MAX = 10_000
 class KeyResolver:
     def __init__(
         self,
-        store: Store,
+        store: TenantDirectory,
         static: dict[str, Resolved],
         *,
         fail_open: bool,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.errors import GatewayError
-from meters.limits import LimitName
+from meters.limits import LimitName, PolicyAction
 from meters.store import Exceeded
 
 # The 429 `code` per limit: a public contract (issue 4).
@@ -28,8 +28,8 @@ _UNITS: dict[LimitName, str] = {
 
 def downgrade_target(blocked: list[Exceeded]) -> str | None:
     """The model to serve instead, when every blocking limit asks for the same downgrade."""
-    targets = {b.policy.model for b in blocked if b.policy.action == "downgrade"}
-    if len(targets) != 1 or any(b.policy.action != "downgrade" for b in blocked):
+    targets = {b.policy.model for b in blocked if b.policy.action is PolicyAction.DOWNGRADE}
+    if len(targets) != 1 or any(b.policy.action is not PolicyAction.DOWNGRADE for b in blocked):
         return None
     return targets.pop()
 
@@ -40,7 +40,7 @@ def rejection(tenant_id: str, blocked: list[Exceeded], headers: dict[str, str]) 
     A limit whose policy is downgrade does not decide the code: once the rejecting ones clear,
     the request is served, on the lower-carbon model.
     """
-    hard = [b for b in blocked if b.policy.action == "reject"] or blocked
+    hard = [b for b in blocked if b.policy.action is PolicyAction.REJECT] or blocked
     worst = max(hard, key=lambda b: b.retry_after_s)
     details = "; ".join(
         f"{b.limit.value}: {b.current:.6g} of {b.limit_value:.6g} {_UNITS[b.limit]} used or reserved"

@@ -1,8 +1,15 @@
-"""The one shape every transport answers with."""
+"""What every transport is: an `Upstream` that sends a request and answers with an `UpstreamResponse`.
+
+One class per transport (passthrough.py, litellm.py, demo.py), as in httpx; failures raise the
+`gateway.errors.UpstreamError` tree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from gateway.endpoints import Endpoint
 
 
 class UpstreamResponse:
@@ -45,3 +52,11 @@ def from_bytes(status: int, body: bytes, content_type: str = "application/json")
         return body
 
     return UpstreamResponse(status, {"content-type": content_type}, read=read)
+
+
+class Upstream(Protocol):
+    """One configured model's way to its provider."""
+
+    async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
+        """Forward `payload` (its `model` already rewritten); raise `UpstreamError` when no answer came."""
+        ...

@@ -10,10 +10,13 @@ import hashlib
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
+from gateway.endpoints import Endpoint
+from gateway.text import prompt_pieces
 from gateway.upstream.base import UpstreamResponse, from_bytes
 
 _REPLY = (
@@ -28,19 +31,6 @@ def approx_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
-def _message_text(messages: list[Any]) -> str:
-    parts: list[str] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
-    return "\n".join(parts)
-
-
 def _reply_words(max_tokens: Any) -> list[str]:
     words = _REPLY.split(" ")
     if isinstance(max_tokens, int) and max_tokens > 0:
@@ -49,23 +39,30 @@ def _reply_words(max_tokens: Any) -> list[str]:
     return words
 
 
-def respond(endpoint: str, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
-    if endpoint == "embeddings":
+class DemoUpstream:
+    """The offline `demo` model, answered in-process."""
+
+    def __init__(self, upstream_model: str) -> None:
+        self._model = upstream_model
+
+    async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
+        return respond(endpoint, payload, self._model)
+
+
+def respond(endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
+    if endpoint is Endpoint.EMBEDDINGS:
         return from_bytes(200, orjson.dumps(_embeddings(body, upstream_model)))
-    if endpoint == "completions":
-        prompt = body.get("prompt")
-        prompt_text = prompt if isinstance(prompt, str) else " ".join(str(p) for p in prompt or [])
-    else:
-        prompt_text = _message_text(body.get("messages") or [])
+    texts, ids = prompt_pieces(endpoint, body)
+    prompt_text = "\n".join(texts)
     words = _reply_words(body.get("max_completion_tokens") or body.get("max_tokens"))
     text = " ".join(words)
-    usage = {"prompt_tokens": approx_tokens(prompt_text), "completion_tokens": approx_tokens(text)}
+    usage = {"prompt_tokens": approx_tokens(prompt_text) + ids, "completion_tokens": approx_tokens(text)}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     ident = f"demo-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.get("stream"):
         return _stream(endpoint, body, upstream_model, words, usage, ident, created)
-    if endpoint == "completions":
+    if endpoint is Endpoint.COMPLETIONS:
         choice: dict[str, Any] = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
         obj = "text_completion"
     else:
@@ -83,7 +80,7 @@ def respond(endpoint: str, body: dict[str, Any], upstream_model: str) -> Upstrea
 
 
 def _stream(
-    endpoint: str,
+    endpoint: Endpoint,
     body: dict[str, Any],
     model: str,
     words: list[str],
@@ -91,7 +88,7 @@ def _stream(
     ident: str,
     created: int,
 ) -> UpstreamResponse:
-    chat = endpoint != "completions"
+    chat = endpoint is not Endpoint.COMPLETIONS
     obj = "chat.completion.chunk" if chat else "text_completion"
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
@@ -106,7 +103,7 @@ def _stream(
         }
         return b"data: " + orjson.dumps(payload) + b"\n\n"
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         if chat:
             yield event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         for i, word in enumerate(words):

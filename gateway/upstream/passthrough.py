@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import orjson
 
-from gateway.errors import GatewayError
+from gateway.endpoints import Endpoint
+from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.upstream.base import UpstreamResponse
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 10.0
 
 
-class UpstreamFailure(GatewayError):
-    """Final transport failure (after retries): a fallback model may still be tried."""
-
-
 class PassthroughClient:
+    """The pooled HTTP session every passthrough model shares (started in the app's lifespan)."""
+
     def __init__(self, *, backoff_s: float = 0.2) -> None:
         self._session: aiohttp.ClientSession | None = None
         self._backoff_s = backoff_s
@@ -40,7 +42,7 @@ class PassthroughClient:
             await self._session.close()
             self._session = None
 
-    async def send(
+    async def post(
         self,
         url: str,
         body: bytes,
@@ -83,13 +85,42 @@ class PassthroughClient:
         return base * (0.5 + random.random())  # jitter spreads retries of concurrent requests
 
 
-def transport_failure(exc: BaseException, when: str) -> UpstreamFailure:
+def transport_failure(exc: BaseException, when: str) -> UpstreamError:
     """A timeout is a 504, anything else on the wire a 502; both may fall back to another model."""
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamFailure(504, f"upstream timed out {when}", code="upstream_timeout")
-    return UpstreamFailure(
-        502, f"upstream unreachable {when}: {type(exc).__name__}", code="upstream_unreachable"
-    )
+        return UpstreamTimeout(when)
+    return UpstreamUnreachable(f"{when}: {type(exc).__name__}")
+
+
+class PassthroughUpstream:
+    """An OpenAI-compatible upstream: the client's JSON forwarded as bytes, only `model` rewritten."""
+
+    def __init__(
+        self,
+        client: PassthroughClient,
+        api_base: str,
+        *,
+        api_key: str | None,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_retries: int,
+    ) -> None:
+        self._client = client
+        self._api_base = api_base
+        self._api_key = api_key
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._max_retries = max_retries
+
+    async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
+        return await self._client.post(
+            f"{self._api_base}{endpoint.path}",
+            orjson.dumps(payload),
+            api_key=self._api_key,
+            connect_timeout_s=self._connect_timeout_s,
+            read_timeout_s=self._read_timeout_s,
+            max_retries=self._max_retries,
+        )
 
 
 def _wrap(resp: aiohttp.ClientResponse) -> UpstreamResponse:
@@ -101,7 +132,7 @@ def _wrap(resp: aiohttp.ClientResponse) -> UpstreamResponse:
         finally:
             resp.release()
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         try:
             async for chunk in resp.content.iter_any():
                 yield chunk

@@ -1,7 +1,8 @@
-"""Tenants, keys, limit counters, usage aggregates and the ledger: one interface, two backends.
+"""Tenants, keys, limit counters, usage aggregates and the ledger: one interface in three parts
+(`TenantDirectory`, `Meter`, `UsageReports`), two backends.
 
-`open_store(redis_url)` picks Redis when a URL is given (shared by every replica), else
-the embedded SQLite store in the state directory (shared by the workers of one host).
+`open_store(redis_url)` picks Redis when a URL is given (shared by every replica), else the embedded
+SQLite store in the state directory (shared by the workers of one host).
 """
 
 from __future__ import annotations
@@ -9,26 +10,33 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from meters.store.base import (
+from meters.store.interfaces import Backend, CountItem, Meter, TenantDirectory, UsageReports
+from meters.store.store import Store
+from meters.store.values import (
     Amounts,
     Exceeded,
     RateSnapshot,
     Reservation,
     ReserveOutcome,
-    Store,
     StoreUnavailable,
 )
 
 __all__ = [
     "Amounts",
+    "Backend",
+    "CountItem",
     "Exceeded",
+    "Meter",
     "RateSnapshot",
     "Reservation",
     "ReserveOutcome",
     "Store",
     "StoreUnavailable",
+    "TenantDirectory",
+    "UsageReports",
     "default_state_dir",
     "open_store",
 ]
@@ -62,60 +70,39 @@ async def open_store(
     usage to `journal_path`, default `<state_dir>/redis-journal.jsonl`, at most
     `journal_max` records, replayed when Redis is back) or `fail_closed` (raise
     StoreUnavailable). `clock` exists for tests of windows and expiry.
-    `lease_requests` >= 2 puts a `LeasingStore` in front: requests are admitted from leases of
-    up to that many requests' worth, each lasting at most `lease_s` (see `meters.store.portions`).
+    `lease_requests` >= 2 puts a `LeasingMeter` in front of the meter: requests are admitted from
+    leases of up to that many requests' worth, each lasting at most `lease_s` (see `meters.store.portions`).
     """
-    store = await _open_backend(
-        redis_url,
-        state_dir=state_dir,
-        prefix=prefix,
-        on_failure=on_failure,
-        journal_path=journal_path,
-        journal_max=journal_max,
-        ledger_retention_days=ledger_retention_days,
-        idempotency_ttl_s=idempotency_ttl_s,
-        clock=clock,
-    )
-    if lease_requests >= 2:
-        from meters.store.leasing import LeasingStore
-
-        return LeasingStore(store, lease_requests=lease_requests, lease_s=lease_s, clock=clock)
-    return store
-
-
-async def _open_backend(
-    redis_url: str | None,
-    *,
-    state_dir: str | os.PathLike[str] | None,
-    prefix: str,
-    on_failure: str,
-    journal_path: str | os.PathLike[str] | None,
-    journal_max: int,
-    ledger_retention_days: int,
-    idempotency_ttl_s: float,
-    clock: Callable[[], float],
-) -> Store:
     if on_failure not in FAILURE_MODES:
         raise ValueError(f"store.on_failure must be one of {FAILURE_MODES}, got {on_failure!r}")
     directory = Path(state_dir) if state_dir is not None else default_state_dir()
+    store: Store
     if redis_url:
-        from meters.store.redis_store import RedisStore
+        from meters.store.journal import Journal
+        from meters.store.redis import open_redis
 
-        return await RedisStore.open(
+        journal = Journal(Path(journal_path) if journal_path else directory / "redis-journal.jsonl", journal_max)
+        store = await open_redis(
             redis_url,
             prefix=prefix,
             on_failure=on_failure,
-            journal_path=Path(journal_path) if journal_path else directory / "redis-journal.jsonl",
-            journal_max=journal_max,
+            journal=journal,
             ledger_retention_days=ledger_retention_days,
             idempotency_ttl_s=idempotency_ttl_s,
             clock=clock,
         )
-    from meters.store.sqlite_store import SqliteStore
+    else:
+        from meters.store.sqlite import open_sqlite
 
-    return SqliteStore(
-        directory / SQLITE_FILENAME,
-        clock=clock,
-        ledger_retention_days=ledger_retention_days,
-        idempotency_ttl_s=idempotency_ttl_s,
-    )
+        store = open_sqlite(
+            directory / SQLITE_FILENAME,
+            clock=clock,
+            ledger_retention_days=ledger_retention_days,
+            idempotency_ttl_s=idempotency_ttl_s,
+        )
+    if lease_requests >= 2:
+        from meters.store.leasing import LeasingMeter
+
+        leasing = LeasingMeter(store.meter, lease_requests=lease_requests, lease_s=lease_s, clock=clock)
+        store = replace(store, meter=leasing)
+    return store

@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meters.limits import QUANTITY_OF, WINDOW_OF, LimitName, Policy, Quantity, Scope, Window
-from meters.store.base import Amounts, Exceeded, RateSnapshot
+from meters.limits import QUANTITY_OF, WINDOW_OF, LimitName, Policy, PolicyAction, Quantity, Scope, Window
+from meters.store.values import Amounts, Exceeded, RateSnapshot
 from meters.store.windows import Windows, from_nano, to_nano
 
 _NANO_QUANTITIES = {Quantity.SPEND, Quantity.GCO2E}
@@ -53,7 +53,7 @@ def plan_checks(scopes: Sequence[Scope], windows: Windows, downgraded: bool) -> 
     for scope in scopes:
         for limit, value in scope.limits.values.items():
             policy = scope.limits.policy(limit)
-            blocks = policy.blocks and not (downgraded and policy.action == "downgrade")
+            blocks = policy.blocks and not (downgraded and policy.action is PolicyAction.DOWNGRADE)
             window = WINDOW_OF[limit]
             quantity = QUANTITY_OF[limit]
             checks.append(

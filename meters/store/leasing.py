@@ -1,8 +1,7 @@
-"""A store front that admits requests from leases (see `portions`) instead of one reservation each.
+"""A meter front that admits requests from leases (see `portions`) instead of one reservation each.
 
-`LeasingStore` wraps a backend: everything but metering goes straight through. `reserve` asks
-the backend for a lease of up to `lease_requests` requests' worth for a (tenant, key, model)
-and then admits that worker's next requests from it in memory; a lease lasts `lease_s` at most
+`LeasingMeter` wraps a backend's meter. `reserve` asks the backend for a lease of up to
+`lease_requests` requests' worth for a (tenant, key, model) and then admits that worker's next requests from it in memory; a lease lasts `lease_s` at most
 (and never past its minute), after which what it did not hand out is given back. Near a
 limit the backend refuses leases, and every request is reserved on its own, exactly as
 without this front. Downgraded requests are always reserved on their own.
@@ -17,23 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from meters.limits import Limits, Scope
-from meters.store.base import (
-    Amounts,
-    RateSnapshot,
-    Reservation,
-    ReserveOutcome,
-    Store,
-    StoreUnavailable,
-)
+from meters.limits import Scope
+from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import Units, portion_id
+from meters.store.values import Amounts, RateSnapshot, Reservation, ReserveOutcome, StoreUnavailable
 from meters.store.windows import from_nano, to_nano, windows_at
-from meters.tenants import ApiKey, Tenant
-from meters.usage import UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +53,10 @@ class _Lease:
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
-class LeasingStore(Store):
+class LeasingMeter(Meter):
     def __init__(
         self,
-        inner: Store,
+        inner: Meter,
         *,
         lease_requests: int = 256,
         lease_s: float = 0.5,
@@ -82,10 +73,6 @@ class LeasingStore(Store):
         self._acquiring: dict[tuple[str, str | None, str], asyncio.Future[None]] = {}
         self._refused_until: dict[tuple[str, str | None, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        # Backend extras (journal, replay_task, path, ...) stay reachable through the front.
-        return getattr(self.inner, name)
 
     # metering
 
@@ -208,6 +195,7 @@ class LeasingStore(Store):
             lease.row_expires_at,
             model,
             key_id,
+            leased=True,
         )
         outcome = ReserveOutcome(True, reservation, snapshot=self._snapshot(lease, now))
         if not lease.requests_left:
@@ -274,10 +262,7 @@ class LeasingStore(Store):
         except Exception:
             log.exception("giving a lease back failed (it expires on its own)")
 
-    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
-        return await self.inner.settle(reservation, record)
-
-    async def count_many(self, items: list[tuple[str | None, UsageRecord]]) -> list[bool]:
+    async def count_many(self, items: list[CountItem]) -> list[bool]:
         return await self.inner.count_many(items)
 
     async def release(self, reservation: Reservation | str | None) -> None:
@@ -286,60 +271,16 @@ class LeasingStore(Store):
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
         await self.inner.return_lease(lease_id, requests, units, minute)
 
+    async def outstanding_reservations(self, tenant_id: str) -> int:
+        return await self.inner.outstanding_reservations(tenant_id)
+
     async def drain(self) -> None:
         """Give every lease back now and wait for it (on shutdown, and in tests)."""
         for lease in list(self._leases.values()):
             self._retire(lease)
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def close(self) -> None:
-        await self.drain()
-        await self.inner.close()
-
-    # everything else goes straight to the backend
-
-    async def ping(self) -> bool:
-        return await self.inner.ping()
-
-    async def put_tenant(self, tenant: Tenant) -> None:
-        await self.inner.put_tenant(tenant)
-
-    async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self.inner.get_tenant(tenant_id)
-
-    async def list_tenants(self) -> list[Tenant]:
-        return await self.inner.list_tenants()
-
-    async def put_key(self, key: ApiKey) -> None:
-        await self.inner.put_key(key)
-
-    async def issue_key(
-        self, tenant_id: str, limits: Limits | None = None, *, name: str | None = None
-    ) -> tuple[ApiKey, str]:
-        return await self.inner.issue_key(tenant_id, limits, name=name)
-
-    async def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        return await self.inner.list_keys(tenant_id)
-
-    async def revoke_key(self, key_id: str) -> bool:
-        return await self.inner.revoke_key(key_id)
-
-    async def resolve_key(self, plaintext_or_hash: str) -> tuple[Tenant, ApiKey] | None:
-        return await self.inner.resolve_key(plaintext_or_hash)
-
-    async def record(self, record: UsageRecord) -> bool:
-        return await self.inner.record(record)
-
-    async def usage(self, tenant_id: str, period: str) -> dict:
-        return await self.inner.usage(tenant_id, period)
-
-    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
-        async for entry in self.inner.ledger(tenant_id, start_ts, end_ts):
-            yield entry
-
-    async def outstanding_reservations(self, tenant_id: str) -> int:
-        return await self.inner.outstanding_reservations(tenant_id)
+        await self.inner.drain()
 
 
 _ADMIT, _ALONE, _RETIRE = "admit", "alone", "retire"

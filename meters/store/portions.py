@@ -51,7 +51,3 @@ def split_portion(reservation_id: str) -> tuple[str, Units | None]:
         return reservation_id, None
     row_id, tokens, spend, gco2e = reservation_id.split(_SEP)
     return row_id, Units(int(tokens), int(spend), int(gco2e))
-
-
-def is_lease_portion(reservation_id: str) -> bool:
-    return _SEP in reservation_id

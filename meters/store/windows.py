@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import calendar
 import functools
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from meters.limits import Window
 
@@ -66,35 +64,6 @@ def _windows_of_minute(epoch_minute: int) -> Windows:
         day_end=int((day_start + timedelta(days=1)).timestamp()),
         month_end=int(next_month.timestamp()),
     )
-
-
-def day_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
-def month_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
-
-
-_PERIOD = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
-
-
-def period_days(period: str) -> list[str]:
-    """Every UTC day of a period "YYYY", "YYYY-MM" or "YYYY-MM-DD", as "YYYY-MM-DD"."""
-    match = _PERIOD.match(period or "")
-    if not match:
-        raise ValueError(f"period must be YYYY, YYYY-MM or YYYY-MM-DD, got {period!r}")
-    year, month, day = match.groups()
-    try:
-        if day:
-            return [date(int(year), int(month), int(day)).isoformat()]
-        if month:
-            last = calendar.monthrange(int(year), int(month))[1]
-            return [date(int(year), int(month), d).isoformat() for d in range(1, last + 1)]
-        first, days = date(int(year), 1, 1), 366 if calendar.isleap(int(year)) else 365
-        return [(first + timedelta(days=i)).isoformat() for i in range(days)]
-    except ValueError as exc:
-        raise ValueError(f"period {period!r}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 MEASURE = r"""
 import json, os, sys, time, logging
 from gateway.observability.metrics import Metrics
-from gateway.observability.settings import ObservabilitySettings
+from gateway.config import ObservabilitySettings
 from gateway.observability import logs
 from meters.carbon.estimate import Estimate
 from meters.usage import UsageRecord

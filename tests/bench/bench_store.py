@@ -42,8 +42,8 @@ async def _loop_stall(stop: asyncio.Event, worst: list[float]) -> None:
 
 async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]:
     tenant = f"bench-{uuid.uuid4().hex[:6]}"
-    await store.put_tenant(Tenant(id=tenant, limits=LIMITS))
-    _, plaintext = await store.issue_key(tenant)
+    await store.directory.put_tenant(Tenant(id=tenant, limits=LIMITS))
+    _, plaintext = await store.directory.issue_key(tenant)
     scopes = [Scope(f"t:{tenant}", LIMITS), Scope(f"m:{tenant}:m", Limits())]
     reserve_s: list[float] = []
     settle_s: list[float] = []
@@ -53,9 +53,9 @@ async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]
     async def worker() -> None:
         for _ in queue:
             t0 = time.perf_counter()
-            await store.resolve_key(plaintext)
+            await store.directory.resolve_key(plaintext)
             t1 = time.perf_counter()
-            outcome = await store.reserve(
+            outcome = await store.meter.reserve(
                 tenant,
                 key_id=None,
                 model="m",
@@ -63,7 +63,7 @@ async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]
                 scopes=scopes,
             )
             t2 = time.perf_counter()
-            await store.settle(outcome.reservation, make_record(tenant, timestamp=time.time(), model="m"))
+            await store.meter.settle(outcome.reservation, make_record(tenant, timestamp=time.time(), model="m"))
             t3 = time.perf_counter()
             resolve_s.append(t1 - t0)
             reserve_s.append(t2 - t1)
@@ -76,7 +76,7 @@ async def bench(store: Store, cycles: int, concurrency: int) -> dict[str, float]
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stop.set()
     await ticker
-    assert await store.outstanding_reservations(tenant) == 0
+    assert await store.meter.outstanding_reservations(tenant) == 0
     return {
         "cycles_per_s": cycles / elapsed,
         "reserve_p50_us": _pct(reserve_s, 0.5),

@@ -1,0 +1,174 @@
+"""Accounting: from a finished request to its usage record, counted once, observed once.
+
+The usage comes from the upstream's `usage` object, or, where it gave none (or nonsense), from the
+gateway's own count (labelled `usage_source: gateway_count`). Finished requests go to telemetry and to
+the usage writer; failed ones release what they held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway import tokens
+from gateway.admission import Admission
+from gateway.auth import Principal
+from gateway.endpoints import Endpoint
+from gateway.errors import GatewayError
+from gateway.observability.telemetry import Telemetry
+from gateway.registry import ModelRuntime
+from gateway.writer import UsageWriter
+from meters.carbon import Estimate
+from meters.store import Meter, Reservation, StoreUnavailable
+from meters.usage import USAGE_COUNTED_BY_GATEWAY, USAGE_FROM_UPSTREAM, UsageRecord
+
+log = logging.getLogger("carbon_gateway.metering")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    source: str  # USAGE_FROM_UPSTREAM or USAGE_COUNTED_BY_GATEWAY
+
+    def as_openai(self) -> dict[str, int]:
+        total = self.prompt_tokens + self.completion_tokens
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": total}
+
+
+def upstream_tokens(usage: Any) -> tuple[int, int] | None:
+    """(prompt, completion) from an OpenAI `usage` object, or None when it is absent or malformed."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens", 0)
+    if completion is None:
+        completion = 0
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt < 0 or completion < 0:
+        return None
+    return prompt, completion
+
+
+def resolve_usage(
+    endpoint: Endpoint, payload: dict[str, Any], usage: Any, completion_text: Callable[[], str]
+) -> Usage:
+    """The upstream's usage when it gave a sound one, else the gateway's own count of the prompt and of
+    `completion_text()` (called only then: collecting the text costs)."""
+    counted = upstream_tokens(usage)
+    if counted is not None:
+        return Usage(counted[0], counted[1], USAGE_FROM_UPSTREAM)
+    completion = tokens.count_text(completion_text()) if endpoint.generates else 0
+    return Usage(tokens.count_prompt(endpoint, payload), completion, USAGE_COUNTED_BY_GATEWAY)
+
+
+def estimate(runtime: ModelRuntime, usage: Usage, upstream_s: float) -> Estimate:
+    return runtime.factors.estimate(
+        usage.prompt_tokens, usage.completion_tokens, upstream_s if runtime.metered_latency else None
+    )
+
+
+class Accounting:
+    def __init__(self, meter: Meter, telemetry: Telemetry) -> None:
+        self._meter = meter
+        self._telemetry = telemetry
+        self.writer = UsageWriter(meter.count_many)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.writer.start()
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.writer.close()
+
+    def finish(
+        self,
+        admission: Admission,
+        runtime: ModelRuntime,
+        usage: Usage,
+        figure: Estimate,
+        *,
+        status: int,
+        latency_s: float,
+        ttft_s: float | None,
+        overhead_s: float | None,
+    ) -> UsageRecord:
+        """Record a request that produced usage: observed now, counted by the writer shortly."""
+        principal = admission.principal
+        record = UsageRecord(
+            request_id=admission.request_id,
+            timestamp=time.time(),
+            tenant_id=principal.tenant_id,
+            model=runtime.name,
+            provider=runtime.route.provider,
+            upstream_model=runtime.route.upstream_model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            estimate=figure,
+            usage_source=usage.source,
+            key_id=principal.key_id,
+            spend=runtime.spend(usage.prompt_tokens, usage.completion_tokens),
+            currency=runtime.currency,
+            tags=admission.tags,
+            status=status,
+            stream=admission.stream,
+            latency_s=latency_s,
+            ttft_s=ttft_s,
+            overhead_s=overhead_s,
+            endpoint=admission.endpoint.value,
+        )
+        self._telemetry.finished(record)
+        self.writer.submit(admission.reservation_id, record, urgent=admission.urgent)
+        return record
+
+    async def abandon(self, admission: Admission, status: int, started: float) -> None:
+        """The request failed before any usage: release what it held."""
+        if admission.reservation is not None:
+            await self.release(admission.reservation)
+        runtime = admission.runtime
+        self._telemetry.failed(
+            request_id=admission.request_id,
+            tenant=admission.principal.tenant_id,
+            model=runtime.name,
+            provider=runtime.route.provider,
+            status=status,
+            stream=admission.stream,
+            latency_s=time.perf_counter() - started,
+        )
+
+    def abandon_soon(self, admission: Admission, status: int, started: float) -> None:
+        """`abandon` in a task of its own: a cancelled request cannot await it."""
+        task = asyncio.create_task(self.abandon(admission, status, started))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def release(self, reservation: Reservation) -> None:
+        try:
+            await self._meter.release(reservation)
+        except StoreUnavailable:
+            log.warning("could not release reservation %s: it expires on its own", reservation.reservation_id)
+
+    def refused(
+        self,
+        exc: GatewayError,
+        started: float,
+        request_id: str,
+        principal: Principal | None,
+        runtime: ModelRuntime | None,
+    ) -> None:
+        """A request refused before it was forwarded (bad input, auth, unknown model, limits)."""
+        self._telemetry.failed(
+            request_id=request_id,
+            tenant=principal.tenant_id if principal is not None else "unknown",
+            model=runtime.name if runtime is not None else "unknown",
+            provider=runtime.route.provider if runtime is not None else "none",
+            status=exc.status,
+            stream=False,
+            latency_s=time.perf_counter() - started,
+            error=exc.code,
+        )

@@ -1,0 +1,49 @@
+"""The carbon figure as a client sees it: `x-carbon-*` headers and the `usage.carbon` body field."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from meters.carbon import Estimate, ModelFactors
+
+
+def fmt(value: float) -> str:
+    """At least 4 significant digits, trailing zeros kept (6 here)."""
+    return f"{value:#.6g}"
+
+
+def ascii_header(value: str) -> str:
+    """Header values must be ASCII: fold accents (é → e), replace the rest."""
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    return " ".join(folded.split())
+
+
+def label_headers(factors: ModelFactors) -> dict[str, str]:
+    """Method, confidence, boundary and source: known before the response (a stream's headers carry them)."""
+    return {
+        "x-carbon-method": str(factors.method),
+        "x-carbon-confidence": str(factors.confidence),
+        "x-carbon-boundary": str(factors.boundary),
+        "x-carbon-source": ascii_header(factors.source),
+    }
+
+
+def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str) -> dict[str, str]:
+    headers = {
+        "x-carbon-gco2e": fmt(estimate.gco2e),
+        "x-carbon-gco2e-min": fmt(estimate.gco2e_min),
+        "x-carbon-gco2e-max": fmt(estimate.gco2e_max),
+        **labels,
+        "x-carbon-usage-source": usage_source,
+    }
+    if estimate.energy_wh is not None:
+        headers["x-carbon-energy-wh"] = fmt(estimate.energy_wh)
+    return headers
+
+
+def carbon_payload(estimate: Estimate, usage_source: str) -> dict[str, Any]:
+    """The `usage.carbon` object."""
+    payload = estimate.as_dict()
+    payload["usage_source"] = usage_source
+    return payload

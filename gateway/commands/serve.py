@@ -1,0 +1,87 @@
+"""`carbon-gateway serve`: the gateway under uvicorn (one process, or several workers)."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from gateway.config import CONFIG_ENV, ConfigError, default_config_path, load_config
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+EXIT_INVALID = 2
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="run the gateway")
+    parser.add_argument("--config", help="config file (default: $CARBON_GATEWAY_CONFIG or the packaged default)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(run=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.gateway import RESOLVED_ROUTES_ENV
+    from gateway.providers import resolve_models, routes_to_json
+
+    config_path = args.config or str(default_config_path())
+    try:
+        config = load_config(config_path)
+        routes = resolve_models(config)
+    except ConfigError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    # Workers read the resolved routes instead of importing LiteLLM themselves.
+    handle, resolved = tempfile.mkstemp(prefix="carbon-gateway-routes-", suffix=".json")
+    with os.fdopen(handle, "w") as out:
+        out.write(routes_to_json(routes))
+    atexit.register(lambda: Path(resolved).unlink(missing_ok=True))
+    os.environ[RESOLVED_ROUTES_ENV] = resolved
+    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    common = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        # The gateway uses no client address, so no X-Forwarded-* rewriting on every request;
+        # `server` header off: one less header per response, and no version banner.
+        proxy_headers=False,
+        server_header=False,
+    )
+    print(
+        f"carbon-gateway: serving {len(routes)} model(s) from {config_path} on http://{args.host}:{args.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.workers > 1:
+        _prepare_metrics_dir(args.workers)
+        uvicorn.run("gateway.app:app_from_env", factory=True, workers=args.workers, **common)
+        return 0
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    uvicorn.run(app, **common)
+    return 0
+
+
+def _prepare_metrics_dir(workers: int) -> None:
+    from gateway.observability.multiprocess import prepare_multiprocess_dir
+
+    path = prepare_multiprocess_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"), workers)
+    if path:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path

@@ -1,0 +1,122 @@
+"""The gateway's YAML config, read once into typed values: LiteLLM's `model_list` shape plus
+carbon-gateway's own blocks. `check-config` and `serve` both use `load_config`; every error names the
+file, the key and the reason (`ConfigError`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.config.errors import ConfigError
+from gateway.config.models import ModelEntry, parse_fallbacks, parse_models
+from gateway.config.observability import ObservabilitySettings, parse_observability
+from gateway.config.reader import Block
+from gateway.config.store import StoreSettings, parse_store
+from gateway.config.tenants import StaticTenant, parse_tenants
+from meters.paths import data_dir
+
+CONFIG_ENV = "CARBON_GATEWAY_CONFIG"
+TOP_LEVEL_KEYS = frozenset(
+    {"model_list", "router_settings", "gateway", "carbon", "store", "tenants", "observability"}
+)
+GATEWAY_KEYS = frozenset({"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s"})
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The `gateway:` block."""
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    reserve_completion_tokens: int = 1024  # reserved when a request sets no max_tokens
+    # How long a worker trusts a key lookup: a revocation or a tenant's new limits reach the other
+    # workers and replicas within this (the worker that revokes forgets at once). 0 = ask every time.
+    key_cache_ttl_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class CarbonSettings:
+    """The `carbon:` block: `body` is the gateway's; the rest configures meters.carbon's engine."""
+
+    body: bool = True  # add usage.carbon to response bodies (headers are always sent)
+    engine: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    path: str
+    models: tuple[ModelEntry, ...]
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    carbon: CarbonSettings = field(default_factory=CarbonSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    tenants: tuple[StaticTenant, ...] = ()
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+
+    def model(self, name: str) -> ModelEntry | None:
+        return next((entry for entry in self.models if entry.model_name == name), None)
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else data_dir() / "gateway.yaml"
+
+
+def load_config(path: str | Path | None = None) -> GatewayConfig:
+    path = Path(path) if path else default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "(yaml)", f"not valid YAML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: object, path: str | Path) -> GatewayConfig:
+    top = Block(path, "", raw, None)
+    for key in top.raw:
+        if key not in TOP_LEVEL_KEYS:
+            expected = ", ".join(sorted(TOP_LEVEL_KEYS))
+            raise top.fail(str(key), f"unknown top-level key (expected one of {expected})")
+    models = parse_models(top)
+    names = {entry.model_name for entry in models}
+    return GatewayConfig(
+        path=str(path),
+        models=models,
+        fallbacks=parse_fallbacks(top, names),
+        gateway=_parse_gateway(top),
+        carbon=_parse_carbon(top),
+        store=parse_store(top),
+        tenants=parse_tenants(top, names),
+        observability=parse_observability(top),
+    )
+
+
+def _parse_gateway(top: Block) -> GatewaySettings:
+    block = top.block("gateway", GATEWAY_KEYS)
+    default = GatewaySettings()
+    max_body = block.get("max_body_bytes", default.max_body_bytes)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+        raise block.fail("max_body_bytes", f"must be a positive integer, got {max_body!r}")
+    return GatewaySettings(
+        max_body_bytes=max_body,
+        reserve_completion_tokens=block.integer(
+            "reserve_completion_tokens", default.reserve_completion_tokens, low=0, high=10_000_000
+        ),
+        key_cache_ttl_s=block.number("key_cache_ttl_s", default.key_cache_ttl_s, low=0, high=300, unit="seconds"),
+    )
+
+
+def _parse_carbon(top: Block) -> CarbonSettings:
+    block = top.block("carbon", None)  # the engine refuses unknown keys (meters.carbon.overrides)
+    return CarbonSettings(
+        body=block.boolean("body", True),
+        engine={key: value for key, value in block.raw.items() if key != "body"},
+    )

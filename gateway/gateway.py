@@ -1,0 +1,122 @@
+"""The running gateway: its collaborators, built complete at start-up, each owning one step of a request.
+
+    request → routes/proxy.py → access (tenancy/: who, may it go ahead) → router (routing.py: which model,
+    fallbacks, upstream/) → unary.py or streaming.py (the response, its carbon figure) → accounting.py
+    (usage record, telemetry, writer.py → the store's meter)
+
+`prepare` does everything that can fail on a bad config, synchronously, before the server listens
+(`check-config` runs exactly this); `Gateway.open` adds what needs the event loop: the store, the
+access mode it implies, the HTTP client and the background tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.accounting import Accounting
+from gateway.config import ConfigError, GatewayConfig
+from gateway.observability.telemetry import Telemetry
+from gateway.providers import Route, RouteKind, resolve_models, routes_from_json
+from gateway.registry import ModelRegistry
+from gateway.routing import Router
+from gateway.tenancy import Access, build_access
+from gateway.upstream import litellm
+from gateway.upstream.passthrough import PassthroughClient
+from meters.carbon import CarbonEngine, CatalogueError
+from meters.store import Store, open_store
+
+RESOLVED_ROUTES_ENV = "CARBON_GATEWAY_RESOLVED"  # set by `carbon-gateway serve` for its workers
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What a config resolves to, before anything runs."""
+
+    config: GatewayConfig
+    engine: CarbonEngine
+    registry: ModelRegistry
+    telemetry: Telemetry
+    client: PassthroughClient
+
+
+def load_engine(config: GatewayConfig) -> CarbonEngine:
+    try:
+        return CarbonEngine.load(settings=config.carbon.engine)
+    except CatalogueError as exc:
+        raise ConfigError(config.path, "carbon", str(exc)) from None
+
+
+def prepare(config: GatewayConfig, routes: Mapping[str, Route] | None = None) -> Prepared:
+    """Resolve the models (LiteLLM in a child process, or the routes a `serve` parent resolved), the
+    carbon engine and telemetry. Raises ConfigError naming file, key and reason."""
+    if routes is None:
+        resolved = os.environ.get(RESOLVED_ROUTES_ENV)
+        routes = (
+            routes_from_json(Path(resolved).read_text()) if resolved and Path(resolved).is_file() else resolve_models(config)
+        )
+    engine = load_engine(config)
+    client = PassthroughClient()
+    registry = ModelRegistry.build(config, routes, engine, client)
+    try:
+        telemetry = Telemetry.build(config.observability, config.path, known_models=list(registry.models))
+    except ValueError as exc:
+        raise ConfigError(config.path, "observability", str(exc)) from None
+    return Prepared(config, engine, registry, telemetry, client)
+
+
+@dataclass(frozen=True, eq=False)
+class Gateway:
+    config: GatewayConfig
+    engine: CarbonEngine
+    registry: ModelRegistry
+    telemetry: Telemetry
+    store: Store
+    access: Access
+    router: Router
+    accounting: Accounting
+    client: PassthroughClient
+
+    @classmethod
+    async def open(cls, prepared: Prepared) -> Gateway:
+        config = prepared.config
+        settings = config.store
+        store = await open_store(
+            settings.redis_url,
+            state_dir=settings.state_dir,
+            prefix=settings.prefix,
+            on_failure=settings.on_failure,
+            ledger_retention_days=settings.ledger_retention_days,
+            lease_requests=settings.lease_requests,
+            lease_s=settings.lease_s,
+        )
+        telemetry = prepared.telemetry
+        access = await build_access(config, store, prepared.registry, telemetry)
+        gateway = cls(
+            config=config,
+            engine=prepared.engine,
+            registry=prepared.registry,
+            telemetry=telemetry,
+            store=store,
+            access=access,
+            router=Router(prepared.registry, telemetry),
+            accounting=Accounting(store.meter, telemetry),
+            client=prepared.client,
+        )
+        await gateway._start()
+        return gateway
+
+    async def _start(self) -> None:
+        await self.client.start()
+        self.accounting.start()
+        self.telemetry.start()
+        if any(m.route.kind is RouteKind.LITELLM for m in self.registry.models.values()):
+            await litellm.warm_up()
+
+    async def close(self) -> None:
+        await self.accounting.close()
+        self.telemetry.close()
+        await self.client.close()
+        await self.store.close()

@@ -1,0 +1,71 @@
+"""The proxied endpoints: POST /v1/chat/completions, /v1/completions, /v1/embeddings.
+
+One flow for all three: authenticate, read and check the body, pick the model, admit (limits,
+reservation), then answer as a stream or not; a failure releases what the request held.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import streaming, unary
+from gateway.admission import Admission, new_request_id, parse_tags
+from gateway.auth import Principal
+from gateway.body import read_json_object
+from gateway.endpoints import Endpoint
+from gateway.errors import GatewayError
+from gateway.registry import ModelRuntime
+from gateway.routes.current import gateway_of
+from gateway.validation import validate
+
+REQUEST_ID = "x-request-id"
+
+
+async def proxy(request: Request, endpoint: Endpoint) -> Response:
+    started = time.perf_counter()
+    gw = gateway_of(request)
+    request_id = request.headers.get(REQUEST_ID) or new_request_id()
+    principal: Principal | None = None
+    runtime: ModelRuntime | None = None
+    try:
+        principal = await gw.access.authenticate(request)
+        payload = await read_json_object(request, gw.config.gateway.max_body_bytes)
+        validate(endpoint, payload)
+        runtime = gw.router.model(payload["model"])
+        reason = runtime.unavailable_reason
+        if reason is not None:
+            raise GatewayError(503, reason, code="model_unavailable")
+        stream = endpoint.generates and payload.get("stream") is True
+        admission = Admission(
+            principal, runtime, endpoint, request_id, stream=stream, tags=parse_tags(request.headers.get("x-carbon-tags"))
+        )
+        await gw.access.admit(admission, payload)
+    except GatewayError as exc:
+        gw.accounting.refused(exc, started, request_id, principal, runtime)
+        return exc.response()
+    answer = streaming.respond if stream else unary.respond
+    try:
+        return await answer(gw.router, gw.accounting, admission, payload, started, carbon_in_body=gw.config.carbon.body)
+    except GatewayError as exc:
+        await gw.accounting.abandon(admission, exc.status, started)
+        exc.headers.update(admission.headers)
+        return exc.response()
+    except BaseException:
+        # Cancelled (the client left) or a bug: free what the request held, then let it propagate.
+        gw.accounting.abandon_soon(admission, 499, started)
+        raise
+
+
+async def chat_completions(request: Request) -> Response:
+    return await proxy(request, Endpoint.CHAT)
+
+
+async def completions(request: Request) -> Response:
+    return await proxy(request, Endpoint.COMPLETIONS)
+
+
+async def embeddings(request: Request) -> Response:
+    return await proxy(request, Endpoint.EMBEDDINGS)

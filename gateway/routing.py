@@ -1,0 +1,77 @@
+"""The model router: the model a request names, its fallbacks, and the send through each model's `Upstream`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.endpoints import Endpoint
+from gateway.errors import GatewayError, UpstreamError
+from gateway.observability.telemetry import Telemetry
+from gateway.registry import ModelRegistry, ModelRuntime
+from gateway.upstream.base import UpstreamResponse
+
+
+@dataclass(slots=True)
+class Sent:
+    runtime: ModelRuntime  # the model that answered (a fallback, maybe)
+    response: UpstreamResponse
+    sent_at: float  # perf_counter when the answering attempt started
+
+
+class Router:
+    def __init__(self, registry: ModelRegistry, telemetry: Telemetry) -> None:
+        self.registry = registry
+        self._telemetry = telemetry
+
+    def model(self, name: str) -> ModelRuntime:
+        return self.registry.model(name)
+
+    async def send(self, asked: ModelRuntime, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> Sent:
+        """Try the model, then its configured fallbacks, on transport failures and 429/5xx."""
+        candidates = [asked, *self.registry.fallbacks_for(asked.name)]
+        for index, runtime in enumerate(candidates):
+            is_last = index == len(candidates) - 1
+            sent_at = time.perf_counter()
+            payload["model"] = runtime.route.upstream_model
+            try:
+                response = await runtime.upstream.send(endpoint, payload, stream=stream)
+            except UpstreamError as exc:
+                self._observe(runtime, exc.code or str(exc.status))
+                if is_last:
+                    raise
+                continue
+            retryable = response.status == 429 or response.status >= 500
+            if retryable and not is_last:
+                self._observe(runtime, str(response.status))
+                response.close()
+                continue
+            return Sent(runtime, response, sent_at)
+        raise AssertionError("unreachable: the last candidate returns or raises")
+
+    async def error_of(self, sent: Sent) -> GatewayError:
+        """An upstream's error answer as the client's error: 4xx passed through, 5xx as 502."""
+        status = sent.response.status
+        body = await sent.response.read()
+        self._observe(sent.runtime, str(status))
+        message = f"upstream returned HTTP {status}"
+        code: Any = None
+        try:
+            error = orjson.loads(body).get("error")
+            if isinstance(error, dict):
+                message = str(error.get("message") or message)
+                code = error.get("code")
+            elif isinstance(error, str):
+                message = error
+        except (orjson.JSONDecodeError, AttributeError):
+            pass
+        if status < 500:
+            kind = "invalid_request_error" if status != 429 else "rate_limit_error"
+            return GatewayError(status, message, code=code, type=kind)
+        return GatewayError(502, f"upstream error: {message}", code="upstream_error")
+
+    def _observe(self, runtime: ModelRuntime, code: str) -> None:
+        self._telemetry.upstream_error(model=runtime.name, provider=runtime.route.provider, code=code)

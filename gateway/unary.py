@@ -1,0 +1,72 @@
+"""A non-streamed answer: forwarded, its usage read (or counted), its carbon figure attached."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+
+from gateway.accounting import Accounting, estimate, resolve_usage
+from gateway.admission import Admission
+from gateway.carbon_headers import carbon_headers, carbon_payload
+from gateway.errors import UpstreamBadResponse
+from gateway.routing import Router
+from gateway.text import completion_text
+from meters.usage import USAGE_COUNTED_BY_GATEWAY
+
+FALLBACK_FROM = "x-carbon-fallback-from"
+
+
+async def respond(
+    router: Router,
+    accounting: Accounting,
+    admission: Admission,
+    payload: dict[str, Any],
+    started: float,
+    *,
+    carbon_in_body: bool,
+) -> Response:
+    sent = await router.send(admission.runtime, admission.endpoint, payload, stream=False)
+    if sent.response.status >= 400:
+        raise await router.error_of(sent)
+    body = await sent.response.read()
+    upstream_s = time.perf_counter() - sent.sent_at
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamBadResponse("a response that is not JSON") from None
+    runtime = sent.runtime
+    usage = resolve_usage(
+        admission.endpoint, payload, data.get("usage") if isinstance(data, dict) else None, lambda: completion_text(data)
+    )
+    if usage.source == USAGE_COUNTED_BY_GATEWAY and isinstance(data, dict):
+        data["usage"] = usage.as_openai()
+    figure = estimate(runtime, usage, upstream_s)
+    headers = carbon_headers(runtime.label_headers, figure, usage.source)
+    headers.update(admission.headers)
+    if runtime is not admission.runtime:
+        headers[FALLBACK_FROM] = admission.runtime.name
+    if carbon_in_body and isinstance(data, dict) and isinstance(data.get("usage"), dict):
+        data["usage"]["carbon"] = carbon_payload(figure, usage.source)
+        body = orjson.dumps(data)
+    elif usage.source == USAGE_COUNTED_BY_GATEWAY:
+        body = orjson.dumps(data)
+    finished = time.perf_counter()
+
+    def account() -> None:
+        # After the response is sent: metrics, access log and the usage record are off the client's clock.
+        accounting.finish(
+            admission,
+            runtime,
+            usage,
+            figure,
+            status=200,
+            latency_s=finished - started,
+            ttft_s=None,
+            overhead_s=(finished - started) - upstream_s,
+        )
+
+    return Response(body, headers=headers, media_type="application/json", background=BackgroundTask(account))

@@ -1,0 +1,141 @@
+"""What callers use of the store, in three parts: the tenant directory, the meter and usage reports.
+
+Each backend (sqlite/, redis/) implements each part in a file of the same name; `Store` composes them.
+Every method is safe across processes and replicas.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import Any
+
+from meters.limits import Limits, Scope
+from meters.store.portions import Units
+from meters.store.values import Amounts, Reservation, ReserveOutcome
+from meters.tenants import ApiKey, Tenant, hash_key, new_key
+from meters.usage import UsageRecord
+
+CountItem = tuple[str | None, UsageRecord]  # (reservation id or None, the request's usage)
+
+
+class TenantDirectory(abc.ABC):
+    """Tenants and their API keys (keys kept as SHA-256 digests)."""
+
+    @abc.abstractmethod
+    async def put_tenant(self, tenant: Tenant) -> None: ...
+
+    @abc.abstractmethod
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    @abc.abstractmethod
+    async def list_tenants(self) -> list[Tenant]: ...
+
+    @abc.abstractmethod
+    async def put_key(self, key: ApiKey) -> None:
+        """Store a key record as is (static keys from config come as hashes)."""
+
+    async def issue_key(
+        self, tenant_id: str, limits: Limits | None = None, *, name: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key for an existing tenant: (record, plaintext shown once)."""
+        if await self.get_tenant(tenant_id) is None:
+            raise KeyError(f"no tenant {tenant_id!r}")
+        plaintext = new_key()
+        key = ApiKey.from_hash(tenant_id, hash_key(plaintext), limits=limits, name=name)
+        await self.put_key(key)
+        return key, plaintext
+
+    @abc.abstractmethod
+    async def list_keys(self, tenant_id: str) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_key(self, key_id: str) -> bool: ...
+
+    async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
+        return await self.resolve_key_hash(hash_key(plaintext))
+
+    @abc.abstractmethod
+    async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None: ...
+
+
+class Meter(abc.ABC):
+    """Limits checked and usage counted: reserve before a request, settle (or release) after it."""
+
+    @abc.abstractmethod
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+        lease: int = 0,
+    ) -> ReserveOutcome:
+        """Check every limit of every scope atomically and reserve `amounts` if none blocks.
+
+        `downgraded=True` (the request was already routed to its downgrade model) turns
+        `downgrade` policies into warnings, so the lower-carbon model is served.
+        `lease=n` (n >= 2) asks for a lease of up to n requests' worth instead (see
+        `meters.store.portions`): granted, it is a reservation with `requests` > 1; refused
+        (not ok, nothing blocked) when any limit lacks room for `LEASE_SHARE` such leases.
+        """
+
+    @abc.abstractmethod
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        """Give back what a lease never handed out: `requests` uncounted from its `minute` window
+        and `units` no longer held. A lease left holding nothing is dropped (here, or by the
+        settle or release of its last request's portion)."""
+
+    @abc.abstractmethod
+    async def release(self, reservation: Reservation | str | None) -> None:
+        """The request used nothing: free what it held."""
+
+    @abc.abstractmethod
+    async def count_many(self, items: list[CountItem]) -> list[bool]:
+        """Settle (reservation id) or record (None) a batch, each counted once per `request_id`:
+        True where counted now, False where that request was already counted. A portion id (a
+        request admitted from a lease) takes its share off the lease."""
+
+    async def settle(self, reservation: Reservation | str | None, record: UsageRecord) -> bool:
+        """Drop the reservation and count the actual usage; False if `request_id` was already counted."""
+        reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
+        return (await self.count_many([(reservation_id, record)]))[0]
+
+    async def record(self, record: UsageRecord) -> bool:
+        """Count usage that had no reservation; False if `request_id` was already counted."""
+        return (await self.count_many([(None, record)]))[0]
+
+    @abc.abstractmethod
+    async def outstanding_reservations(self, tenant_id: str) -> int: ...
+
+    async def drain(self) -> None:
+        """Give back whatever this worker holds in advance (leases); nothing by default."""
+        return None
+
+
+class UsageReports(abc.ABC):
+    """Usage read back: per-period aggregates and the per-request ledger."""
+
+    @abc.abstractmethod
+    async def usage(self, tenant_id: str, period: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def ledger(
+        self, tenant_id: str | None, start_ts: float, end_ts: float
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class Backend(abc.ABC):
+    """The connection a backend's parts share."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

@@ -1,0 +1,34 @@
+"""The Redis backend: shared by every replica (see connection.py), its directory, meter and reports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from meters.store.journal import Journal
+from meters.store.redis.connection import RedisConnection
+from meters.store.redis.directory import RedisDirectory
+from meters.store.redis.meter import RedisMeter
+from meters.store.redis.reports import RedisReports
+from meters.store.store import Store
+from meters.store.values import StoreUnavailable
+
+__all__ = ["RedisConnection", "RedisDirectory", "RedisMeter", "RedisReports", "open_redis"]
+
+
+async def open_redis(
+    url: str,
+    *,
+    prefix: str,
+    on_failure: str,
+    journal: Journal,
+    ledger_retention_days: int = 400,
+    idempotency_ttl_s: float = 7 * 86400,
+    clock: Callable[[], float] = time.time,
+) -> Store:
+    conn = RedisConnection.from_url(url, prefix=prefix, on_failure=on_failure, journal=journal)
+    if conn.fail_closed and not await conn.ping():
+        await conn.close()
+        raise StoreUnavailable(f"Redis at {conn.host()} is unreachable")
+    meter = RedisMeter(conn, ledger_retention_days=ledger_retention_days, idempotency_ttl_s=idempotency_ttl_s, clock=clock)
+    return Store(conn, RedisDirectory(conn), meter, RedisReports(conn))

@@ -1,0 +1,201 @@
+"""The Redis store's meter: limits checked and usage counted atomically by Lua scripts (see scripts.py).
+
+Under `fail_open` an unreachable Redis lets requests through (`degraded=True`) and journals their usage
+(see connection.py); under `fail_closed` it raises StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from meters.limits import Scope, default_scope_ids
+from meters.store.checks import decide, plan_checks, request_units, scaled_units
+from meters.store.interfaces import CountItem, Meter
+from meters.store.portions import LEASE_SHARE, Units
+from meters.store.records import COUNTER_FIELDS, record_from_dict, record_to_dict, tag_labels, usage_counters
+from meters.store.redis import scripts
+from meters.store.redis.connection import RedisConnection
+from meters.store.redis.encoding import packed_args
+from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
+from meters.store.windows import day_end_ts, windows_at
+
+_COUNTER_MARGIN_S = 120
+_DEGRADED = "degraded-"
+
+
+class RedisMeter(Meter):
+    def __init__(
+        self,
+        conn: RedisConnection,
+        *,
+        ledger_retention_days: int,
+        idempotency_ttl_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._conn = conn
+        self.prefix = conn.prefix
+        self._retention_s = ledger_retention_days * 86400
+        self._idempotency_ttl_s = int(idempotency_ttl_s)
+        self._clock = clock
+        # Registered once; redis-py runs them with EVALSHA and loads them again after a restart.
+        client = conn.client
+        self._redis = client
+        self._reserve = client.register_script(scripts.RESERVE)
+        self._settle = client.register_script(scripts.SETTLE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._return_lease = client.register_script(scripts.RETURN_LEASE)
+        self._outstanding = client.register_script(scripts.OUTSTANDING)
+        conn.apply_entry = self._apply
+
+    async def reserve(
+        self,
+        tenant_id: str,
+        *,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float = 120.0,
+        downgraded: bool = False,
+        lease: int = 0,
+    ) -> ReserveOutcome:
+        now = self._clock()
+        windows = windows_at(now)
+        checks = plan_checks(scopes, windows, downgraded)
+        units = request_units(amounts)
+        scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
+        reservation = Reservation(
+            uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+        )
+        args: list[Any] = [
+            self.prefix,
+            tenant_id,
+            reservation.reservation_id,
+            int(now * 1000),
+            int(reservation.expires_at * 1000),
+            units["tokens"],
+            units["spend"],
+            units["gco2e"],
+            windows.minute,
+            windows.minute_end + _COUNTER_MARGIN_S,
+            windows.month[2:],
+            len(checks),
+        ]
+        for check in checks:
+            args += [
+                check.scope_id,
+                check.window_id,
+                check.quantity.value,
+                check.limit_units,
+                int(check.blocks),
+            ]
+        args += [len(scope_ids), *scope_ids, lease, LEASE_SHARE]
+        try:
+            result = await self._conn.call(lambda: self._reserve(args=packed_args(args)))
+        except StoreUnavailable:
+            if self._conn.fail_closed:
+                raise
+            degraded = replace(reservation, reservation_id=_DEGRADED + reservation.reservation_id)
+            return ReserveOutcome(True, degraded, degraded=True)
+        reserved, month_g, currents = int(result[0]), int(result[1]), [int(c) for c in result[2:]]
+        if lease >= 2:
+            if not reserved:
+                return ReserveOutcome(False, None)  # refused, nothing blocked: reserve one
+            units = scaled_units(units, reserved)
+            reservation = replace(reservation, requests=reserved)
+        blocked, warnings, snapshot = decide(checks, currents, units, windows, now, month_g)
+        if bool(blocked) == bool(reserved):
+            raise AssertionError(f"Lua and Python disagree on limits: reserved={reserved}, blocked={blocked}")
+        if blocked:
+            return ReserveOutcome(False, None, blocked, warnings, snapshot)
+        return ReserveOutcome(True, reservation, [], warnings, snapshot)
+
+    async def release(self, reservation: Reservation | str | None) -> None:
+        reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
+        if not reservation_id or reservation_id.startswith(_DEGRADED):
+            return
+        try:
+            await self._conn.call(lambda: self._release(args=[self.prefix, reservation_id]))
+        except StoreUnavailable:
+            if self._conn.fail_closed:
+                raise
+            # The reservation expires on its own once Redis is back.
+
+    async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        args = [self.prefix, lease_id, requests, *units, minute]
+        try:
+            await self._conn.call(lambda: self._return_lease(args=args))
+        except StoreUnavailable:
+            if self._conn.fail_closed:
+                raise
+            # The lease expires on its own once Redis is back.
+
+    async def count_many(self, items: list[CountItem]) -> list[bool]:
+        """A batch in one round trip: the SETTLE scripts pipelined (not a transaction; each is atomic)."""
+        entries = [{"reservation_id": rid, "record": record_to_dict(record)} for rid, record in items]
+        try:
+            return await self._conn.call(lambda: self._apply_many(entries))
+        except StoreUnavailable:
+            if self._conn.fail_closed:
+                raise
+            # Some may have been counted before Redis went away: replay is idempotent on request_id.
+            return [self._conn.journal_entry(entry) for entry in entries]
+
+    async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        for entry in entries:
+            await self._settle(args=packed_args(self._settle_args(entry)), client=pipe)
+        return [bool(result) for result in await pipe.execute()]
+
+    async def _apply(self, entry: dict[str, Any]) -> bool:
+        """Count one settled/recorded request (a journal entry) with the SETTLE script."""
+        return bool(await self._settle(args=packed_args(self._settle_args(entry))))
+
+    def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
+        record = record_from_dict(entry["record"])
+        now = self._clock()
+        reservation_id = entry.get("reservation_id") or ""
+        degraded = reservation_id.startswith(_DEGRADED)
+        windows = windows_at(record.timestamp)
+        counters = usage_counters(record)
+        tags = tag_labels(record)
+        day = windows.day[1:]
+        args: list[Any] = [
+            self.prefix,
+            record.tenant_id,
+            "" if degraded else reservation_id,
+            record.request_id,
+            self._idempotency_ttl_s,
+            "1" if reservation_id and not degraded else "0",
+            "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model)),
+            windows.minute,
+            windows.minute_end + _COUNTER_MARGIN_S,
+            windows.day,
+            windows.day_end + _COUNTER_MARGIN_S,
+            windows.month,
+            windows.month_end + _COUNTER_MARGIN_S,
+            counters["pt"] + counters["ct"],
+            counters["sp"],
+            counters["g"],
+            day,
+            day_end_ts(day) + self._retention_s,
+            windows.month[2:],
+            record.model,
+            orjson.dumps(entry["record"]),
+            f"{int((now - self._retention_s) * 1000)}-0",
+            int(now * 1000),
+            len(tags),
+            *(counters[field] for field in COUNTER_FIELDS),
+            *tags,
+        ]
+        return args
+
+    async def outstanding_reservations(self, tenant_id: str) -> int:
+        now_ms = int(self._clock() * 1000)
+        return int(await self._conn.call(lambda: self._outstanding(args=[self.prefix, tenant_id, now_ms])))

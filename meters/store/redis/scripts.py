@@ -1,0 +1,234 @@
+"""Lua scripts that make reserve / settle / release atomic on Redis.
+
+Key layout under the store's prefix P (scope ids look like t:<tenant>, k:<key>, m:<tenant>:<model>):
+  P w:<scope>|<window>   hash requests/tokens/spend/gco2e used in a limit window (expires after it)
+  P o:<scope>            hash tokens/spend/gco2e held by outstanding reservations
+  P r:<id>               hash of one reservation: tenant, scopes ("\\n"-joined), tokens, spend, gco2e
+  P rz:<tenant>          zset of the tenant's reservation ids by expiry (ms); expired ones are
+                         purged (their holds given back) before every check
+  P done:<request_id>    idempotency mark of a counted request
+  P u:<tenant>|<day>     hash "<model>\\t<field>" daily usage; P ut:<tenant>|<day> the same per tag
+  P um:<tenant>|<month>  hash gco2e: the tenant's month so far
+  P l:<tenant>           stream: the usage ledger; P ltenants: set of tenants with a ledger
+Keys are built inside the scripts from the prefix, so this layout needs a single Redis
+(or one hash slot), not Redis Cluster. Amounts are integer strings (tokens, nano-units):
+Lua would format large numbers in exponent notation, so the scripts never compute a value
+they write except by HINCRBY with the caller's strings.
+"""
+
+_DROP = """
+local function drop(p, id)
+  local rkey = p .. 'r:' .. id
+  local r = redis.call('HMGET', rkey, 'scopes', 'tokens', 'spend', 'gco2e', 'tenant')
+  if not r[1] then return false end
+  redis.call('ZREM', p .. 'rz:' .. r[5], id)
+  for scope in string.gmatch(r[1], '[^\\n]+') do
+    local okey = p .. 'o:' .. scope
+    if r[2] ~= '0' then redis.call('HINCRBY', okey, 'tokens', '-' .. r[2]) end
+    if r[3] ~= '0' then redis.call('HINCRBY', okey, 'spend', '-' .. r[3]) end
+    if r[4] ~= '0' then redis.call('HINCRBY', okey, 'gco2e', '-' .. r[4]) end
+  end
+  redis.call('DEL', rkey)
+  return r[1]
+end
+
+-- Take a request's portion (tokens, spend, gco2e strings) off a lease and off its scopes' holds.
+local function take(p, id, tokens, spend, gco2e)
+  local rkey = p .. 'r:' .. id
+  local scopes = redis.call('HGET', rkey, 'scopes')
+  if not scopes then return false end
+  local amounts = {tokens = tokens, spend = spend, gco2e = gco2e}
+  for quantity, amount in pairs(amounts) do
+    if amount ~= '0' then
+      redis.call('HINCRBY', rkey, quantity, '-' .. amount)
+      for scope in string.gmatch(scopes, '[^\\n]+') do
+        redis.call('HINCRBY', p .. 'o:' .. scope, quantity, '-' .. amount)
+      end
+    end
+  end
+  -- A lease left holding nothing has handed out everything and every request came back: drop it.
+  local left = redis.call('HMGET', rkey, 'tokens', 'spend', 'gco2e')
+  if left[1] == '0' and left[2] == '0' and left[3] == '0' then drop(p, id) end
+  return scopes
+end
+
+local function portion(id)
+  return string.match(id, '^([^/]+)/(%d+)/(%d+)/(%d+)$')
+end
+
+local function purge(p, tenant, now_ms)
+  local zkey = p .. 'rz:' .. tenant
+  local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now_ms)
+  for _, id in ipairs(expired) do drop(p, id) end
+  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now_ms) end
+  return zkey
+end
+"""
+
+# ARGV: prefix, tenant, reservation id, now_ms, expires_ms, tokens, spend, gco2e, minute window,
+# minute window expireat, month (for the tenant's month total), n_checks,
+# n_checks x (scope, window, quantity, limit, blocks 0/1), n_scopes, n_scopes x scope,
+# lease (0, or the most requests' worth a lease may hold), lease share (see portions.lease_size).
+# Returns {requests reserved (0 = none, 1, or a lease's count), tenant month gco2e, current of each check...}.
+RESERVE = (
+    _DROP
+    + """
+-- The caller packs every argument into one JSON array of strings (see encoding.py.packed_args):
+-- one argument to encode instead of forty, and the same strings the script always read.
+local ARGV = cjson.decode(ARGV[1])
+local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
+local zkey = purge(p, tenant, ARGV[4])
+local held = {tokens = ARGV[6], spend = ARGV[7], gco2e = ARGV[8]}
+local this = {requests = 1, tokens = tonumber(ARGV[6]), spend = tonumber(ARGV[7]), gco2e = tonumber(ARGV[8])}
+local n_checks = tonumber(ARGV[12])
+local i = 13
+local result = {1, redis.call('HGET', p .. 'um:' .. tenant .. '|' .. ARGV[11], 'gco2e') or '0'}
+for c = 1, n_checks do
+  local scope, window, quantity = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local current = tonumber(redis.call('HGET', p .. 'w:' .. scope .. '|' .. window, quantity) or '0')
+  if quantity ~= 'requests' then
+    current = current + tonumber(redis.call('HGET', p .. 'o:' .. scope, quantity) or '0')
+  end
+  result[c + 2] = current
+  if ARGV[i + 4] == '1' and current + this[quantity] > tonumber(ARGV[i + 3]) then result[1] = 0 end
+  i = i + 5
+end
+if result[1] == 0 then return result end
+local n_scopes = tonumber(ARGV[i])
+local lease, share = tonumber(ARGV[i + n_scopes + 1]), tonumber(ARGV[i + n_scopes + 2])
+if lease >= 2 then
+  -- As many requests' worth as every limit (warnings too) has room for `share` times over.
+  local count, j = lease, 13
+  for c = 1, n_checks do
+    local per = this[ARGV[j + 2]] * share
+    if per > 0 then count = math.min(count, math.floor((tonumber(ARGV[j + 3]) - result[c + 2]) / per)) end
+    j = j + 5
+  end
+  if count < 2 then result[1] = 0; return result end
+  result[1] = count
+  for quantity, amount in pairs(held) do held[quantity] = string.format('%d', count * tonumber(amount)) end
+end
+local scopes = {}
+for s = 1, n_scopes do scopes[s] = ARGV[i + s] end
+redis.call('HSET', p .. 'r:' .. rid, 'scopes', table.concat(scopes, '\\n'), 'tenant', tenant,
+  'tokens', held.tokens, 'spend', held.spend, 'gco2e', held.gco2e)
+redis.call('ZADD', zkey, ARGV[5], rid)
+for _, scope in ipairs(scopes) do
+  local okey = p .. 'o:' .. scope
+  for quantity, amount in pairs(held) do
+    if amount ~= '0' then redis.call('HINCRBY', okey, quantity, amount) end
+  end
+  local wkey = p .. 'w:' .. scope .. '|' .. ARGV[9]
+  redis.call('HINCRBY', wkey, 'requests', result[1])
+  redis.call('EXPIREAT', wkey, ARGV[10])
+end
+return result
+"""
+)
+
+# ARGV: prefix, reservation id (or a portion id: only that portion is taken off its lease)
+RELEASE = (
+    _DROP
+    + """
+local row, tokens, spend, gco2e = portion(ARGV[2])
+if row then take(ARGV[1], row, tokens, spend, gco2e) else drop(ARGV[1], ARGV[2]) end
+return 1
+"""
+)
+
+# ARGV: prefix, lease id, requests, tokens, spend, gco2e, minute window.
+# Gives back what a lease never handed out (`take` drops it once it holds nothing).
+RETURN_LEASE = (
+    _DROP
+    + """
+local p = ARGV[1]
+local scopes = take(p, ARGV[2], ARGV[4], ARGV[5], ARGV[6])
+if scopes and ARGV[3] ~= '0' then
+  for scope in string.gmatch(scopes, '[^\\n]+') do
+    local wkey = p .. 'w:' .. scope .. '|' .. ARGV[7]
+    if redis.call('EXISTS', wkey) == 1 then redis.call('HINCRBY', wkey, 'requests', '-' .. ARGV[3]) end
+  end
+end
+return 1
+"""
+)
+
+# ARGV: prefix, tenant, now_ms. Returns the number of live reservations.
+OUTSTANDING = (
+    _DROP
+    + """
+return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
+"""
+)
+
+# ARGV: 1 prefix, 2 tenant, 3 reservation id or '', 4 request id, 5 idempotency ttl s,
+# 6 request already counted at reserve '1'/'0', 7 fallback scopes ("\n"-joined),
+# 8/9 minute window and expireat, 10/11 day window and expireat, 12/13 month window and expireat,
+# 14 tokens, 15 spend, 16 gco2e, 17 day (YYYY-MM-DD), 18 daily usage expireat, 19 month (YYYY-MM),
+# 20 model, 21 ledger entry (JSON), 22 ledger MINID, 23 now (ms), 24 n_tags, 25..33 usage counters, 34.. tags.
+# Ledger ids follow the store's clock (kept increasing), so MINID trimming and range reads agree.
+# Returns 1 when counted, 0 when this request id was already counted.
+SETTLE = (
+    _DROP
+    + """
+-- The caller packs every argument into one JSON array of strings (see encoding.py.packed_args):
+-- one argument to encode instead of forty, and the same strings the script always read.
+local ARGV = cjson.decode(ARGV[1])
+local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
+local scopes = nil
+local row, tokens, spend, gco2e = portion(rid)
+if rid ~= '' and not row then
+  scopes = drop(p, rid)
+end
+if not redis.call('SET', p .. 'done:' .. ARGV[4], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+-- A portion is taken off its lease only by the settle that counts it.
+if row then scopes = take(p, row, tokens, spend, gco2e) end
+local windows = {{ARGV[8], ARGV[9]}, {ARGV[10], ARGV[11]}, {ARGV[12], ARGV[13]}}
+for scope in string.gmatch(scopes or ARGV[7], '[^\\n]+') do
+  local base = p .. 'w:' .. scope .. '|'
+  if ARGV[6] ~= '1' then redis.call('HINCRBY', base .. ARGV[8], 'requests', 1) end
+  for w, window in ipairs(windows) do
+    local wkey = base .. window[1]
+    if ARGV[14] ~= '0' then redis.call('HINCRBY', wkey, 'tokens', ARGV[14]) end
+    if w == 3 then
+      if ARGV[15] ~= '0' then redis.call('HINCRBY', wkey, 'spend', ARGV[15]) end
+      if ARGV[16] ~= '0' then redis.call('HINCRBY', wkey, 'gco2e', ARGV[16]) end
+    end
+    redis.call('EXPIREAT', wkey, window[2])
+  end
+end
+local fields = {'req', 'pt', 'ct', 'g', 'gmin', 'gmax', 'en', 'wa', 'sp'}
+local function add_usage(key, label)
+  for f, field in ipairs(fields) do
+    local amount = ARGV[24 + f]
+    if amount ~= '0' then redis.call('HINCRBY', key, label .. '\\t' .. field, amount) end
+  end
+  redis.call('EXPIREAT', key, ARGV[18])
+end
+add_usage(p .. 'u:' .. tenant .. '|' .. ARGV[17], ARGV[20])
+for t = 1, tonumber(ARGV[24]) do add_usage(p .. 'ut:' .. tenant .. '|' .. ARGV[17], ARGV[33 + t]) end
+local mkey = p .. 'um:' .. tenant .. '|' .. ARGV[19]
+if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
+redis.call('EXPIREAT', mkey, ARGV[18])
+local lkey = p .. 'l:' .. tenant
+local id_ms = tonumber(ARGV[23])
+local last = redis.call('XREVRANGE', lkey, '+', '-', 'COUNT', 1)
+if last[1] then
+  local last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
+  if last_ms > id_ms then id_ms = last_ms end
+end
+redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d-*', id_ms), 'r', ARGV[21])
+redis.call('SADD', p .. 'ltenants', tenant)
+return 1
+"""
+)
+
+# ARGV: prefix, key hash. Returns {tenant json, key json} or {} (one round trip on the hot path).
+RESOLVE_KEY = """
+local key = redis.call('GET', ARGV[1] .. 'key:' .. ARGV[2])
+if not key then return {} end
+local tenant_id = cjson.decode(key)['tenant_id']
+local tenant = redis.call('GET', ARGV[1] .. 'tenant:' .. tenant_id)
+if not tenant then return {} end
+return {tenant, key}
+"""

@@ -1,0 +1,22 @@
+"""The store: one backend's directory, meter and reports, composed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meters.store.interfaces import Backend, Meter, TenantDirectory, UsageReports
+
+
+@dataclass(frozen=True, eq=False)
+class Store:
+    backend: Backend  # the shared connection: `backend.name` is "redis" or "embedded"
+    directory: TenantDirectory
+    meter: Meter  # a LeasingMeter in front of the backend's meter when leases are on
+    reports: UsageReports
+
+    async def ping(self) -> bool:
+        return await self.backend.ping()
+
+    async def close(self) -> None:
+        await self.meter.drain()
+        await self.backend.close()
