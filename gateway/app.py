@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,7 +18,8 @@ from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
 from gateway.observability.endpoint import MetricsServer
 from gateway.observability.health import StoreHealthProbe
-from gateway.routes import routes
+from gateway.providers import Route
+from gateway.routes import route_table
 
 log = logging.getLogger("carbon_gateway")
 
@@ -46,11 +47,14 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return Response(body, status_code=500, media_type="application/json")
 
 
-def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
-    """The app for `config`; everything that can fail on a bad config fails here, before the server listens."""
+def create_app(
+    config: GatewayConfig | str | Path | None = None, routes: Mapping[str, Route] | None = None
+) -> Starlette:
+    """The app for `config`; everything that can fail on a bad config fails here, before the server listens.
+    `routes` are the models' resolved routes (default: resolved now, or read from the `serve` parent)."""
     if not isinstance(config, GatewayConfig):
         config = load_config(config)
-    prepared = prepare(config)
+    prepared = prepare(config, routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,7 +67,7 @@ def create_app(config: GatewayConfig | str | Path | None = None) -> Starlette:
             await gw.close()
 
     app = Starlette(
-        routes=routes(prepared.telemetry.metrics, config.observability),
+        routes=route_table(prepared.telemetry.metrics, config.observability),
         lifespan=lifespan,
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
     )

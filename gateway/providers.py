@@ -106,7 +106,7 @@ def resolve_entry(entry: ModelEntry) -> Route:
 
 def _model_cost(litellm: Any, provider: str, upstream: str, full: str) -> dict[str, Any] | None:
     for key in (full, f"{provider}/{upstream}", upstream):
-        info = litellm.model_cost.get(key)
+        info: dict[str, Any] | None = litellm.model_cost.get(key)
         if info:
             return info
     return None

@@ -56,8 +56,9 @@ async def respond(
         body = orjson.dumps(data)
     finished = time.perf_counter()
 
-    def account() -> None:
+    async def account() -> None:
         # After the response is sent: metrics, access log and the usage record are off the client's clock.
+        # (A coroutine: Starlette would run a plain function in a thread, off the event loop the writer uses.)
         accounting.finish(
             admission,
             runtime,

@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,9 +15,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.fakes import spawn_fake_upstream
-from tests.harness import GatewayProcess, free_port, running_gateway, write_config
+from tests.support.configs import proxy_config
+from tests.support.gateway import GatewayProcess, running_gateway, write_config
+from tests.support.ports import free_port
 
-UPSTREAM_KEY = "upstream-secret-key"
 _OWN_REDIS: list[subprocess.Popen[bytes]] = []
 
 
@@ -52,10 +52,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         process.wait(timeout=10)
 
 
-# A coefficient the tests can recompute by hand (seed 002 arithmetic: tokens / 1000 × g/1k).
-TEST_COEFFICIENT = 1.5
-
-
 @pytest.fixture(scope="session")
 def upstream_port() -> Iterator[int]:
     process, port = spawn_fake_upstream()
@@ -64,48 +60,6 @@ def upstream_port() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def proxy_models(upstream_port: int, dead_port: int) -> list[dict[str, Any]]:
-    base = f"http://127.0.0.1:{upstream_port}/v1"
-    fake = {
-        "model": "openai/fake-model",
-        "api_base": base,
-        "api_key": UPSTREAM_KEY,
-        "timeout": 5,
-        "max_retries": 2,
-    }
-    coefficient = {
-        "gco2e_per_1k_tokens": TEST_COEFFICIENT,
-        "confidence": "estimated",
-        "source": "test coefficient",
-    }
-    return [
-        {"model_name": "fake", "litellm_params": fake, "carbon": coefficient},
-        {"model_name": "mistral-large-2", "litellm_params": {**fake, "model": "openai/mistral-large-2"}},
-        {"model_name": "no-retry", "litellm_params": {**fake, "max_retries": 0}, "carbon": coefficient},
-        {"model_name": "slow", "litellm_params": {**fake, "timeout": 0.5, "max_retries": 0}},
-        {
-            "model_name": "dead",
-            "litellm_params": {**fake, "api_base": f"http://127.0.0.1:{dead_port}/v1", "max_retries": 1},
-        },
-        {
-            "model_name": "dead-with-fallback",
-            "litellm_params": {**fake, "api_base": f"http://127.0.0.1:{dead_port}/v1", "max_retries": 0},
-        },
-        {"model_name": "mystery", "litellm_params": {**fake, "model": "openai/some-model-nobody-knows"}},
-        {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}},
-    ]
-
-
-def proxy_config(upstream_port: int, **extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "model_list": proxy_models(upstream_port, free_port()),
-        "router_settings": {"fallbacks": [{"dead-with-fallback": ["fake"]}]},
-        "gateway": {"max_body_bytes": 65536},
-    }
-    config.update(extra)
-    return config
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import TEST_COEFFICIENT
-from tests.harness import GatewayProcess, running_gateway, write_config
-from tests.test_tenants_support import (
+from tests.support.configs import TEST_COEFFICIENT
+from tests.support.gateway import GatewayProcess, running_gateway, write_config
+from tests.support.tenancy import (
     ADMIN_KEY,
     BACKENDS,
     SMALL_COEFFICIENT,

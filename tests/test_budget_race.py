@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from meters.tenants import hash_key
-from tests.harness import running_gateway, write_config
-from tests.test_tenants_support import (
+from tests.support.gateway import running_gateway, write_config
+from tests.support.tenancy import (
     bearer,
     chat,
     cleaned,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from meters.store import open_store
-from tests.conftest import TEST_COEFFICIENT
-from tests.harness import GatewayProcess
+from tests.support.configs import TEST_COEFFICIENT
+from tests.support.gateway import GatewayProcess
 
 
 def post(gateway: GatewayProcess, path: str, body: object) -> httpx.Response:

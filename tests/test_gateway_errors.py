@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import proxy_config
-from tests.harness import GatewayProcess, running_gateway, write_config
+from tests.support.configs import proxy_config
+from tests.support.gateway import GatewayProcess, running_gateway, write_config
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.harness import free_port, running_gateway, write_config
+from tests.support.gateway import free_port, running_gateway, write_config
 
 SEEN = web.AppKey("seen", list)
 REPLY = "Bonjour from a fake Anthropic messages API."

@@ -7,9 +7,9 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import TEST_COEFFICIENT, UPSTREAM_KEY
 from tests.fakes import DEFAULT_REPLY, fake_usage
-from tests.harness import GatewayProcess
+from tests.support.configs import TEST_COEFFICIENT, UPSTREAM_KEY
+from tests.support.gateway import GatewayProcess
 
 MESSAGES = [{"role": "user", "content": "how much carbon does this little question cost"}]
 CARBON_KEYS = {"gco2e", "gco2e_min", "gco2e_max", "energy_wh", "method", "confidence", "boundary", "source"}

@@ -17,12 +17,7 @@ from starlette.routing import Route
 from gateway.config import ObservabilitySettings
 from gateway.observability.endpoint import MetricsServer, metrics_routes
 from gateway.observability.metrics import Metrics
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @contextlib.asynccontextmanager

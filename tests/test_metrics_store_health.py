@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from gateway.config import ObservabilitySettings
 from gateway.observability.health import StoreHealthProbe
 from gateway.observability.metrics import Metrics
-from tests.test_prometheus_integration import free_port
+from tests.support.ports import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

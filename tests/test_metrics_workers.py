@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_prometheus_integration import free_port, gateway_config, process, wait_for
+from tests.support.configs import gateway_config
+from tests.support.ports import free_port
+from tests.support.processes import process, wait_for
 
 REQUESTS = 30
 

@@ -15,10 +15,8 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +25,14 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.configs import gateway_config
+from tests.support.ports import free_port
+from tests.support.processes import process, wait_for
+
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "carbon-gateway.json"
 RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-STARTUP_TIMEOUT_S = 90.0
 # Grafana's variables, replaced as Grafana would with "All" selected.
 GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__range": "10m", "$tenant": ".*", "$model": ".*"}
 # Metric families the test traffic must make the gateway export.
@@ -51,37 +52,6 @@ MESSAGES = [{"role": "user", "content": "How much carbon does this sentence cost
 MAX_TOKENS = 64
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def gateway_config(path: Path, dead_port: int) -> None:
-    config = {
-        "model_list": [
-            {
-                "model_name": "demo",
-                "litellm_params": {"model": "demo/carbon-gateway-demo"},
-                # A price, so that the spend panels have something to show.
-                "model_info": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6},
-            },
-            {
-                # Nothing listens there: every call is a connection error, answered 502.
-                "model_name": "broken",
-                "litellm_params": {
-                    "model": "openai/broken",
-                    "api_base": f"http://127.0.0.1:{dead_port}/v1",
-                    "api_key": "not-a-real-key",
-                    "max_retries": 0,
-                },
-            },
-        ],
-        "observability": {"metrics_path": "/metrics"},
-    }
-    path.write_text(yaml.safe_dump(config))
-
-
 def prometheus_config(path: Path, gateway_port: int) -> None:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -95,34 +65,6 @@ def prometheus_config(path: Path, gateway_port: int) -> None:
         ],
     }
     path.write_text(yaml.safe_dump(config))
-
-
-@contextlib.contextmanager
-def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def wait_for(http: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args[0]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(url) as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    pytest.fail(f"{url} not ready after {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
 @contextlib.asynccontextmanager

@@ -6,8 +6,8 @@ import pytest
 
 from meters.limits import Limits, Scope
 from meters.store import Amounts
-from tests import test_store_helpers as helpers
-from tests.test_store_helpers import make_record
+from tests.support import stores as helpers
+from tests.support.stores import make_record
 
 factory, store, clock = helpers.factory, helpers.store, helpers.clock
 

@@ -14,9 +14,9 @@ import httpx
 from meters.periods import month_of
 from meters.store import open_store
 from meters.tenants import hash_key
-from tests.harness import running_gateway, write_config
-from tests.test_store_redis_failure import RedisServer
-from tests.test_tenants_support import ADMIN_KEY, bearer, chat, create_tenant, tenancy_config
+from tests.support.gateway import running_gateway, write_config
+from tests.support.redis_server import RedisServer
+from tests.support.tenancy import ADMIN_KEY, bearer, chat, create_tenant, tenancy_config
 
 STATIC_KEY = "sk-failover-static"
 

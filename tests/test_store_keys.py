@@ -6,7 +6,7 @@ import pytest
 
 from meters.limits import LimitName, Limits
 from meters.tenants import ApiKey, Tenant, hash_key
-from tests import test_store_helpers as helpers
+from tests.support import stores as helpers
 
 # Fixtures shared by the store suites (both backends).
 factory, store, clock = helpers.factory, helpers.store, helpers.clock

@@ -8,8 +8,8 @@ from meters.limits import Limits, Scope
 from meters.store import Amounts, Store
 from meters.store.leasing import LeasingMeter
 from meters.store.portions import split_portion
-from tests import test_store_helpers as helpers
-from tests.test_store_helpers import make_record
+from tests.support import stores as helpers
+from tests.support.stores import make_record
 
 # Fixtures shared by the store suites (both backends).
 factory, clock = helpers.factory, helpers.clock

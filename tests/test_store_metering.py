@@ -8,8 +8,8 @@ from gateway.tenancy.headers import duration, rate_headers
 from gateway.tenancy.policies import downgrade_target, rejection
 from meters.limits import LimitName, Limits, Policy, Scope
 from meters.store import Amounts
-from tests import test_store_helpers as helpers
-from tests.test_store_helpers import T0, make_record
+from tests.support import stores as helpers
+from tests.support.stores import T0, make_record
 
 # Fixtures shared by the store suites (both backends).
 factory, store, clock = helpers.factory, helpers.store, helpers.clock

@@ -9,7 +9,7 @@ import pytest
 from meters.store import StoreUnavailable, open_store
 from meters.store.redis import RedisConnection
 from meters.store.sqlite import SqliteDatabase, open_sqlite
-from tests.test_store_helpers import REDIS_URL, make_record
+from tests.support.stores import REDIS_URL, make_record
 
 
 async def test_embedded_store_lives_in_the_state_dir_from_the_environment(tmp_path, monkeypatch):

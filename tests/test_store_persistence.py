@@ -5,8 +5,8 @@ from __future__ import annotations
 from meters.limits import LimitName, Limits, Scope
 from meters.store import Amounts
 from meters.tenants import Tenant
-from tests import test_store_helpers as helpers
-from tests.test_store_helpers import make_record
+from tests.support import stores as helpers
+from tests.support.stores import make_record
 
 # Fixtures shared by the store suites (both backends).
 factory, store, clock = helpers.factory, helpers.store, helpers.clock

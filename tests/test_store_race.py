@@ -22,8 +22,8 @@ from meters.periods import month_of
 from meters.store import Amounts, open_store
 from meters.store.leasing import LEASE_TTL_S
 from meters.store.windows import to_nano
-from tests import test_store_helpers as helpers
-from tests.test_store_helpers import make_record
+from tests.support import stores as helpers
+from tests.support.stores import make_record
 
 # Fixtures shared by the store suites (both backends).
 factory, store, clock = helpers.factory, helpers.store, helpers.clock

@@ -8,64 +8,20 @@ or double-counting anything, and fail_closed must raise StoreUnavailable while i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from meters.limits import Limits, Scope
 from meters.store import Amounts, StoreUnavailable, open_store
 from meters.tenants import Tenant
-from tests.test_store_helpers import make_record
+from tests.support.redis_server import RedisServer
+from tests.support.stores import make_record
 
-REDIS_SERVER = "/usr/bin/redis-server"
 SCOPES = [Scope("t:acme", Limits.from_config({"gco2e_per_month": 100}, "acme"))]
-
-
-class RedisServer:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        args += ["--dir", str(self.directory), "--dbfilename", "dump.rdb"]
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:  # wait until it accepts connections (a readiness wait, not an assertion)
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self) -> None:
-        """Stop, keeping the data in dump.rdb for the next start."""
-        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection as it exits
-            redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
-        assert self.process is not None
-        self.process.wait(timeout=10)
-        self.process = None
 
 
 @pytest.fixture

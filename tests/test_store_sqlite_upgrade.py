@@ -7,7 +7,7 @@ import sqlite3
 from meters.limits import Limits, Scope
 from meters.store import Amounts
 from meters.store.sqlite import open_sqlite
-from tests.test_store_helpers import T0, make_record
+from tests.support.stores import T0, make_record
 
 # Version 0 (user_version 0): one `reserved` row per reservation x scope, amounts not on the reservation.
 _V0_SCHEMA = """

@@ -11,8 +11,8 @@ import pytest
 
 from meters.periods import month_of
 from meters.tenants import hash_key
-from tests.harness import GatewayProcess, running_gateway, write_config
-from tests.test_tenants_support import (
+from tests.support.gateway import GatewayProcess, running_gateway, write_config
+from tests.support.tenancy import (
     ADMIN_KEY,
     BACKENDS,
     MASTER_KEY,

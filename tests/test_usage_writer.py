@@ -6,7 +6,7 @@ import asyncio
 
 from gateway.writer import UsageWriter
 from meters.store import StoreUnavailable
-from tests.test_store_helpers import make_record
+from tests.support.stores import make_record
 
 
 async def test_a_burst_is_written_in_one_batch_and_close_drains() -> None:

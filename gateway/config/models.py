@@ -78,10 +78,11 @@ def _parse_entry(name: str, entry: Block) -> ModelEntry:
     if not isinstance(entry.get("litellm_params"), Mapping):
         raise entry.fail("litellm_params", "must be a mapping with at least `model`")
     params = entry.block("litellm_params", None)
-    for key in params.raw:
-        typo = None if key in TRANSPORT_KEYS or key in LITELLM_KEYS else near_miss(str(key), TRANSPORT_KEYS)
+    for param in params.raw:
+        known = param in TRANSPORT_KEYS or param in LITELLM_KEYS
+        typo = None if known else near_miss(str(param), TRANSPORT_KEYS)
         if typo is not None:
-            raise params.fail(str(key), f"unknown key (did you mean {typo!r}?)")
+            raise params.fail(str(param), f"unknown key (did you mean {typo!r}?)")
     model = params.get("model")
     if not isinstance(model, str) or not model.strip():
         raise params.fail("model", "must be a non-empty string")

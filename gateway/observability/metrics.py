@@ -45,7 +45,7 @@ OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 # release (Debian's 2.42 included) negotiates it.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # `_created` series double every counter's series count for no dashboard value.
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def multiprocess_dir() -> str | None:
@@ -259,7 +259,7 @@ class Metrics:
         """The exposition body (all workers merged in multiprocess mode) and its content type."""
         if self.multiprocess_dir:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=self.multiprocess_dir)
+            MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE
         assert self.registry is not None
         return generate_latest(self.registry), CONTENT_TYPE

@@ -12,7 +12,7 @@ from gateway.routes.admin import admin_routes
 from gateway.routes.usage import own_usage
 
 
-def routes(metrics: Metrics | None, observability: ObservabilitySettings) -> list[BaseRoute]:
+def route_table(metrics: Metrics | None, observability: ObservabilitySettings) -> list[BaseRoute]:
     table: list[BaseRoute] = [
         Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
         Route("/v1/completions", proxy.completions, methods=["POST"]),

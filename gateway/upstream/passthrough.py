@@ -81,7 +81,7 @@ class PassthroughClient:
                 return min(float(retry_after), _MAX_RETRY_AFTER_S)
             except ValueError:
                 pass
-        base = self._backoff_s * (2 ** (attempt - 1))
+        base: float = self._backoff_s * (2 ** (attempt - 1))
         return base * (0.5 + random.random())  # jitter spreads retries of concurrent requests
 
 

@@ -74,7 +74,7 @@ if FAST_PATH:
 
 else:  # pragma: no cover - only if estimate.py gains fields
 
-    def build_estimate(  # type: ignore[misc]
+    def build_estimate(
         gco2e: float,
         gco2e_min: float,
         gco2e_max: float,

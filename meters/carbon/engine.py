@@ -15,7 +15,7 @@ from meters.carbon.assemble import (
     input_weight,
 )
 from meters.carbon.audited import AuditedFigure, AuditedMonth, check_month, parse_figure
-from meters.carbon.catalogue import Catalogue, ModelEntry
+from meters.carbon.catalogue import Catalogue, GridFactor, ModelEntry
 from meters.carbon.errors import CatalogueError
 from meters.carbon.estimate import Estimate
 from meters.carbon.factors import ModelFactors
@@ -159,9 +159,12 @@ class CarbonEngine:
             model_name, self.audited.month, figure, weight, self.audited.source, self.catalogue
         )
 
-    def _grid(self, zone_code: str):
+    def _grid(self, zone_code: str) -> GridFactor:
         zone = self.catalogue.zones[zone_code]
-        return zone.factor(self.settings.zone_year) or zone.factor(None)
+        factor = zone.factor(self.settings.zone_year) or zone.factor(None)
+        if factor is None:
+            raise CatalogueError(f"zone {zone_code!r} has no grid factor")
+        return factor
 
 
 def _with_params_from_name(entry: ModelEntry, model_name: str, upstream_model: str | None) -> ModelEntry:

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from meters.limits import Scope
 from meters.store.interfaces import CountItem, Meter
@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 LEASE_TTL_S = 900.0  # a lease row outlives any request admitted from it (streams included)
 _FIRST_SIZE = 8
 _ZERO = Units(0, 0, 0)
+
+
+class _Ask(NamedTuple):
+    """One request's reservation, as asked."""
+
+    tenant_id: str
+    key_id: str | None
+    model: str
+    amounts: Amounts
+    scopes: list[Scope]
+    ttl_s: float
 
 
 @dataclass(slots=True, eq=False)
@@ -96,9 +107,9 @@ class LeasingMeter(Meter):
             now = self._clock()
             if _fit(current, unit, scopes, ttl_s, now) is _ADMIT:
                 return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
-        one = {"key_id": key_id, "model": model, "amounts": amounts, "scopes": scopes, "ttl_s": ttl_s}
+        one = _Ask(tenant_id, key_id, model, amounts, scopes, ttl_s)
         if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
-            return await self.inner.reserve(tenant_id, downgraded=downgraded, lease=lease, **one)
+            return await self._alone(one, ttl_s, downgraded=downgraded, lease=lease)
         while True:
             now = self._clock()
             current = self._leases.get(key)
@@ -107,41 +118,49 @@ class LeasingMeter(Meter):
                 if fit is _ADMIT:
                     return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
                 if fit is _ALONE:
-                    return await self.inner.reserve(tenant_id, **one)
+                    return await self._alone(one, ttl_s)
                 self._retire(current)
             waiting = self._acquiring.get(key)
             if waiting is not None:
                 await asyncio.shield(waiting)
                 continue
             if self._refused_until.get(key, 0.0) > now:
-                return await self.inner.reserve(tenant_id, **one)
-            outcome = await self._acquire(key, tenant_id, one, unit)
+                return await self._alone(one, ttl_s)
+            outcome = await self._acquire(key, one, unit)
             if outcome is not None:
                 return outcome
 
-    async def _acquire(
-        self, key: tuple[str, str | None, str], tenant_id: str, one: dict[str, Any], unit: Units
-    ) -> ReserveOutcome | None:
+    async def _alone(self, one: _Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0) -> ReserveOutcome:
+        return await self.inner.reserve(
+            one.tenant_id,
+            key_id=one.key_id,
+            model=one.model,
+            amounts=one.amounts,
+            scopes=one.scopes,
+            ttl_s=ttl_s,
+            downgraded=downgraded,
+            lease=lease,
+        )
+
+    async def _acquire(self, key: tuple[str, str | None, str], one: _Ask, unit: Units) -> ReserveOutcome | None:
         """Ask for a lease; None when one was installed (admit from it), else the outcome to return."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._acquiring[key] = done
         size = self._sizes.get(key, _FIRST_SIZE)
         try:
-            granted = await self.inner.reserve(
-                tenant_id, **{**one, "ttl_s": max(one["ttl_s"], LEASE_TTL_S)}, lease=size
-            )
+            granted = await self._alone(one, max(one.ttl_s, LEASE_TTL_S), lease=size)
         finally:
             del self._acquiring[key]
             done.set_result(None)
         reservation = granted.reservation
         if granted.ok and not granted.degraded and reservation is not None and reservation.requests >= 2:
-            self._install(key, reservation, one["scopes"], unit, granted.snapshot)
+            self._install(key, reservation, one.scopes, unit, granted.snapshot)
             return None
         if granted.degraded:
             return granted
         # Refused: the tenant is near a limit. Reserve requests one by one for a lease's life.
         self._refused_until[key] = self._clock() + self._lease_s
-        return await self.inner.reserve(tenant_id, **one)
+        return await self._alone(one, one.ttl_s)
 
     def _install(
         self,

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from meters.limits import Limits, Scope
 from meters.store import Amounts, Store, open_store
 from meters.tenants import Tenant
-from tests.test_store_helpers import make_record
+from tests.support.stores import make_record
 
 LIMITS = Limits.from_config(
     {"requests_per_minute": 10**9, "tokens_per_minute": 10**12, "gco2e_per_month": 10**9}, "bench"

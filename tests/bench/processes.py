@@ -19,12 +19,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH_MODEL = "bench"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def cpu_plan(pin: bool) -> tuple[str | None, str | None]:
     """(gateway cpus, upstream + load generator cpus): one core each when taskset and two cores exist."""
     if not pin or shutil.which("taskset") is None:

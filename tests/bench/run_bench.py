@@ -67,6 +67,7 @@ from tests.bench.loadgen import LoadResult
 from tests.bench.report import compare, load_average, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
 from tests.fakes.process import spawn_fake_upstream
+from tests.support.ports import free_port
 
 PATH = "/v1/chat/completions"
 PROMPT = (
@@ -239,7 +240,7 @@ def _start_gateway(
     config_path, log_path = workdir / "gateway.yaml", workdir / "gateway.log"
     config = processes.gateway_config(upstream_port, extra_config)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = processes.free_port()
+    port = free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
     gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
@@ -264,7 +265,7 @@ def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
 
 
 def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None) -> None:
-    port = processes.free_port()
+    port = free_port()
     command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
     command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
     baseline = subprocess.Popen(

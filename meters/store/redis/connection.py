@@ -74,7 +74,8 @@ class RedisConnection(Backend):
         return self.on_failure == FAIL_CLOSED
 
     def host(self) -> str:
-        return str(self.client.get_connection_kwargs().get("host"))
+        kwargs: dict[str, object] = self.client.get_connection_kwargs()  # type: ignore[no-untyped-call]
+        return str(kwargs.get("host"))
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis operation; unreachable Redis becomes StoreUnavailable."""

@@ -13,6 +13,7 @@ import orjson
 from meters.store.interfaces import TenantDirectory
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
+from meters.store.redis.encoding import text
 from meters.tenants import ApiKey, Tenant, api_key_from_json, tenant_from_json
 
 
@@ -40,7 +41,7 @@ class RedisDirectory(TenantDirectory):
     async def list_tenants(self) -> list[Tenant]:
         async def read() -> list[Any]:
             ids = sorted(await self._redis.smembers(f"{self.prefix}tenants"))
-            return await self._redis.mget([f"{self.prefix}tenant:{i.decode()}" for i in ids]) if ids else []
+            return await self._redis.mget([f"{self.prefix}tenant:{text(i)}" for i in ids]) if ids else []
 
         return [tenant_from_json(raw) for raw in await self._call(read) if raw]
 
@@ -58,7 +59,7 @@ class RedisDirectory(TenantDirectory):
         async def read() -> list[Any]:
             hashes = sorted(await self._redis.smembers(f"{self.prefix}tkeys:{tenant_id}"))
             return (
-                await self._redis.mget([f"{self.prefix}key:{h.decode()}" for h in hashes]) if hashes else []
+                await self._redis.mget([f"{self.prefix}key:{text(h)}" for h in hashes]) if hashes else []
             )
 
         keys = [api_key_from_json(raw) for raw in await self._call(read) if raw]
@@ -69,9 +70,9 @@ class RedisDirectory(TenantDirectory):
             key_hash = await self._redis.get(f"{self.prefix}keyid:{key_id}")
             if key_hash is None:
                 return False
-            raw = await self._redis.get(f"{self.prefix}key:{key_hash.decode()}")
+            raw = await self._redis.get(f"{self.prefix}key:{text(key_hash)}")
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.delete(f"{self.prefix}key:{key_hash.decode()}", f"{self.prefix}keyid:{key_id}")
+                pipe.delete(f"{self.prefix}key:{text(key_hash)}", f"{self.prefix}keyid:{key_id}")
                 if raw:
                     pipe.srem(f"{self.prefix}tkeys:{orjson.loads(raw)['tenant_id']}", key_hash)
                 await pipe.execute()

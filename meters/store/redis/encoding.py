@@ -7,6 +7,11 @@ from typing import Any
 import orjson
 
 
+def text(value: bytes | str) -> str:
+    """A reply as text (the client returns bytes; redis-py types replies as bytes or str)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def usage_rows(days: list[str], hashes: list[dict[bytes, bytes]]) -> list[tuple[str, str, dict[str, int]]]:
     """(day, label, counters) rows from daily hashes whose fields are "<label>\\t<counter>"."""
     rows = []

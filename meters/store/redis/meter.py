@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from meters.limits import Scope, default_scope_ids
+from meters.limits import Quantity, Scope, default_scope_ids
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units
@@ -79,9 +79,9 @@ class RedisMeter(Meter):
             reservation.reservation_id,
             int(now * 1000),
             int(reservation.expires_at * 1000),
-            units["tokens"],
-            units["spend"],
-            units["gco2e"],
+            units[Quantity.TOKENS],
+            units[Quantity.SPEND],
+            units[Quantity.GCO2E],
             windows.minute,
             windows.minute_end + _COUNTER_MARGIN_S,
             windows.month[2:],
@@ -128,7 +128,7 @@ class RedisMeter(Meter):
             # The reservation expires on its own once Redis is back.
 
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
-        args = [self.prefix, lease_id, requests, *units, minute]
+        args: list[str | int] = [self.prefix, lease_id, requests, *units, minute]
         try:
             await self._conn.call(lambda: self._return_lease(args=args))
         except StoreUnavailable:

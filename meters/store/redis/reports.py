@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -11,7 +11,7 @@ from meters.periods import period_days
 from meters.store.interfaces import UsageReports
 from meters.store.records import build_usage_report
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import usage_rows
+from meters.store.redis.encoding import text, usage_rows
 
 _LEDGER_PAGE = 500
 
@@ -22,7 +22,7 @@ class RedisReports(UsageReports):
         self._redis = conn.client
         self.prefix = conn.prefix
 
-    async def usage(self, tenant_id: str, period: str) -> dict:
+    async def usage(self, tenant_id: str, period: str) -> dict[str, Any]:
         days = period_days(period)
 
         async def read() -> list[Any]:
@@ -37,29 +37,38 @@ class RedisReports(UsageReports):
         tag_rows = usage_rows(days, raw[1::2])
         return build_usage_report(tenant_id, period, model_rows, tag_rows)
 
-    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+    async def ledger(
+        self, tenant_id: str | None, start_ts: float, end_ts: float
+    ) -> AsyncIterator[dict[str, Any]]:
         if tenant_id is None:
             members = await self._conn.call(lambda: self._redis.smembers(f"{self.prefix}ltenants"))
-            tenants = sorted(m.decode() for m in members)
+            tenants = sorted(text(m) for m in members)
         else:
             tenants = [tenant_id]
         for tenant in tenants:
             async for entry in self._tenant_ledger(tenant, start_ts, end_ts):
                 yield entry
 
-    async def _tenant_ledger(self, tenant_id: str, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+    async def _tenant_ledger(
+        self, tenant_id: str, start_ts: float, end_ts: float
+    ) -> AsyncIterator[dict[str, Any]]:
         # Entries are appended when a request is counted, which is never before it started
         # (a journal replay may be much later): start at start_ts, minus a minute of clock skew.
         cursor = f"{max(0, int((start_ts - 60) * 1000))}-0"
         key = f"{self.prefix}l:{tenant_id}"
         while True:
-            page = await self._conn.call(
-                lambda c=cursor: self._redis.xrange(key, min=c, max="+", count=_LEDGER_PAGE)
-            )
+            page = await self._page(key, cursor)
             for entry_id, fields in page:
                 entry = orjson.loads(fields[b"r"])
                 if start_ts <= entry["timestamp"] < end_ts:
                     yield entry
-                cursor = "(" + entry_id.decode()
+                cursor = "(" + text(entry_id)
             if len(page) < _LEDGER_PAGE:
                 return
+
+    async def _page(self, key: str, cursor: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        async def read() -> list[tuple[bytes, dict[bytes, bytes]]]:
+            page = await self._redis.xrange(key, min=cursor, max="+", count=_LEDGER_PAGE)
+            return cast(list[tuple[bytes, dict[bytes, bytes]]], page or [])
+
+        return await self._conn.call(read)

@@ -89,7 +89,7 @@ def take_portion(conn: Any, row_id: str, units: Units) -> str | None:
     scopes, empty = taken[0]
     if empty:
         conn.execute("DELETE FROM reservations WHERE id = ?", (row_id,))
-    return scopes
+    return str(scopes)
 
 
 def _already_counted(conn: Any, request_ids: list[str]) -> set[str]:

@@ -234,8 +234,7 @@ class SqliteMeter(Meter):
             now = self._clock()
             with self._db.write() as conn:
                 self._purge_expired(conn, tenant_id, now)
-                return conn.execute(
-                    "SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)
-                ).fetchone()[0]
+                row = conn.execute("SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)).fetchone()
+                return int(row[0])
 
         return await self._db.run(count)

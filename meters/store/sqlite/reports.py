@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -19,10 +20,10 @@ class SqliteReports(UsageReports):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
-    async def usage(self, tenant_id: str, period: str) -> dict:
+    async def usage(self, tenant_id: str, period: str) -> dict[str, Any]:
         days = period_days(period)
 
-        def read() -> tuple[list, list]:
+        def read() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             span = (tenant_id, days[0], days[-1])
             models = self._db.conn.execute(
                 f"SELECT day, model, {COLUMNS} FROM usage_model_day "
@@ -37,18 +38,20 @@ class SqliteReports(UsageReports):
 
         models, tags = await self._db.run(read)
 
-        def rows(raw: list) -> list[tuple[str, str, dict[str, int]]]:
+        def rows(raw: list[tuple[Any, ...]]) -> list[tuple[str, str, dict[str, int]]]:
             return [(r[0], r[1], dict(zip(COUNTER_FIELDS, r[2:], strict=True))) for r in raw]
 
         return build_usage_report(tenant_id, period, rows(models), rows(tags))
 
-    async def ledger(self, tenant_id: str | None, start_ts: float, end_ts: float) -> AsyncIterator[dict]:
+    async def ledger(
+        self, tenant_id: str | None, start_ts: float, end_ts: float
+    ) -> AsyncIterator[dict[str, Any]]:
         after = 0
         while True:
 
             def page(after: int = after) -> list[tuple[int, str]]:
                 where = "seq > ? AND ts >= ? AND ts < ?" + (" AND tenant_id = ?" if tenant_id else "")
-                params: tuple = (after, start_ts, end_ts) + ((tenant_id,) if tenant_id else ())
+                params: tuple[object, ...] = (after, start_ts, end_ts) + ((tenant_id,) if tenant_id else ())
                 return self._db.conn.execute(
                     f"SELECT seq, data FROM ledger WHERE {where} ORDER BY seq LIMIT {_LEDGER_PAGE}", params
                 ).fetchall()

@@ -17,7 +17,7 @@ import httpx
 import redis
 
 from meters.store import Store, open_store
-from tests.conftest import TEST_COEFFICIENT, proxy_config
+from tests.support.configs import TEST_COEFFICIENT, proxy_config
 
 ADMIN_KEY = "admin-test-key"
 MASTER_KEY = "master-test-key"

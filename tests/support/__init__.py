@@ -1,0 +1,1 @@
+"""What the test suites share: ports, gateway processes, Redis servers, stores and tenancy configs."""
