@@ -102,6 +102,7 @@ class Accounting:
         principal = admission.principal
         record = UsageRecord(
             request_id=admission.request_id,
+            client_request_id=admission.client_request_id,
             timestamp=time.time(),
             tenant_id=principal.tenant_id,
             model=runtime.name,
@@ -133,6 +134,7 @@ class Accounting:
         runtime = admission.runtime
         self._telemetry.failed(
             request_id=admission.request_id,
+            client_request_id=admission.client_request_id,
             tenant=admission.principal.tenant_id,
             model=runtime.name,
             provider=runtime.route.provider,
@@ -158,12 +160,14 @@ class Accounting:
         exc: GatewayError,
         started: float,
         request_id: str,
+        client_request_id: str | None,
         principal: Principal | None,
         runtime: ModelRuntime | None,
     ) -> None:
         """A request refused before it was forwarded (bad input, auth, unknown model, limits)."""
         self._telemetry.failed(
             request_id=request_id,
+            client_request_id=client_request_id,
             tenant=principal.tenant_id if principal is not None else "unknown",
             model=runtime.name if runtime is not None else "unknown",
             provider=runtime.route.provider if runtime is not None else "none",

@@ -26,6 +26,7 @@ class UsageRecord:
     estimate: Estimate
     usage_source: str = USAGE_FROM_UPSTREAM
     key_id: str | None = None
+    client_request_id: str | None = None  # the client's own correlation id, if it sent one
     spend: float = 0.0  # in `currency`
     currency: str = "USD"
     tags: dict[str, str] = field(default_factory=dict)

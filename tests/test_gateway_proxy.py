@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import orjson
@@ -196,3 +198,27 @@ def test_models_health_and_ready(gateway: GatewayProcess) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     client = openai.OpenAI(base_url=gateway.base_url, api_key="unused")
     assert "fake" in {m.id for m in client.models.list()}
+
+
+def test_a_client_request_id_is_echoed_but_every_request_counts_under_its_own_gateway_id(
+    gateway: GatewayProcess,
+) -> None:
+    """Counting is never decided by the client's `x-request-id`: it is a correlation id, echoed."""
+
+    def served_requests() -> int:
+        return int(httpx.get(f"{gateway.base_url}/carbon/usage").json()["totals"]["requests"])
+
+    before = served_requests()
+    body = {"model": "fake", "messages": MESSAGES}
+    first = httpx.post(f"{gateway.base_url}/chat/completions", json=body, headers={"x-request-id": "same-id"})
+    second = httpx.post(f"{gateway.base_url}/chat/completions", json=body, headers={"x-request-id": "same-id"})
+    assert first.status_code == second.status_code == 200
+    assert first.headers["x-client-request-id"] == second.headers["x-client-request-id"] == "same-id"
+    assert first.headers["x-request-id"].startswith("req_")
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    refused = httpx.post(f"{gateway.base_url}/chat/completions", json={"model": "fake"})
+    assert refused.status_code == 400 and refused.headers["x-request-id"].startswith("req_")
+    deadline = time.monotonic() + 10
+    while served_requests() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert served_requests() == before + 2

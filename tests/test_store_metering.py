@@ -192,6 +192,22 @@ async def test_spend_and_gco2e_sums_are_exact(store):
     assert totals["gco2e"] == 100.0 and totals["spend"] == 0.1
 
 
+async def test_a_request_id_counts_once_per_tenant_and_is_found_again(store):
+    """Idempotency is per tenant: another tenant's request of the same id is another request."""
+    assert await store.meter.record(make_record("acme", request_id="build-1", gco2e=1.0))
+    assert not await store.meter.record(make_record("acme", request_id="build-1", gco2e=1.0))
+    assert await store.meter.record(make_record("globex", request_id="build-1", gco2e=2.0))
+    assert (await store.reports.usage("acme", "2030-03"))["totals"]["requests"] == 1
+    assert (await store.reports.usage("globex", "2030-03"))["totals"]["requests"] == 1
+    mine = await store.reports.request("build-1", "acme")
+    assert mine is not None and mine["tenant_id"] == "acme" and mine["carbon"]["gco2e"] == 1.0
+    assert (await store.reports.request("build-1", "globex"))["carbon"]["gco2e"] == 2.0
+    assert await store.reports.request("build-1", "initech") is None
+    assert await store.reports.request("never-counted", "acme") is None
+    anyone = await store.reports.request("build-1", None)  # an admin's look-up: some tenant's
+    assert anyone is not None and anyone["tenant_id"] in {"acme", "globex"}
+
+
 async def test_ledger_keeps_one_record_per_request(store):
     first = make_record("acme", request_id="req-1", tags={"build": "7"})
     await store.meter.record(first)

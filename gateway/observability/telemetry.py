@@ -62,6 +62,7 @@ class Telemetry:
             log_request(
                 record,
                 request_id=record.request_id,
+                client_request_id=record.client_request_id,
                 tenant=record.tenant_id,
                 model=record.model,
                 status=record.status,
@@ -73,6 +74,7 @@ class Telemetry:
         self,
         *,
         request_id: str,
+        client_request_id: str | None,
         tenant: str,
         model: str,
         provider: str,
@@ -92,6 +94,7 @@ class Telemetry:
             log_request(
                 None,
                 request_id=request_id,
+                client_request_id=client_request_id,
                 tenant=tenant,
                 model=model,
                 status=status,

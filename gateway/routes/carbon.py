@@ -30,7 +30,9 @@ from gateway.registry import ModelRuntime
 from gateway.routes.current import gateway_of
 from gateway.tenancy import store_unavailable
 from meters.carbon import ModelFactors, validate_token_count
+from meters.errors import FieldError
 from meters.store import StoreUnavailable
+from meters.tenants import validate_tenant_id
 from meters.usage import USAGE_TRACKED, UsageRecord
 
 ESTIMATE_FIELDS = frozenset({"model", "prompt_tokens", "completion_tokens", "latency_s"})
@@ -199,6 +201,11 @@ async def track(request: Request) -> Response:
     model = _model_name(payload)
     prompt, completion = _tokens(payload)
     tenant_id = _short_string(payload, "tenant_id")
+    if tenant_id is not None:
+        try:
+            validate_tenant_id(tenant_id, "tenant_id")
+        except FieldError as exc:
+            raise bad_request(exc.reason, param="tenant_id", code="invalid_type") from None
     if principal.tenant is not None:
         # A tenant key books usage to its own tenant only.
         if tenant_id not in (None, principal.tenant_id):

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import streaming, unary
-from gateway.admission import Admission, new_request_id, parse_tags
+from gateway.admission import Admission, client_request_id, id_headers, new_request_id, parse_tags
 from gateway.auth import Principal
 from gateway.body import read_json_object
 from gateway.endpoints import Endpoint
@@ -21,13 +21,12 @@ from gateway.registry import ModelRuntime
 from gateway.routes.current import gateway_of
 from gateway.validation import validate
 
-REQUEST_ID = "x-request-id"
-
 
 async def proxy(request: Request, endpoint: Endpoint) -> Response:
     started = time.perf_counter()
     gw = gateway_of(request)
-    request_id = request.headers.get(REQUEST_ID) or new_request_id()
+    request_id = new_request_id()
+    client_id = client_request_id(request.headers)
     principal: Principal | None = None
     runtime: ModelRuntime | None = None
     try:
@@ -40,11 +39,19 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
             raise GatewayError(503, reason, code="model_unavailable")
         stream = endpoint.generates and payload.get("stream") is True
         admission = Admission(
-            principal, runtime, endpoint, request_id, stream=stream, tags=parse_tags(request.headers.get("x-carbon-tags"))
+            principal,
+            runtime,
+            endpoint,
+            request_id,
+            client_id,
+            stream=stream,
+            headers=id_headers(request_id, client_id),
+            tags=parse_tags(request.headers.get("x-carbon-tags")),
         )
         await gw.access.admit(admission, payload)
     except GatewayError as exc:
-        gw.accounting.refused(exc, started, request_id, principal, runtime)
+        gw.accounting.refused(exc, started, request_id, client_id, principal, runtime)
+        exc.headers.update(id_headers(request_id, client_id))
         return exc.response()
     answer = streaming.respond if stream else unary.respond
     try:

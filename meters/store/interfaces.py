@@ -128,6 +128,11 @@ class UsageReports(abc.ABC):
         self, tenant_id: str | None, start_ts: float, end_ts: float
     ) -> AsyncIterator[dict[str, Any]]: ...
 
+    @abc.abstractmethod
+    async def request(self, request_id: str, tenant_id: str | None) -> dict[str, Any] | None:
+        """One counted request's ledger entry, within `tenant_id` (None: any tenant's), while the ledger
+        keeps it (on Redis: within the idempotency window); None when unknown."""
+
 
 class Backend(abc.ABC):
     """The connection a backend's parts share."""

@@ -16,6 +16,12 @@ COUNTER_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "wa", "sp")
 _NANO_FIELDS = {"g", "gmin", "gmax", "en", "wa", "sp"}
 
 
+def counted_key(tenant_id: str, request_id: str) -> str:
+    """What a request is counted once under: its request id within its tenant (another tenant's request
+    of the same id is another request)."""
+    return f"{tenant_id}|{request_id}"
+
+
 def usage_counters(record: UsageRecord) -> dict[str, int]:
     estimate = record.estimate
     return {
@@ -39,6 +45,7 @@ def record_to_dict(record: UsageRecord) -> dict[str, Any]:
     """The ledger entry: every field of the record, the estimate as its `usage.carbon` dict."""
     return {
         "request_id": record.request_id,
+        "client_request_id": record.client_request_id,
         "timestamp": record.timestamp,
         "tenant_id": record.tenant_id,
         "key_id": record.key_id,

@@ -66,9 +66,32 @@ class RedisReports(UsageReports):
             if len(page) < _LEDGER_PAGE:
                 return
 
-    async def _page(self, key: str, cursor: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def _page(self, key: str, cursor: str, last: str = "+") -> list[tuple[bytes, dict[bytes, bytes]]]:
         async def read() -> list[tuple[bytes, dict[bytes, bytes]]]:
-            page = await self._redis.xrange(key, min=cursor, max="+", count=_LEDGER_PAGE)
+            page = await self._redis.xrange(key, min=cursor, max=last, count=_LEDGER_PAGE)
             return cast(list[tuple[bytes, dict[bytes, bytes]]], page or [])
 
         return await self._conn.call(read)
+
+    async def request(self, request_id: str, tenant_id: str | None) -> dict[str, Any] | None:
+        if tenant_id is not None:
+            tenants = [tenant_id]
+        else:  # an admin's look-up: every tenant with a ledger, in one pipelined round trip
+            members = await self._conn.call(lambda: self._redis.smembers(f"{self.prefix}ltenants"))
+            tenants = sorted(text(m) for m in members)
+
+        async def read() -> list[tuple[str, bytes | None]]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tenant in tenants:
+                    pipe.get(f"{self.prefix}done:{tenant}|{request_id}")
+                marks = await pipe.execute()
+            return list(zip(tenants, marks, strict=True))
+
+        for tenant, mark in await self._conn.call(read):
+            if mark is None or mark == b"1":
+                continue
+            entry_id = text(mark)
+            for _, fields in await self._page(f"{self.prefix}l:{tenant}", entry_id, entry_id):
+                found: dict[str, Any] = orjson.loads(fields[b"r"])
+                return found
+        return None

@@ -6,7 +6,8 @@ Key layout under the store's prefix P (scope ids look like t:<tenant>, k:<key>, 
   P r:<id>               hash of one reservation: tenant, scopes ("\\n"-joined), tokens, spend, gco2e
   P rz:<tenant>          zset of the tenant's reservation ids by expiry (ms); expired ones are
                          purged (their holds given back) before every check
-  P done:<request_id>    idempotency mark of a counted request
+  P done:<tenant>|<request_id>  idempotency mark of a counted request; its value is the request's
+                         ledger entry id (for GET /v1/carbon/requests/{id})
   P u:<tenant>|<day>     hash "<model>\\t<field>" daily usage; P ut:<tenant>|<day> the same per tag
   P um:<tenant>|<month>  hash gco2e: the tenant's month so far
   P l:<tenant>           stream: the usage ledger; P ltenants: set of tenants with a ledger
@@ -180,7 +181,8 @@ local row, tokens, spend, gco2e = portion(rid)
 if rid ~= '' and not row then
   scopes = drop(p, rid)
 end
-if not redis.call('SET', p .. 'done:' .. ARGV[4], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+local done = p .. 'done:' .. tenant .. '|' .. ARGV[4]
+if not redis.call('SET', done, '1', 'NX', 'EX', ARGV[5]) then return 0 end
 -- A portion is taken off its lease only by the settle that counts it.
 if row then scopes = take(p, row, tokens, spend, gco2e) end
 local windows = {{ARGV[8], ARGV[9]}, {ARGV[10], ARGV[11]}, {ARGV[12], ARGV[13]}}
@@ -217,7 +219,8 @@ if last[1] then
   local last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
   if last_ms > id_ms then id_ms = last_ms end
 end
-redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d-*', id_ms), 'r', ARGV[21])
+local entry = redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d-*', id_ms), 'r', ARGV[21])
+redis.call('SET', done, entry, 'XX', 'KEEPTTL')
 redis.call('SADD', p .. 'ltenants', tenant)
 return 1
 """

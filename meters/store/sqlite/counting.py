@@ -14,7 +14,7 @@ import orjson
 
 from meters.limits import default_scope_ids
 from meters.store.portions import Units, split_portion
-from meters.store.records import COUNTER_FIELDS, record_to_dict, tag_labels, usage_counters
+from meters.store.records import COUNTER_FIELDS, counted_key, record_to_dict, tag_labels, usage_counters
 from meters.store.sqlite.rows import PendingRows
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
@@ -42,20 +42,20 @@ def count_batch(
         ):
             scopes_of[rid] = scopes
             rows.unhold([(scopes, tokens, spend, gco2e)])
-    seen = _already_counted(conn, [record.request_id for _, record in items])
+    keys = [counted_key(record.tenant_id, record.request_id) for _, record in items]
+    seen = _already_counted(conn, keys)
     counted: list[bool] = []
     fresh: list[tuple[str | None, str | None, Units | None, UsageRecord]] = []
-    for (rid, record), (row_id, portion) in zip(items, split, strict=True):
-        new = record.request_id not in seen
+    fresh_keys: list[str] = []
+    for (rid, record), (row_id, portion), key in zip(items, split, keys, strict=True):
+        new = key not in seen
         counted.append(new)
         if new:
-            seen.add(record.request_id)
+            seen.add(key)
             fresh.append((rid, row_id, portion, record))
+            fresh_keys.append(key)
     expires_at = now + idempotency_ttl_s
-    conn.executemany(
-        "INSERT INTO settled (request_id, expires_at) VALUES (?, ?)",
-        [(record.request_id, expires_at) for _, _, _, record in fresh],
-    )
+    conn.executemany("INSERT INTO settled (request_id, expires_at) VALUES (?, ?)", [(k, expires_at) for k in fresh_keys])
     # A portion is taken off its lease only by the settle that counts it: fresh ones only.
     taken: dict[str, list[int]] = {}
     for _, row_id, portion, _ in fresh:
@@ -92,9 +92,9 @@ def take_portion(conn: Any, row_id: str, units: Units) -> str | None:
     return str(scopes)
 
 
-def _already_counted(conn: Any, request_ids: list[str]) -> set[str]:
+def _already_counted(conn: Any, keys: list[str]) -> set[str]:
     seen: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(request_ids))):
+    for chunk in _chunks(list(dict.fromkeys(keys))):
         marks = ", ".join("?" for _ in chunk)
         seen.update(
             row[0]

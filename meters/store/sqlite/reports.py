@@ -62,3 +62,16 @@ class SqliteReports(UsageReports):
                 yield orjson.loads(data)
             if len(rows) < _LEDGER_PAGE:
                 return
+
+    async def request(self, request_id: str, tenant_id: str | None) -> dict[str, Any] | None:
+        def read() -> tuple[str] | None:
+            where = "request_id = ?" + (" AND tenant_id = ?" if tenant_id is not None else "")
+            params = (request_id,) if tenant_id is None else (request_id, tenant_id)
+            row: tuple[str] | None = self._db.conn.execute(
+                f"SELECT data FROM ledger WHERE {where} ORDER BY seq DESC LIMIT 1", params
+            ).fetchone()
+            return row
+
+        row = await self._db.run(read)
+        found: dict[str, Any] | None = orjson.loads(row[0]) if row else None
+        return found

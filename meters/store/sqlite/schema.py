@@ -37,6 +37,7 @@ CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant_id, expir
 CREATE TABLE IF NOT EXISTS held (
     scope TEXT PRIMARY KEY, tokens INTEGER NOT NULL, spend INTEGER NOT NULL, gco2e INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Requests counted (for idempotency): `request_id` holds "<tenant>|<request id>" (records.counted_key).
 CREATE TABLE IF NOT EXISTS settled (request_id TEXT PRIMARY KEY, expires_at REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS settled_expiry ON settled (expires_at);
 CREATE TABLE IF NOT EXISTS usage_model_day (
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     request_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_tenant_ts ON ledger (tenant_id, ts);
 CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
+CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id, tenant_id);
 """
 
 
