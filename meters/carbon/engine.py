@@ -138,6 +138,7 @@ class CarbonEngine:
             if other not in (rank, Rank.FALLBACK) and available[other]
         ]
         if model.supplier is not None and not model.supplier.published:
+            chosen.append_to_source(f"no published supplier factor in {model.supplier.snapshot.file}")
             alternatives.append(
                 {
                     "rank": Rank.SUPPLIER,

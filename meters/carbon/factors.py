@@ -73,6 +73,10 @@ class ModelFactors:
         """Config-load time only: what the engine learnt while choosing (alternatives, notes)."""
         self._described.update(extra)
 
+    def append_to_source(self, note: str) -> None:
+        """Config-load time only: say in the source label itself why this method was used."""
+        self.source = self._described["source"] = f"{self.source}; {note}"
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, method={self.method!r})"
 
