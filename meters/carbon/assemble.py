@@ -9,7 +9,7 @@ from meters.carbon.audited import AuditedFigure
 from meters.carbon.catalogue import Catalogue, Coefficient, Datacentre, Deployment, GridFactor, Params
 from meters.carbon.energy import EnergyVariant, build_variant
 from meters.carbon.factors import CoefficientFactors, EnergyFactors, Labels, ModelFactors
-from meters.carbon.labels import Basis, Boundary, Confidence, Method, WaterBoundary
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank, WaterBoundary
 from meters.carbon.span import Span
 from meters.carbon.supplier import SupplierFactor
 
@@ -36,7 +36,7 @@ def reference_gco2e(factors: ModelFactors) -> float:
 
 
 def coefficient_factors(model: str, coefficient: Coefficient, catalogue: Catalogue) -> CoefficientFactors:
-    band = catalogue.bands[coefficient.confidence]
+    band = catalogue.bands[Rank(coefficient.confidence)]  # measured or estimated
     factors: dict[str, Any] = {"gco2e_per_1k_tokens": coefficient.per_1k_input}
     if coefficient.per_1k_input != coefficient.per_1k_output:
         factors = {
@@ -80,7 +80,7 @@ def supplier_factors(model: str, supplier: SupplierFactor, catalogue: Catalogue)
     assert g_in is not None and g_out is not None
     w_in, w_out = supplier.p_in.water_ml_per_token, supplier.p_out.water_ml_per_token
     snapshot = supplier.snapshot
-    band = catalogue.bands["supplier"]
+    band = catalogue.bands[Rank.SUPPLIER]
     region = supplier.p_in.region
     source = f"{snapshot.supplier} per-token factors for {supplier.model} ({region}), {snapshot.label()}"
     product_sources = {p.source for p in (supplier.p_in, supplier.p_out) if p.source}
@@ -156,7 +156,7 @@ def audited_factors(
 ) -> CoefficientFactors:
     """`input_weight`: (an input token's gCO2e / an output token's, where that ratio comes from)."""
     per_in, per_out = figure.per_1k(None if input_weight is None else input_weight[0])
-    band = catalogue.bands["audited"]
+    band = catalogue.bands[Rank.AUDITED]
     label = f"{source}, {month}: {figure.kg_co2e} kgCO2e over {figure.tokens} tokens"
     split = per_in != per_out and input_weight is not None
     factors: dict[str, Any] = {
@@ -257,7 +257,7 @@ def energy_factors(
     the source label."""
     central, low, high = energy_variants(params, deployment, site, catalogue, include_prefill)
     datacentre, grid = site.datacentre, site.grid
-    band = catalogue.bands["energy"]
+    band = catalogue.bands[Rank.ENERGY]
     lifespan = datacentre.lifespan_years or catalogue.energy.lifespan_years
     where = f"{datacentre.id} PUE {_label(datacentre.pue)}, grid {grid.gco2e_per_kwh:g} g/kWh"
     if site.low is not None:

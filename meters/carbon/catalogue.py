@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meters.carbon.labels import Basis, Boundary, Confidence, Method, WaterBoundary
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank, WaterBoundary
 from meters.carbon.span import Span
 from meters.carbon.supplier import SupplierSnapshot
 
@@ -150,7 +150,7 @@ class Catalogue:
     default_method: Method  # ENERGY or COEFFICIENT: which of the two ranks first (resolve.PRECEDENCE)
     unknown_host_datacentre: str
     include_prefill: bool
-    bands: dict[str, Band]
+    bands: dict[Rank, Band]  # the uncertainty band of each kind of factor (not fallback: its own range)
     fallback: Fallback
     energy: EnergyConstants
     zones: dict[str, Zone]

@@ -26,7 +26,7 @@ def gpu_count(total_b: float, c: EnergyConstants) -> int:
     """GPUs needed to hold the weights: 1.2 x P x bits/8 GB over 80 GB cards, rounded up to a power of two."""
     memory_gb = c.memory_overhead * total_b * c.quantization_bits / 8
     cards = max(1, math.ceil(memory_gb / c.gpu_memory_gb))
-    return 2 ** math.ceil(math.log2(cards))
+    return int(2 ** math.ceil(math.log2(cards)))
 
 
 def decode_wh_per_token_per_gpu(active_b: float, c: EnergyConstants) -> float:

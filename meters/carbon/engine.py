@@ -131,7 +131,16 @@ class CarbonEngine:
         _check_forced_method(parsed, entry)
         chosen = self._build(rank, model)
         forced = parsed.method is not None or parsed.per_1k_input is not None
-        status = f"not used: {reason}" if forced else f"ranked below {rank}"
+        self._explain(
+            chosen, model, rank, f"not used: {reason}" if forced else f"ranked below {rank}", available
+        )
+        chosen.add_description(choice={"rank": rank, "reason": reason})
+        return chosen
+
+    def _explain(
+        self, chosen: ModelFactors, model: _Resolved, rank: Rank, status: str, available: dict[Rank, bool]
+    ) -> None:
+        """describe(): the chosen figure for the reference request, and each alternative the choice skipped."""
         alternatives = [
             _alternative(self._build(other, model), other, status)
             for other in PRECEDENCE[self.settings.default_method]
@@ -149,7 +158,6 @@ class CarbonEngine:
             )
         prompt, completion = REFERENCE_REQUEST
         chosen.add_description(
-            choice={"rank": rank, "reason": reason},
             reference={
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
@@ -157,7 +165,6 @@ class CarbonEngine:
             },
             alternatives=alternatives,
         )
-        return chosen
 
     def describe(self) -> list[dict[str, Any]]:
         """Every catalogue model, resolved as if configured under its own id with no override."""

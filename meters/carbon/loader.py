@@ -17,13 +17,13 @@ from meters.carbon.catalogue import (
     Zone,
     normalise,
 )
-from meters.carbon.labels import Basis, Boundary, Confidence, Method
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank
 from meters.carbon.models_loader import parse_models
 from meters.carbon.reader import Reader, load_yaml
 from meters.carbon.supplier import load_snapshot
 
 DEFAULT_METHODS = (Method.ENERGY, Method.COEFFICIENT)
-BAND_KINDS = ("measured", "audited", "supplier", "estimated", "energy")
+BAND_KINDS = (Rank.MEASURED, Rank.AUDITED, Rank.SUPPLIER, Rank.ESTIMATED, Rank.ENERGY)
 _ZONE_CODE = re.compile(r"^[A-Z]{3}(-[a-z0-9-]+)?$")
 
 
@@ -46,7 +46,7 @@ def load_catalogue(directory: Path) -> Catalogue:
     include_prefill = defaults.get("include_prefill", True)
     if not isinstance(include_prefill, bool):
         raise reader.fail("defaults.include_prefill", "must be true or false")
-    method = reader.choice(defaults.get("method", "energy"), "defaults.method", Method)
+    method = reader.choice(defaults.get("method", Method.ENERGY), "defaults.method", Method)
     if method not in DEFAULT_METHODS:
         raise reader.fail("defaults.method", "must be energy or coefficient")
     return Catalogue(
@@ -88,7 +88,7 @@ def _parse_suppliers(
     return suppliers
 
 
-def _parse_bands(data: dict[str, Any], reader: Reader) -> dict[str, Band]:
+def _parse_bands(data: dict[str, Any], reader: Reader) -> dict[Rank, Band]:
     bands = {}
     for kind in BAND_KINDS:
         entry = reader.mapping(data.get(kind), f"uncertainty.{kind}")

@@ -37,7 +37,7 @@ def page_count_done(fetched: int, page_size: int, total_count: object, last_page
 
 def products_from_pages(pages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The token-priced Generative APIs products of every page, as snapshot rows (sorted, stable)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for page in pages:
         products = page.get("products")
         if not isinstance(products, list):
