@@ -65,11 +65,12 @@ class EnergyVariant:
     def load(
         self, prompt_tokens: int, completion_tokens: int, latency_s: float | None
     ) -> tuple[float, float]:
-        """(t, IT_Wh): generation time in s and IT energy in Wh for one request. The one copy of the formula.
+        """(IT_Wh, embodied gCO2e) for one request: the one copy of the time, energy and embodied formulas.
 
-        t     = min(latency_s, completion_tokens x s_per_output_token + ttft_s)   (EcoLogits; no latency: modelled)
-        IT_Wh = server_wh_per_s x t + gpu_wh_per_output_token x completion_tokens
-                + prefill_wh_per_input_token x prompt_tokens
+        t        = min(latency_s, completion_tokens x s_per_output_token + ttft_s)  (no latency: the modelled time)
+        IT_Wh    = server_wh_per_s x t + gpu_wh_per_output_token x completion_tokens
+                   + prefill_wh_per_input_token x prompt_tokens
+        embodied = embodied_g_per_s x t + prefill_embodied_g_per_input_token x prompt_tokens
         """
         seconds = completion_tokens * self.s_per_output_token + self.ttft_s
         if latency_s is not None and latency_s < seconds:
@@ -79,30 +80,24 @@ class EnergyVariant:
             + self.gpu_wh_per_output_token * completion_tokens
             + self.prefill_wh_per_input_token * prompt_tokens
         )
-        return seconds, it_wh
-
-    def embodied_g(self, prompt_tokens: int, seconds: float) -> float:
-        """gCO2e of manufacturing: embodied_g_per_s x t + prefill_embodied_g_per_input_token x prompt_tokens."""
-        return self.embodied_g_per_s * seconds + self.prefill_embodied_g_per_input_token * prompt_tokens
+        return (
+            it_wh,
+            self.embodied_g_per_s * seconds + self.prefill_embodied_g_per_input_token * prompt_tokens,
+        )
 
     def grams(self, prompt_tokens: int, completion_tokens: int, latency_s: float | None) -> float:
-        """Usage + embodied gCO2e only (the min/max variants need nothing else)."""
-        seconds, it_wh = self.load(prompt_tokens, completion_tokens, latency_s)
-        return it_wh * self.g_per_it_wh + self.embodied_g(prompt_tokens, seconds)
+        """Usage + embodied gCO2e only (the min/max variants need nothing else): IT_Wh x g_per_it_wh + embodied."""
+        it_wh, embodied = self.load(prompt_tokens, completion_tokens, latency_s)
+        return it_wh * self.g_per_it_wh + embodied
 
     def components(
         self, prompt_tokens: int, completion_tokens: int, latency_s: float | None
     ) -> tuple[float, float, float, float | None]:
         """(energy Wh at the meter = IT_Wh x PUE, usage gCO2e = IT_Wh x g_per_it_wh, embodied gCO2e,
         water mL = IT_Wh x ml_per_it_wh) for one request."""
-        seconds, it_wh = self.load(prompt_tokens, completion_tokens, latency_s)
+        it_wh, embodied = self.load(prompt_tokens, completion_tokens, latency_s)
         ml = self.ml_per_it_wh
-        return (
-            it_wh * self.pue,
-            it_wh * self.g_per_it_wh,
-            self.embodied_g(prompt_tokens, seconds),
-            None if ml is None else it_wh * ml,
-        )
+        return it_wh * self.pue, it_wh * self.g_per_it_wh, embodied, None if ml is None else it_wh * ml
 
 
 def build_variant(
