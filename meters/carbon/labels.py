@@ -7,6 +7,7 @@ string (json, orjson) and reads back from a stored plain string unchanged.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Method(StrEnum):
@@ -63,3 +64,14 @@ class WaterBoundary(StrEnum):
     ONSITE_GRID = "onsite+grid"  # both of the above
     LCA = "lca"  # life-cycle water consumption (e.g. WCP of an LCA, incl. manufacturing)
     UNSPECIFIED = "unspecified"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def member(kind: type[E], value: object, allowed: tuple[E, ...] | None = None) -> E:
+    """`value` as a member of `kind` (limited to `allowed`), else ValueError naming the allowed values."""
+    members = allowed or tuple(kind)
+    if not isinstance(value, str) or value not in members:
+        raise ValueError(f"must be one of {', '.join(members)}, got {value!r}")
+    return kind(value)

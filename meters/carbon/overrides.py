@@ -5,14 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from meters.carbon.catalogue import Catalogue
 from meters.carbon.errors import CatalogueError
-from meters.carbon.labels import Basis, Boundary, Confidence, Method
-
-E = TypeVar("E", bound=StrEnum)
+from meters.carbon.labels import Basis, Boundary, Confidence, E, Method, member
 
 # Keys of the top-level `carbon:` block; `body` belongs to the gateway (usage.carbon on/off).
 SETTINGS_KEYS = ("default_method", "datacentre", "zone_year", "include_prefill", "body")
@@ -76,10 +73,10 @@ def _text(prefix: str, key: str, value: Any) -> str:
 
 
 def _choice(prefix: str, key: str, value: Any, kind: type[E], allowed: tuple[E, ...] | None = None) -> E:
-    members = allowed or tuple(kind)
-    if value not in members:
-        raise _fail(prefix, key, f"must be one of {', '.join(members)}, got {value!r}")
-    return kind(value)
+    try:
+        return member(kind, value, allowed)
+    except ValueError as exc:
+        raise _fail(prefix, key, str(exc)) from None
 
 
 def _known_keys(prefix: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from meters.carbon.errors import CatalogueError
+from meters.carbon.labels import E, member
 from meters.carbon.span import Span
-
-E = TypeVar("E", bound=StrEnum)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -85,7 +83,6 @@ class Reader:
 
     def choice(self, value: Any, key: str, kind: type[E]) -> E:
         try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(member.value for member in kind)
-            raise self.fail(key, f"must be one of {allowed}, got {value!r}") from None
+            return member(kind, value)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
