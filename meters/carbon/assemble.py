@@ -82,7 +82,8 @@ def supplier_factors(model: str, supplier: SupplierFactor, catalogue: Catalogue)
     snapshot = supplier.snapshot
     band = catalogue.bands[Rank.SUPPLIER]
     region = supplier.p_in.region
-    source = f"{snapshot.supplier} per-token factors for {supplier.model} ({region}), {snapshot.label()}"
+    mode = supplier.p_in.consumption_mode
+    source = f"supplier per-token factors for {supplier.model} ({region}, {mode}): {snapshot.label()}"
     product_sources = {p.source for p in (supplier.p_in, supplier.p_out) if p.source}
     water_known = w_in is not None and w_out is not None
     return CoefficientFactors(
@@ -109,7 +110,7 @@ def supplier_factors(model: str, supplier: SupplierFactor, catalogue: Catalogue)
                 "water_ml_per_input_token": w_in,
                 "water_ml_per_output_token": w_out,
                 "region": region,
-                "consumption_mode": supplier.p_in.consumption_mode,
+                "consumption_mode": mode,
                 "snapshot": snapshot.file,
                 "uncertainty": {"min": band.min, "max": band.max},
             },

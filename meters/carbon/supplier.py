@@ -82,7 +82,7 @@ class SupplierSnapshot:
     products: tuple[SupplierProduct, ...]
 
     def label(self) -> str:
-        return f"{self.supplier} product catalogue snapshot {self.file} (fetched {self.fetched}, read {self.read})"
+        return f"{self.supplier.capitalize()} catalogue snapshot {self.file} (fetched {self.fetched}, read {self.read})"
 
     def lookup(self, names: tuple[str, ...], region: str, mode: str) -> SupplierFactor | None:
         """The input/output factor pair of the first of `names` the snapshot lists for `region` and `mode`."""
