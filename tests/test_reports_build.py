@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from meters.reports import ReportError, build_report, calibration_ratios
@@ -200,9 +202,7 @@ def test_totals_per_boundary_method_and_basis_and_the_market_line() -> None:
 
 def test_yearly_report_with_monthly_rows_and_catalogue_changes() -> None:
     label_old = ENERGY
-    label_new = type(ENERGY)(
-        **{**{f: getattr(ENERGY, f) for f in ENERGY.__slots__}, "catalogue_version": "2027-01"}
-    )
+    label_new = dataclasses.replace(ENERGY, catalogue_version="2027-01")
     rows = [
         usage("2026-01", "t", GPT, counters(10, 10, 1.0), label=label_old),
         usage("2026-07", "t", GPT, counters(10, 10, 2.0), label=label_new),

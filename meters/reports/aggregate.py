@@ -13,7 +13,7 @@ from meters.reports.period import Period, ReportError, Scope
 from meters.reports.rows import CarbonLabel, TagRow, UsageRow
 
 # Accumulator slots.
-REQ, PT, CT, G, GMIN, GMAX, EN, ENK, WA, WAK, SP = range(11)
+REQ, PT, CT, G, GMIN, GMAX, EN, ENK, WA, WAK, SP, FIRST, LAST = range(13)
 
 LineKey = tuple[str, str, str, str, CarbonLabel]
 """(tenant, model, provider, currency, label): a line of the report."""
@@ -22,8 +22,8 @@ ModelMonth = tuple[str, str]
 TagKey = tuple[str, str, str]
 """(tenant, tag, model)."""
 
-# (month, model, the row's label) -> the audited label when that model-month is audited, else None.
-AuditedLabelOf = Callable[[str, str, CarbonLabel], CarbonLabel | None]
+# (month, the row's label) -> the label of an audited model-month's share.
+AuditedLabelOf = Callable[[str, CarbonLabel], CarbonLabel]
 
 
 @dataclass
@@ -38,10 +38,13 @@ class UsageTally:
     """The scope's gateway tokens per model-month."""
     line_months: dict[LineKey, set[str]] = field(default_factory=dict)
     """Audited months of each audited line."""
+    live_water_boundary: dict[LineKey, str | None] = field(default_factory=dict)
+    """Water boundary of the live estimates behind each audited line (used when the supplier gives no water)."""
     by_day: dict[str, float] = field(default_factory=dict)
     by_month: dict[str, float] = field(default_factory=dict)
     versions: dict[str, list] = field(default_factory=dict)
-    """catalogue version -> [first date, last date, set of models]."""
+    """catalogue version -> [first date, last date, set of models] of the audited rows (the other rows'
+    dates are in their line's FIRST/LAST slots; see catalogue_versions)."""
 
 
 def _check(date: str, tenant: str, period: Period, scope: Scope, kind: str) -> None:
@@ -52,31 +55,38 @@ def _check(date: str, tenant: str, period: Period, scope: Scope, kind: str) -> N
 
 
 def tally_usage(
-    rows: Iterable[UsageRow], period: Period, scope: Scope, audited_of: AuditedLabelOf
+    rows: Iterable[UsageRow],
+    period: Period,
+    scope: Scope,
+    audited_pairs: frozenset[ModelMonth],
+    audited_label: AuditedLabelOf,
 ) -> UsageTally:
+    """`audited_pairs`: the (month, model) with an audited figure in force; their rows get `audited_label`."""
     tally = UsageTally()
     lines, parts, live, tokens = tally.lines, tally.audited_parts, tally.live_audited, tally.tokens
     by_day, by_month, versions, line_months = tally.by_day, tally.by_month, tally.versions, tally.line_months
+    water_boundary = tally.live_water_boundary
     prefix = period.text
     tenant_only = scope.tenant_id
     for row in rows:
         date = row.date
-        if (
-            not date.startswith(prefix)
-            or len(date) not in (7, 10)
-            or (tenant_only and row.tenant_id != tenant_only)
-        ):
-            _check(date, row.tenant_id, period, scope, "usage")
+        tenant = row.tenant_id
+        if not date.startswith(prefix) or len(date) not in (7, 10) or (tenant_only and tenant != tenant_only):
+            _check(date, tenant, period, scope, "usage")
         month = date[:7]
         model = row.model
         label = row.label
         c = row.counters
-        row_tokens = c.prompt_tokens + c.completion_tokens
-        audited = audited_of(month, model, label)
-        key = (row.tenant_id, model, row.provider, row.currency, audited or label)
+        model_month = (month, model)
+        audited = model_month in audited_pairs
+        key = (tenant, model, row.provider, row.currency, audited_label(month, label) if audited else label)
         acc = lines.get(key)
         if acc is None:
-            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0]
+            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date]
+        elif date < acc[FIRST]:
+            acc[FIRST] = date
+        elif date > acc[LAST]:
+            acc[LAST] = date
         acc[REQ] += c.requests
         acc[PT] += c.prompt_tokens
         acc[CT] += c.completion_tokens
@@ -88,28 +98,55 @@ def tally_usage(
         acc[WA] += c.water_ml
         acc[WAK] += c.water_known
         acc[SP] += c.spend
-        model_month = (month, model)
-        tokens[model_month] = tokens.get(model_month, 0) + row_tokens
-        if audited is not None:
+        if audited:
+            row_tokens = c.prompt_tokens + c.completion_tokens
+            tokens[model_month] = tokens.get(model_month, 0) + row_tokens
             share = parts.get(model_month)
             if share is None:
                 share = parts[model_month] = {}
             share[key] = share.get(key, 0) + row_tokens
             live[model_month] = live.get(model_month, 0.0) + c.gco2e
-            line_months.setdefault(key, set()).add(month)
+            months = line_months.get(key)
+            if months is None:
+                months = line_months[key] = set()
+            months.add(month)
+            if c.water_known:
+                water_boundary[key] = label.water_boundary
+            _see_version(versions, label.catalogue_version, date, model)
         if len(date) == 10:
             by_day[date] = by_day.get(date, 0.0) + c.gco2e
-        by_month[month] = by_month.get(month, 0.0) + c.gco2e
+        else:
+            by_month[month] = by_month.get(month, 0.0) + c.gco2e
+    return tally
+
+
+def catalogue_versions(tally: UsageTally) -> dict[str, list]:
+    """catalogue version -> [first date, last date, set of models] over every row."""
+    versions = {version: [seen[0], seen[1], set(seen[2])] for version, seen in tally.versions.items()}
+    for key, acc in tally.lines.items():
+        label = key[4]
+        if label.method == "audited_apportioned":
+            continue  # its rows' versions are in tally.versions
         seen = versions.get(label.catalogue_version)
         if seen is None:
-            versions[label.catalogue_version] = [date, date, {model}]
-        else:
-            if date < seen[0]:
-                seen[0] = date
-            if date > seen[1]:
-                seen[1] = date
-            seen[2].add(model)
-    return tally
+            versions[label.catalogue_version] = [acc[FIRST], acc[LAST], {key[1]}]
+            continue
+        seen[0] = min(seen[0], acc[FIRST])
+        seen[1] = max(seen[1], acc[LAST])
+        seen[2].add(key[1])
+    return versions
+
+
+def _see_version(versions: dict[str, list], version: str, date: str, model: str) -> None:
+    seen = versions.get(version)
+    if seen is None:
+        versions[version] = [date, date, {model}]
+        return
+    if date < seen[0]:
+        seen[0] = date
+    if date > seen[1]:
+        seen[1] = date
+    seen[2].add(model)
 
 
 @dataclass
@@ -122,7 +159,7 @@ class TagTally:
 
 
 def tally_tags(
-    rows: Iterable[TagRow], period: Period, scope: Scope, audited: Callable[[str, str], bool]
+    rows: Iterable[TagRow], period: Period, scope: Scope, audited_pairs: frozenset[ModelMonth]
 ) -> TagTally:
     tally = TagTally()
     for row in rows:
@@ -137,7 +174,7 @@ def tally_tags(
         acc[0] += c.requests
         acc[1] += row_tokens
         acc[2] += c.gco2e
-        if audited(month, row.model):
+        if (month, row.model) in audited_pairs:
             tag_key = row.tag.split("=", 1)[0]
             share = tally.parts.setdefault((month, row.model, tag_key), {})
             share[(row.tenant_id, row.tag)] = share.get((row.tenant_id, row.tag), 0) + row_tokens

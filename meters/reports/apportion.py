@@ -9,8 +9,8 @@ up to the audited total exactly (12.5 kg over 600k/300k/100k tokens: 7,500 / 3,7
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -22,30 +22,47 @@ class Remainder(enum.Enum):
     OUTSIDE = "outside the gateway"
 
 
-def largest_remainder(total: int, weights: Mapping[K, int]) -> dict[K, int]:
+def largest_remainder(
+    total: int, weights: Mapping[K, int], tie_key: Callable[[K], Any] | None = None
+) -> dict[K, int]:
     """Integer parts proportional to `weights`, summing to `total` exactly (Hamilton's method).
 
-    Each part is floor(total x w / sum(w)); the units left go to the largest remainders, ties to the
-    earlier key in `weights` order (callers pass a deterministic order).
+    Each part is floor(total x w / sum(w)); the units left go to the largest remainders. Equal remainders
+    across the cut are ordered by `tie_key` (default: the order of `weights`), so that the result does not
+    depend on the order rows came in when a tie key is given.
     """
     denominator = sum(weights.values())
     if denominator <= 0 or any(w < 0 for w in weights.values()):
         raise ValueError("weights must be >= 0 with a positive sum")
     parts: dict[K, int] = {}
-    remainders: list[tuple[int, int, K]] = []
-    for index, (key, weight) in enumerate(weights.items()):
-        quotient, remainder = divmod(total * weight, denominator)
+    remainders: list[tuple[int, int]] = []
+    keys = list(weights)
+    for index, key in enumerate(keys):
+        quotient, remainder = divmod(total * weights[key], denominator)
         parts[key] = quotient
-        remainders.append((-remainder, index, key))
+        remainders.append((-remainder, index))
     left = total - sum(parts.values())
-    if left:
-        for _, _, key in sorted(remainders, key=lambda item: (item[0], item[1]))[:left]:
-            parts[key] += 1
+    if not left:
+        return parts
+    remainders.sort()
+    cut = remainders[left - 1][0]
+    if tie_key is None or left == len(remainders) or remainders[left][0] != cut:
+        chosen = [index for _, index in remainders[:left]]
+    else:  # equal remainders straddle the cut: order them by the tie key
+        chosen = [index for value, index in remainders if value < cut]
+        tied = sorted((index for value, index in remainders if value == cut), key=lambda i: tie_key(keys[i]))
+        chosen += tied[: left - len(chosen)]
+    for index in chosen:
+        parts[keys[index]] += 1
     return parts
 
 
 def token_shares(
-    audited_ug: int, parts: Mapping[K, int], gateway_tokens: int, supplier_tokens: int | None
+    audited_ug: int,
+    parts: Mapping[K, int],
+    gateway_tokens: int,
+    supplier_tokens: int | None,
+    tie_key: Callable[[K], Any] | None = None,
 ) -> dict[K | Remainder, int]:
     """Micrograms per part, plus REST (gateway tokens not in `parts`) and OUTSIDE (supplier beyond gateway).
 
@@ -60,4 +77,8 @@ def token_shares(
     weights[Remainder.OUTSIDE] = max(0, (supplier_tokens or 0) - gateway_tokens)
     if sum(weights.values()) == 0:
         return {**{key: 0 for key in parts}, Remainder.REST: 0, Remainder.OUTSIDE: audited_ug}
-    return largest_remainder(audited_ug, weights)
+
+    def order(key: K | Remainder) -> Any:
+        return (1, key.value) if isinstance(key, Remainder) else (0, tie_key(key) if tie_key else 0)
+
+    return largest_remainder(audited_ug, weights, order)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from meters.audited.figures import AuditedImport
@@ -21,6 +20,7 @@ from meters.reports.aggregate import (
     G,
     ModelMonth,
     UsageTally,
+    catalogue_versions,
     tally_tags,
     tally_usage,
 )
@@ -42,24 +42,23 @@ from meters.reports.period import Period, Scope, parse_period
 from meters.reports.reconcile import Shares, apportion_tags, apportion_usage
 from meters.reports.rows import CarbonLabel, DailyRow, FactorFact, TagRow, UsageRow, factor_facts
 from meters.reports.statements import esrs_lines, limitations
-from meters.reports.summary import breakdown, effective_factor, primary_share, summarise_models, totals_of
+from meters.reports.summary import breakdown, primary_share, summarise_models, totals_of
 
 
 class _AuditedLabels:
-    """The label of an audited model-month's share (one object per month and data centre)."""
+    """The label of an audited model-month's share: one object per source, basis and data centre (so that
+    a model's audited months share one line)."""
 
     def __init__(self, months: Mapping[str, MonthInForce]) -> None:
         self._months = months
-        self._cache: dict[tuple[str, str | None], CarbonLabel] = {}
+        self._cache: dict[tuple[str, str | None, str | None], CarbonLabel] = {}
+        self.pairs = frozenset((month, model) for month, item in months.items() for model in item.by_model)
 
-    def __call__(self, month: str, model: str, label: CarbonLabel) -> CarbonLabel | None:
-        in_force = self._months.get(month)
-        if in_force is None or model not in in_force.by_model:
-            return None
-        key = (month, label.datacentre)
+    def __call__(self, month: str, label: CarbonLabel) -> CarbonLabel:
+        current = self._months[month].current
+        key = (current.source, current.basis, label.datacentre)
         found = self._cache.get(key)
         if found is None:
-            current = in_force.current
             found = self._cache[key] = CarbonLabel(
                 method=AUDITED_APPORTIONED,
                 boundary=SUPPLIER_BOUNDARY,
@@ -72,65 +71,88 @@ class _AuditedLabels:
             )
         return found
 
-    def audited(self, month: str, model: str) -> bool:
-        in_force = self._months.get(month)
-        return in_force is not None and model in in_force.by_model
-
 
 def _month_versions(months: Mapping[str, MonthInForce], audited_months: Iterable[str]) -> str:
-    return ", ".join(f"{m} v{months[m].current.version}" for m in sorted(audited_months))
+    """ "2026-01..2026-06 v2, 2026-07 v3": consecutive months of one import version as a range."""
+    runs: list[list[str]] = []  # [first, last, version]
+    for month in sorted(audited_months):
+        version = f"v{months[month].current.version}"
+        if runs and runs[-1][2] == version and _next_month(runs[-1][1]) == month:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month, version])
+    return ", ".join(f"{a} {v}" if a == b else f"{a}..{b} {v}" for a, b, v in runs)
+
+
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[5:7])
+    return f"{year + number // 12:04d}-{number % 12 + 1:02d}"
 
 
 def _lines(
     tally: UsageTally, shares: Shares, months: Mapping[str, MonthInForce], facts: Mapping[str, FactorFact]
 ) -> list[Line]:
     lines: list[Line] = []
+    provenance: dict[tuple[str, ...], tuple[str, str]] = {}  # audited months -> (source, "M vN, ...")
     for key, acc in tally.lines.items():
         tenant, model, provider, currency, label = key
         requests = int(acc[REQ])
-        audited = label.method == AUDITED_APPORTIONED
-        if audited:
+        tokens_in, tokens_out = int(acc[PT]), int(acc[CT])
+        water_known = int(acc[WAK])
+        water = acc[WA] if water_known else None
+        water_boundary = label.water_boundary
+        audited_months: tuple[str, ...] = ()
+        if label.method == AUDITED_APPORTIONED:
             grams = shares.micrograms.get(key, 0) / 1e6
-            water = shares.water_ml.get(key)
-            water_known = requests if water is not None else 0
             low = high = grams
+            supplier_water = shares.water_ml.get(key)
+            if supplier_water is not None:  # the supplier's water, else the live estimate's
+                water, water_known = supplier_water, requests
+            else:
+                water_boundary = tally.live_water_boundary.get(key)
+            audited_months = tuple(sorted(tally.line_months.get(key, ())))
+            known = provenance.get(audited_months)
+            if known is None:
+                source = months[audited_months[0]].current.source
+                known = provenance[audited_months] = (source, _month_versions(months, audited_months))
+            tokens = tokens_in + tokens_out
+            factor = None
+            if tokens:
+                unit = "gCO2e/1k tokens (effective)"
+                factor = FactorFact(grams / tokens * 1000, unit, known[0], known[1], known[1])
         else:
             grams, low, high = acc[G], acc[GMIN], acc[GMAX]
-            water_known = int(acc[WAK])
-            water = acc[WA] if water_known else None
-        line = Line(
-            tenant=tenant,
-            model=model,
-            provider=provider,
-            datacentre=label.datacentre,
-            method=label.method,
-            boundary=label.boundary,
-            confidence=label.confidence,
-            basis=label.basis,
-            source=label.source,
-            catalogue_version=label.catalogue_version,
-            water_boundary=label.water_boundary if water is not None else None,
-            factor=None if audited else facts.get(model),
-            currency=currency,
-            requests=requests,
-            tokens_in=int(acc[PT]),
-            tokens_out=int(acc[CT]),
-            gco2e=grams,
-            gco2e_min=low,
-            gco2e_max=high,
-            estimated_gco2e=acc[G],
-            energy_wh=acc[EN] if acc[ENK] else None,
-            energy_known_requests=int(acc[ENK]),
-            water_ml=water,
-            water_known_requests=water_known,
-            spend=acc[SP],
-            audited_months=tuple(sorted(tally.line_months.get(key, ()))),
+            factor = facts.get(model)
+        lines.append(
+            Line(
+                tenant=tenant,
+                model=model,
+                provider=provider,
+                datacentre=label.datacentre,
+                method=label.method,
+                boundary=label.boundary,
+                confidence=label.confidence,
+                basis=label.basis,
+                source=label.source,
+                catalogue_version=label.catalogue_version,
+                water_boundary=water_boundary if water is not None else None,
+                factor=factor,
+                currency=currency,
+                requests=requests,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                gco2e=grams,
+                gco2e_min=low,
+                gco2e_max=high,
+                estimated_gco2e=acc[G],
+                energy_wh=acc[EN] if acc[ENK] else None,
+                energy_known_requests=int(acc[ENK]),
+                water_ml=water,
+                water_known_requests=water_known,
+                spend=acc[SP],
+                audited_months=audited_months,
+            )
         )
-        if audited:
-            months_text = _month_versions(months, line.audited_months)
-            source = months[line.audited_months[0]].current.source
-            line = replace(line, factor=effective_factor(line, source, months_text, months_text))
-        lines.append(line)
     lines.sort(key=lambda line: (line.tenant or "", line.model, line.provider, line.currency, line.method))
     return lines
 
@@ -193,7 +215,7 @@ def build_report(
     scope = Scope(tenant)
     months = months_in_force(audited, parsed)
     labels = _AuditedLabels(months)
-    tally = tally_usage(usage, parsed, scope, labels)
+    tally = tally_usage(usage, parsed, scope, labels.pairs, labels)
     scope_org_tokens = None if scope.is_organisation else (org_tokens or {})
     shares = apportion_usage(months, tally, scope_org_tokens, scope.is_organisation)
     facts: dict[str, FactorFact] = {
@@ -225,7 +247,7 @@ def build_report(
         sum(u.gco2e for u in unattributed) if scope.is_organisation else None,
     )
 
-    tag_tally = tally_tags(tags, parsed, scope, labels.audited)
+    tag_tally = tally_tags(tags, parsed, scope, labels.pairs)
     tag_ug = apportion_tags(months, tag_tally, tally, scope_org_tokens)
     tag_lines: list[TagLine] = []
     for key, acc in sorted(tag_tally.tags.items()):
@@ -238,7 +260,7 @@ def build_report(
     by_day, monthly = _by_day(tally, daily, parsed)
     versions = tuple(
         CatalogueUse(version, seen[0], seen[1], len(seen[2]))
-        for version, seen in sorted(tally.versions.items())
+        for version, seen in sorted(catalogue_versions(tally).items())
     )
     factors_for_equivalents = load_equivalents() if equivalents is None else equivalents
     return Report(

@@ -63,9 +63,7 @@ def apportion_usage(
         current = months[month].current
         parts = tally.audited_parts.get(model_month, {})
         gateway = _scope_tokens(model_month, tally, org_tokens)
-        split = token_shares(
-            figure.micrograms, dict(sorted(parts.items(), key=_order)), gateway, figure.tokens
-        )
+        split = token_shares(figure.micrograms, parts, gateway, figure.tokens, _order)
         denominator = max(gateway, figure.tokens or 0)
         listed_ug = 0
         for key, tokens in parts.items():
@@ -101,9 +99,10 @@ def apportion_usage(
     return shares
 
 
-def _order(item: tuple[LineKey, int]) -> tuple[str, str, str, str, str]:
-    tenant, model, provider, currency, label = item[0]
-    return tenant, model, provider, currency, label.source
+def _order(key: LineKey) -> tuple[str, str, str, str, str, str]:
+    """Ties in the apportionment go by tenant, then the rest of the line: independent of row order."""
+    tenant, model, provider, currency, label = key
+    return tenant, model, provider, currency, label.source, label.datacentre or ""
 
 
 def apportion_tags(
@@ -117,7 +116,7 @@ def apportion_tags(
     for (month, model, _tag_key), parts in sorted(tags.parts.items()):
         figure = months[month].by_model[model]
         gateway = _scope_tokens((month, model), tally, org_tokens)
-        split = token_shares(figure.micrograms, dict(sorted(parts.items())), gateway, figure.tokens)
+        split = token_shares(figure.micrograms, parts, gateway, figure.tokens, _tag_order)
         for (tenant, tag), _tokens in parts.items():
             key = (tenant, tag, model)
             result[key] = result.get(key, 0) + split[(tenant, tag)]
@@ -145,3 +144,7 @@ def calibration_ratios(lines: Iterable[ReconciliationLine]) -> dict[str, Calibra
         if known is None or line.month > known.month:
             latest[line.model] = Calibration(line.model, line.ratio, line.month, line.source, line.version)
     return latest
+
+
+def _tag_order(key: tuple[str, str]) -> tuple[str, str]:
+    return key

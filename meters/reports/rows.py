@@ -13,14 +13,15 @@ requests whose energy was known (0 of them: the report says null); the same for 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meters.audited.figures import AuditedImport
 
 
 @dataclass(frozen=True, slots=True)
 class CarbonLabel:
-    """What every request of a row shared about its carbon figure."""
+    """What every request of a row shared about its carbon figure (hash computed once: a yearly report
+    hashes a label per row)."""
 
     method: str
     """audited | measured | supplier | energy | estimated | coefficient | fallback ..."""
@@ -36,6 +37,23 @@ class CarbonLabel:
     """on-site | on-site+grid | lca ... None when no water figure."""
     datacentre: str | None = None
     """Data centre or region the figure assumed (e.g. scw-fr-par-2), None when unknown."""
+    _hash: int = field(init=False, repr=False, compare=False, default=0)  # not a field to replace()
+
+    def __post_init__(self) -> None:
+        fields = (
+            self.method,
+            self.boundary,
+            self.confidence,
+            self.basis,
+            self.source,
+            self.catalogue_version,
+            self.water_boundary,
+            self.datacentre,
+        )
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

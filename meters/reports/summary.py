@@ -63,7 +63,6 @@ def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
             line.basis,
             line.source,
             line.catalogue_version,
-            line.water_boundary,
         )
         group = groups.get(key)
         if group is None:
@@ -72,6 +71,7 @@ def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
                 energy_wh=line.energy_wh,
                 water_ml=line.water_ml,
                 months=set(line.audited_months),
+                water_boundaries={line.water_boundary} - {None},
                 line=line,
                 method=method,
                 confidence=confidence,
@@ -82,6 +82,8 @@ def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
         group["energy_wh"] = _add_optional(group["energy_wh"], line.energy_wh)
         group["months"].update(line.audited_months)
         group["water_ml"] = _add_optional(group["water_ml"], line.water_ml)
+        if line.water_boundary is not None:
+            group["water_boundaries"].add(line.water_boundary)
     result: list[Line] = []
     for group in groups.values():
         first: Line = group["line"]
@@ -93,6 +95,7 @@ def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
             energy_wh=group["energy_wh"],
             water_ml=group["water_ml"],
             audited_months=tuple(sorted(group["months"])),
+            water_boundary=" + ".join(sorted(group["water_boundaries"])) or None,
             **{name: group[name] for name in _SUMMED},
         )
         if merged.method == AUDITED and first.factor is not None:
