@@ -56,7 +56,21 @@ def test_json_has_the_keys_the_checks_rely_on(report) -> None:
 def test_csv_parses_with_the_columns(report) -> None:
     text = render(report, "csv").decode("utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    required = ["period", "tenant", "model", "tokens_in", "tokens_out", "requests", "gco2e", "gco2e_min", "gco2e_max", "method", "boundary", "confidence", "source"]
+    required = [
+        "period",
+        "tenant",
+        "model",
+        "tokens_in",
+        "tokens_out",
+        "requests",
+        "gco2e",
+        "gco2e_min",
+        "gco2e_max",
+        "method",
+        "boundary",
+        "confidence",
+        "source",
+    ]
     assert set(required) <= set(rows[0]) and tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == len(report.lines)
     assert {row["period"] for row in rows} == {MONTH}
