@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from meters.reports.period import Period, ReportError, Scope
 from meters.reports.rows import CarbonLabel, TagRow, UsageRow
 
-# Accumulator slots.
-REQ, PT, CT, G, GMIN, GMAX, EN, ENK, WA, WAK, SP, FIRST, LAST = range(13)
+# Accumulator slots of a line (the hot loop below writes them by literal index: keep in step).
+REQ, PT, CT, G, GMIN, GMAX, EN, ENK, WA, WAK, SP, FIRST, LAST, MONTHS, WATER_BOUNDARY = range(15)
 
-LineKey = tuple[str, str, str, str, CarbonLabel]
-"""(tenant, model, provider, currency, label): a line of the report."""
+LineKey = tuple[str, str, str, str, int]
+"""(tenant, model, provider, currency, label id): a line of the report (labels interned, see Labels)."""
 ModelMonth = tuple[str, str]
 """(month, model)."""
 TagKey = tuple[str, str, str]
@@ -26,25 +27,52 @@ TagKey = tuple[str, str, str]
 AuditedLabelOf = Callable[[str, CarbonLabel], CarbonLabel]
 
 
+class Labels:
+    """Labels interned to small ints: dict keys then hash in C, not through CarbonLabel.__hash__.
+
+    Looked up by object identity first (a store that shares one CarbonLabel object between the rows of one
+    label gets one C-level lookup per row), then by value; `labels[i]` is the label of id i. Objects whose
+    id() is cached are kept alive, so a cached id() can never name another object.
+    """
+
+    IDENTITY_LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.labels: list[CarbonLabel] = []
+        self.by_identity: dict[int, int] = {}
+        self._by_value: dict[CarbonLabel, int] = {}
+        self._kept: list[CarbonLabel] = []
+
+    def id_of(self, label: CarbonLabel) -> int:
+        found = self.by_identity.get(id(label))
+        if found is not None:
+            return found
+        found = self._by_value.get(label)
+        if found is None:
+            found = self._by_value[label] = len(self.labels)
+            self.labels.append(label)
+        if len(self._kept) < self.IDENTITY_LIMIT:  # past it, rows do not share label objects
+            self.by_identity[id(label)] = found
+            self._kept.append(label)
+        return found
+
+
 @dataclass
 class UsageTally:
-    lines: dict[LineKey, list[float]] = field(default_factory=dict)
-    """Counters per line; slot G is the live estimate."""
+    lines: dict[LineKey, list[Any]] = field(default_factory=dict)
+    """Accumulator per line (slots above); G is the live estimate. An audited line's MONTHS holds its
+    audited months and WATER_BOUNDARY the live estimates' water boundary."""
     audited_parts: dict[ModelMonth, dict[LineKey, int]] = field(default_factory=dict)
     """Tokens per line of each audited model-month (what the audited figure is apportioned over)."""
     live_audited: dict[ModelMonth, float] = field(default_factory=dict)
     """Live gCO2e of each audited model-month (the reconciliation's estimate)."""
     tokens: dict[ModelMonth, int] = field(default_factory=dict)
-    """The scope's gateway tokens per model-month."""
-    line_months: dict[LineKey, set[str]] = field(default_factory=dict)
-    """Audited months of each audited line."""
-    live_water_boundary: dict[LineKey, str | None] = field(default_factory=dict)
-    """Water boundary of the live estimates behind each audited line (used when the supplier gives no water)."""
+    """The scope's gateway tokens per audited model-month."""
     by_day: dict[str, float] = field(default_factory=dict)
     by_month: dict[str, float] = field(default_factory=dict)
-    versions: dict[str, list] = field(default_factory=dict)
-    """catalogue version -> [first date, last date, set of models] of the audited rows (the other rows'
-    dates are in their line's FIRST/LAST slots; see catalogue_versions)."""
+    audited_rows: dict[tuple[str, int, str], list[Any]] = field(default_factory=dict)
+    """(month, row label id, model) of audited rows -> [audited label id, first date, last date]."""
+    labels: Labels = field(default_factory=Labels)
 
 
 def _check(date: str, tenant: str, period: Period, scope: Scope, kind: str) -> None:
@@ -61,92 +89,109 @@ def tally_usage(
     audited_pairs: frozenset[ModelMonth],
     audited_label: AuditedLabelOf,
 ) -> UsageTally:
-    """`audited_pairs`: the (month, model) with an audited figure in force; their rows get `audited_label`."""
+    """One pass. `audited_pairs`: the (month, model) with an audited figure in force; their rows are
+    tallied under `audited_label(month, label)` and kept per model-month for the apportionment."""
     tally = UsageTally()
-    lines, parts, live, tokens = tally.lines, tally.audited_parts, tally.live_audited, tally.tokens
-    by_day, by_month, versions, line_months = tally.by_day, tally.by_month, tally.versions, tally.line_months
-    water_boundary = tally.live_water_boundary
+    lines, audited_rows, by_day, by_month = tally.lines, tally.audited_rows, tally.by_day, tally.by_month
+    intern = tally.labels.id_of
+    identity = tally.labels.by_identity
+    model_months: dict[ModelMonth, list[Any]] = {}  # [tokens, live g, {line key: tokens}]
     prefix = period.text
     tenant_only = scope.tenant_id
     for row in rows:
         date = row.date
         tenant = row.tenant_id
-        if not date.startswith(prefix) or len(date) not in (7, 10) or (tenant_only and tenant != tenant_only):
+        is_day = len(date) == 10
+        if (
+            not date.startswith(prefix)
+            or not (is_day or len(date) == 7)
+            or (tenant_only and tenant != tenant_only)
+        ):
             _check(date, tenant, period, scope, "usage")
         month = date[:7]
         model = row.model
         label = row.label
         c = row.counters
+        lid = identity.get(id(label))
+        if lid is None:
+            lid = intern(label)
         model_month = (month, model)
         audited = model_month in audited_pairs
-        key = (tenant, model, row.provider, row.currency, audited_label(month, label) if audited else label)
+        if audited:
+            seen = audited_rows.get((month, lid, model))
+            if seen is None:
+                seen = audited_rows[(month, lid, model)] = [intern(audited_label(month, label)), date, date]
+            elif date < seen[1]:
+                seen[1] = date
+            elif date > seen[2]:
+                seen[2] = date
+            key = (tenant, model, row.provider, row.currency, seen[0])
+            row_tokens = c.prompt_tokens + c.completion_tokens
+            mm = model_months.get(model_month)
+            if mm is None:
+                mm = model_months[model_month] = [0, 0.0, {}]
+            mm[0] += row_tokens
+            mm[1] += c.gco2e
+            share = mm[2]
+            share[key] = share.get(key, 0) + row_tokens
+        else:
+            key = (tenant, model, row.provider, row.currency, lid)
         acc = lines.get(key)
         if acc is None:
-            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date]
-        elif date < acc[FIRST]:
-            acc[FIRST] = date
-        elif date > acc[LAST]:
-            acc[LAST] = date
-        acc[REQ] += c.requests
-        acc[PT] += c.prompt_tokens
-        acc[CT] += c.completion_tokens
-        acc[G] += c.gco2e
-        acc[GMIN] += c.gco2e_min
-        acc[GMAX] += c.gco2e_max
-        acc[EN] += c.energy_wh
-        acc[ENK] += c.energy_known
-        acc[WA] += c.water_ml
-        acc[WAK] += c.water_known
-        acc[SP] += c.spend
+            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, None, None]
+        elif date < acc[11]:
+            acc[11] = date
+        elif date > acc[12]:
+            acc[12] = date
+        acc[0] += c.requests
+        acc[1] += c.prompt_tokens
+        acc[2] += c.completion_tokens
+        acc[3] += c.gco2e
+        acc[4] += c.gco2e_min
+        acc[5] += c.gco2e_max
+        acc[6] += c.energy_wh
+        acc[7] += c.energy_known
+        acc[8] += c.water_ml
+        acc[9] += c.water_known
+        acc[10] += c.spend
         if audited:
-            row_tokens = c.prompt_tokens + c.completion_tokens
-            tokens[model_month] = tokens.get(model_month, 0) + row_tokens
-            share = parts.get(model_month)
-            if share is None:
-                share = parts[model_month] = {}
-            share[key] = share.get(key, 0) + row_tokens
-            live[model_month] = live.get(model_month, 0.0) + c.gco2e
-            months = line_months.get(key)
-            if months is None:
-                months = line_months[key] = set()
-            months.add(month)
+            if acc[13] is None:
+                acc[13] = {month}
+            else:
+                acc[13].add(month)
             if c.water_known:
-                water_boundary[key] = label.water_boundary
-            _see_version(versions, label.catalogue_version, date, model)
-        if len(date) == 10:
+                acc[14] = label.water_boundary
+        if is_day:
             by_day[date] = by_day.get(date, 0.0) + c.gco2e
         else:
             by_month[month] = by_month.get(month, 0.0) + c.gco2e
+    for model_month, (count, grams, share) in model_months.items():
+        tally.tokens[model_month] = count
+        tally.live_audited[model_month] = grams
+        tally.audited_parts[model_month] = share
     return tally
 
 
-def catalogue_versions(tally: UsageTally) -> dict[str, list]:
+def catalogue_versions(tally: UsageTally) -> dict[str, list[Any]]:
     """catalogue version -> [first date, last date, set of models] over every row."""
-    versions = {version: [seen[0], seen[1], set(seen[2])] for version, seen in tally.versions.items()}
-    for key, acc in tally.lines.items():
-        label = key[4]
-        if label.method == "audited_apportioned":
-            continue  # its rows' versions are in tally.versions
-        seen = versions.get(label.catalogue_version)
+    versions: dict[str, list[Any]] = {}
+
+    def see(version: str, first: str, last: str, models: set[str]) -> None:
+        seen = versions.get(version)
         if seen is None:
-            versions[label.catalogue_version] = [acc[FIRST], acc[LAST], {key[1]}]
-            continue
-        seen[0] = min(seen[0], acc[FIRST])
-        seen[1] = max(seen[1], acc[LAST])
-        seen[2].add(key[1])
+            versions[version] = [first, last, set(models)]
+            return
+        seen[0] = min(seen[0], first)
+        seen[1] = max(seen[1], last)
+        seen[2] |= models
+
+    labels = tally.labels.labels
+    for (_month, lid, model), (_audited, first, last) in tally.audited_rows.items():
+        see(labels[lid].catalogue_version, first, last, {model})
+    for key, acc in tally.lines.items():
+        if acc[MONTHS] is None:  # audited lines' rows are in audited_rows
+            see(labels[key[4]].catalogue_version, acc[FIRST], acc[LAST], {key[1]})
     return versions
-
-
-def _see_version(versions: dict[str, list], version: str, date: str, model: str) -> None:
-    seen = versions.get(version)
-    if seen is None:
-        versions[version] = [date, date, {model}]
-        return
-    if date < seen[0]:
-        seen[0] = date
-    if date > seen[1]:
-        seen[1] = date
-    seen[2].add(model)
 
 
 @dataclass
@@ -162,9 +207,16 @@ def tally_tags(
     rows: Iterable[TagRow], period: Period, scope: Scope, audited_pairs: frozenset[ModelMonth]
 ) -> TagTally:
     tally = TagTally()
+    prefix, tenant_only = period.text, scope.tenant_id
     for row in rows:
-        _check(row.date, row.tenant_id, period, scope, "tag")
-        month = row.date[:7]
+        date = row.date
+        if (
+            not date.startswith(prefix)
+            or len(date) not in (7, 10)
+            or (tenant_only and row.tenant_id != tenant_only)
+        ):
+            _check(date, row.tenant_id, period, scope, "tag")
+        month = date[:7]
         c = row.counters
         row_tokens = c.prompt_tokens + c.completion_tokens
         key = (row.tenant_id, row.tag, row.model)

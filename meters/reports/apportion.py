@@ -8,53 +8,53 @@ up to the audited total exactly (12.5 kg over 600k/300k/100k tokens: 7,500 / 3,7
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
 
-class Remainder(enum.Enum):
-    """The parts that are not listed: the gateway's other traffic, and traffic the gateway never saw."""
-
-    REST = "rest of the gateway's traffic"
-    OUTSIDE = "outside the gateway"
-
-
 def largest_remainder(
-    total: int, weights: Mapping[K, int], tie_key: Callable[[K], Any] | None = None
-) -> dict[K, int]:
+    total: int, weights: Sequence[int], tie_key: Callable[[int], Any] | None = None
+) -> list[int]:
     """Integer parts proportional to `weights`, summing to `total` exactly (Hamilton's method).
 
     Each part is floor(total x w / sum(w)); the units left go to the largest remainders. Equal remainders
-    across the cut are ordered by `tie_key` (default: the order of `weights`), so that the result does not
-    depend on the order rows came in when a tie key is given.
+    across the cut go by `tie_key(index)` (default: the earlier index), so that a caller passing a key of
+    its parts gets a result that does not depend on the order its rows came in.
     """
-    denominator = sum(weights.values())
-    if denominator <= 0 or any(w < 0 for w in weights.values()):
+    denominator = sum(weights)
+    if denominator <= 0 or any(w < 0 for w in weights):
         raise ValueError("weights must be >= 0 with a positive sum")
-    parts: dict[K, int] = {}
-    remainders: list[tuple[int, int]] = []
-    keys = list(weights)
-    for index, key in enumerate(keys):
-        quotient, remainder = divmod(total * weights[key], denominator)
-        parts[key] = quotient
-        remainders.append((-remainder, index))
-    left = total - sum(parts.values())
+    scaled = [total * w for w in weights]
+    parts = [value // denominator for value in scaled]
+    left = total - sum(parts)
     if not left:
         return parts
-    remainders.sort()
-    cut = remainders[left - 1][0]
-    if tie_key is None or left == len(remainders) or remainders[left][0] != cut:
-        chosen = [index for _, index in remainders[:left]]
-    else:  # equal remainders straddle the cut: order them by the tie key
-        chosen = [index for value, index in remainders if value < cut]
-        tied = sorted((index for value, index in remainders if value == cut), key=lambda i: tie_key(keys[i]))
-        chosen += tied[: left - len(chosen)]
+    remainders = [value % denominator for value in scaled]
+    order = sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)  # stable: earlier first
+    cut = remainders[order[left - 1]]
+    if tie_key is not None and left < len(order) and remainders[order[left]] == cut:
+        chosen = [i for i in order if remainders[i] > cut]
+        chosen += sorted((i for i in order if remainders[i] == cut), key=tie_key)[: left - len(chosen)]
+    else:
+        chosen = order[:left]
     for index in chosen:
-        parts[keys[index]] += 1
+        parts[index] += 1
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class Split(Generic[K]):
+    """An audited figure in micrograms: per listed part (in the order given), the rest, the outside."""
+
+    keys: list[K]
+    parts: list[int]
+    rest: int
+    """The gateway's traffic not listed (other tenants in a tenant report, untagged requests)."""
+    outside: int
+    """Supplier tokens beyond the gateway's: traffic the gateway never saw."""
 
 
 def token_shares(
@@ -63,22 +63,24 @@ def token_shares(
     gateway_tokens: int,
     supplier_tokens: int | None,
     tie_key: Callable[[K], Any] | None = None,
-) -> dict[K | Remainder, int]:
-    """Micrograms per part, plus REST (gateway tokens not in `parts`) and OUTSIDE (supplier beyond gateway).
-
-    `parts`: tokens of the listed parts, a subset of the gateway's `gateway_tokens` of that model-month.
-    With no tokens anywhere the whole figure is OUTSIDE. The result always sums to `audited_ug`.
+) -> Split[K]:
+    """Micrograms per part by token share; `parts` holds tokens, a subset of the gateway's
+    `gateway_tokens` of that model-month. With no tokens anywhere the whole figure is outside.
+    parts + rest + outside == audited_ug, always.
     """
-    listed = sum(parts.values())
+    keys = list(parts)
+    weights = list(parts.values())
+    listed = sum(weights)
     if listed > gateway_tokens:
         raise ValueError(f"parts hold {listed} tokens, more than the gateway's {gateway_tokens}")
-    weights: dict[K | Remainder, int] = {key: tokens for key, tokens in parts.items()}
-    weights[Remainder.REST] = gateway_tokens - listed
-    weights[Remainder.OUTSIDE] = max(0, (supplier_tokens or 0) - gateway_tokens)
-    if sum(weights.values()) == 0:
-        return {**{key: 0 for key in parts}, Remainder.REST: 0, Remainder.OUTSIDE: audited_ug}
+    rest = gateway_tokens - listed
+    outside = max(0, (supplier_tokens or 0) - gateway_tokens)
+    if listed + rest + outside == 0:
+        return Split(keys, [0] * len(keys), 0, audited_ug)
+    count = len(keys)
 
-    def order(key: K | Remainder) -> Any:
-        return (1, key.value) if isinstance(key, Remainder) else (0, tie_key(key) if tie_key else 0)
+    def order(index: int) -> Any:  # listed parts by their key, then the rest, then the outside
+        return (0, tie_key(keys[index]) if tie_key else index) if index < count else (1, index)
 
-    return largest_remainder(audited_ug, weights, order)
+    split = largest_remainder(audited_ug, [*weights, rest, outside], order)
+    return Split(keys, split[:count], split[count], split[count + 1])

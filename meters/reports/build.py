@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from meters.audited.figures import AuditedImport
@@ -12,11 +14,13 @@ from meters.reports.aggregate import (
     ENK,
     GMAX,
     GMIN,
+    MONTHS,
     PT,
     REQ,
     SP,
     WA,
     WAK,
+    WATER_BOUNDARY,
     G,
     ModelMonth,
     UsageTally,
@@ -94,8 +98,10 @@ def _lines(
 ) -> list[Line]:
     lines: list[Line] = []
     provenance: dict[tuple[str, ...], tuple[str, str]] = {}  # audited months -> (source, "M vN, ...")
+    labels = tally.labels.labels
     for key, acc in tally.lines.items():
-        tenant, model, provider, currency, label = key
+        tenant, model, provider, currency, label_id = key
+        label = labels[label_id]
         requests = int(acc[REQ])
         tokens_in, tokens_out = int(acc[PT]), int(acc[CT])
         water_known = int(acc[WAK])
@@ -109,8 +115,8 @@ def _lines(
             if supplier_water is not None:  # the supplier's water, else the live estimate's
                 water, water_known = supplier_water, requests
             else:
-                water_boundary = tally.live_water_boundary.get(key)
-            audited_months = tuple(sorted(tally.line_months.get(key, ())))
+                water_boundary = acc[WATER_BOUNDARY]
+            audited_months = tuple(sorted(acc[MONTHS]))
             known = provenance.get(audited_months)
             if known is None:
                 source = months[audited_months[0]].current.source
@@ -188,6 +194,24 @@ def _by_day(
     return tuple(DayPoint(month, g) for month, g in sorted(tally.by_month.items())), True
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic GC off while a report is built or rendered.
+
+    A yearly organisation report allocates millions of small containers (accumulators, keys, lines) and
+    none of them forms a cycle worth collecting; with the GC on, its full collections re-scan the store's
+    600k input rows again and again (measured: build 9.3 s with, 3.1 s without). Other threads only see
+    cycles freed a few seconds later.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_report(
     period: str,
     *,
@@ -211,6 +235,37 @@ def build_report(
     tenant's share is its tokens over the organisation's). Raises ReportError (param "period"/"tenant") for
     a bad period or rows outside the scope.
     """
+    with gc_paused():
+        return _build(
+            period,
+            usage,
+            catalogue_version,
+            gateway_version,
+            tenant,
+            tags,
+            audited,
+            factors,
+            org_tokens,
+            daily,
+            equivalents,
+            generated_at,
+        )
+
+
+def _build(
+    period: str,
+    usage: Iterable[UsageRow],
+    catalogue_version: str,
+    gateway_version: str,
+    tenant: str | None,
+    tags: Iterable[TagRow],
+    audited: Iterable[AuditedImport],
+    factors: Mapping[str, FactorFact] | Mapping[str, Mapping[str, object]] | None,
+    org_tokens: Mapping[ModelMonth, int] | None,
+    daily: Iterable[DailyRow] | None,
+    equivalents: tuple[EquivalenceFactor, ...] | None,
+    generated_at: datetime | None,
+) -> Report:
     parsed = parse_period(period)
     scope = Scope(tenant)
     months = months_in_force(audited, parsed)

@@ -146,7 +146,7 @@ def _reporting(report: Report) -> tuple[Section, ...]:
 def _recalculation(report: Report) -> Section:
     blocks: list[Block] = []
     if report.restatements:
-        blocks.append(tables.restatements(report))
+        blocks += list(tables.restatements(report))
     else:
         blocks.append(Paragraph("No audited import of this period was restated.", "note"))
     blocks.append(tables.catalogue_uses(report))

@@ -13,6 +13,7 @@ TOP_TENANTS = 50
 TOP_LINES = 100
 TOP_TAGS = 100
 TOP_APPORTIONED = 100
+TOP_RESTATED = 40
 
 _N = 1.0
 
@@ -300,27 +301,56 @@ def esrs(report: Report) -> Table:
     return Table(columns, rows, "ESRS E1-6 mapping (gross emissions, tCO2e)")
 
 
-def restatements(report: Report) -> Table:
-    columns = (
-        Column("Month", 0.9),
-        Column("Figure", 2.2),
-        Column("Previous g", 1.2, True),
-        Column("Restated g", 1.2, True),
-        Column("Previous import", 3.0),
-        Column("Restated by", 3.0),
-    )
-    rows = tuple(
+def restatements(report: Report) -> tuple[Table, Table]:
+    """Each re-import (month, before -> after) summed, then the largest individual changes."""
+    grouped: dict[tuple[str, str, str], list[float]] = {}
+    for r in report.restatements:
+        entry = grouped.setdefault((r.month, r.previous, r.restated), [0, 0.0, 0.0])
+        if r.previous_gco2e is not None or r.restated_gco2e is not None:
+            entry[0] += 1
+        entry[1] += r.previous_gco2e or 0.0
+        entry[2] += r.restated_gco2e or 0.0
+    summary = Table(
         (
-            r.month,
-            r.subject,
-            fmt.number(r.previous_gco2e, "absent"),
-            fmt.number(r.restated_gco2e, "absent"),
-            r.previous,
-            r.restated,
-        )
-        for r in report.restatements
+            Column("Month", 0.9),
+            Column("Previous import", 3.0),
+            Column("Restated by", 3.0),
+            Column("Figures changed", 1.0, True),
+            Column("Changed figures before g", 1.3, True),
+            Column("after g", 1.2, True),
+        ),
+        tuple(
+            (month, before, after, fmt.count(int(e[0])), fmt.number(e[1]), fmt.number(e[2]))
+            for (month, before, after), e in sorted(grouped.items())
+        ),
+        "Restated audited imports (the newest import of a month is in force; earlier ones are kept)",
     )
-    return Table(columns, rows, "Restated audited imports (the newest import of a month is in force)")
+    changed = [r for r in report.restatements if r.previous_gco2e is not None or r.restated_gco2e is not None]
+    top = heapq.nlargest(
+        TOP_RESTATED, changed, key=lambda r: abs((r.restated_gco2e or 0.0) - (r.previous_gco2e or 0.0))
+    )
+    detail = Table(
+        (
+            Column("Month", 0.9),
+            Column("Figure", 2.6),
+            Column("Previous g", 1.2, True),
+            Column("Restated g", 1.2, True),
+            Column("Change g", 1.2, True),
+        ),
+        tuple(
+            (
+                r.month,
+                r.subject,
+                fmt.number(r.previous_gco2e, "absent"),
+                fmt.number(r.restated_gco2e, "absent"),
+                fmt.number((r.restated_gco2e or 0.0) - (r.previous_gco2e or 0.0)),
+            )
+            for r in top
+        ),
+        "Restated figures, largest changes first",
+        _rest(len(top), len(changed), "restated figures"),
+    )
+    return summary, detail
 
 
 def catalogue_uses(report: Report) -> Table:

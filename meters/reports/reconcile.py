@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from meters.reports.aggregate import LineKey, ModelMonth, TagKey, TagTally, UsageTally
-from meters.reports.apportion import Remainder, token_shares
+from meters.reports.apportion import token_shares
 from meters.reports.audited_months import MonthInForce
 from meters.reports.model import ReconciliationLine
 
@@ -57,27 +57,33 @@ def apportion_usage(
         targets = [(m, model) for m, month in months.items() for model in sorted(month.by_model)]
     else:
         targets = sorted(tally.audited_parts)
+    labels = tally.labels.labels
+
+    def order(key: LineKey) -> tuple[str, str, str, str, str, str]:
+        """Ties go by tenant, then the rest of the line: independent of the order rows came in."""
+        label = labels[key[4]]
+        return key[0], key[1], key[2], key[3], label.source, label.datacentre or ""
+
+    micrograms, water_ml = shares.micrograms, shares.water_ml
     for model_month in targets:
         month, model = model_month
         figure = months[month].by_model[model]
         current = months[month].current
         parts = tally.audited_parts.get(model_month, {})
         gateway = _scope_tokens(model_month, tally, org_tokens)
-        split = token_shares(figure.micrograms, parts, gateway, figure.tokens, _order)
-        denominator = max(gateway, figure.tokens or 0)
-        listed_ug = 0
-        for key, tokens in parts.items():
-            listed_ug += split[key]
-            shares.micrograms[key] = shares.micrograms.get(key, 0) + split[key]
-            known = shares.water_ml.get(key, 0.0)
-            if figure.water_ml is None or known is None:
-                shares.water_ml[key] = None
-            else:
-                shares.water_ml[key] = known + figure.water_ml * tokens / denominator
-        outside = split[Remainder.OUTSIDE]
-        shares.outside_ug += outside
+        split = token_shares(figure.micrograms, parts, gateway, figure.tokens, order)
+        for key, part in zip(split.keys, split.parts, strict=True):
+            micrograms[key] = micrograms.get(key, 0) + part
+        if figure.water_ml is None:
+            water_ml.update(dict.fromkeys(split.keys))
+        else:
+            per_token = figure.water_ml / max(gateway, figure.tokens or 0)
+            for key, tokens in parts.items():
+                if key not in water_ml or water_ml[key] is not None:
+                    water_ml[key] = (water_ml.get(key) or 0.0) + tokens * per_token
+        shares.outside_ug += split.outside
         estimated = tally.live_audited.get(model_month, 0.0)
-        audited = listed_ug / 1e6
+        audited = sum(split.parts) / 1e6
         shares.reconciliation.append(
             ReconciliationLine(
                 month=month,
@@ -88,7 +94,7 @@ def apportion_usage(
                 gap_pct=(audited - estimated) / estimated * 100 if estimated > 0 else None,
                 ratio=audited / estimated if estimated > 0 else None,
                 audited_total_gco2e=figure.micrograms / 1e6 if organisation else None,
-                outside_gateway_gco2e=outside / 1e6 if organisation else None,
+                outside_gateway_gco2e=split.outside / 1e6 if organisation else None,
                 gateway_tokens=gateway,
                 supplier_tokens=figure.tokens,
                 source=current.source,
@@ -97,12 +103,6 @@ def apportion_usage(
             )
         )
     return shares
-
-
-def _order(key: LineKey) -> tuple[str, str, str, str, str, str]:
-    """Ties in the apportionment go by tenant, then the rest of the line: independent of row order."""
-    tenant, model, provider, currency, label = key
-    return tenant, model, provider, currency, label.source, label.datacentre or ""
 
 
 def apportion_tags(
@@ -117,9 +117,9 @@ def apportion_tags(
         figure = months[month].by_model[model]
         gateway = _scope_tokens((month, model), tally, org_tokens)
         split = token_shares(figure.micrograms, parts, gateway, figure.tokens, _tag_order)
-        for (tenant, tag), _tokens in parts.items():
+        for (tenant, tag), part in zip(split.keys, split.parts, strict=True):
             key = (tenant, tag, model)
-            result[key] = result.get(key, 0) + split[(tenant, tag)]
+            result[key] = result.get(key, 0) + part
     return result
 
 

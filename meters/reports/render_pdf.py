@@ -21,6 +21,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    CondPageBreak,
     Flowable,
     KeepTogether,
     LongTable,
@@ -188,7 +189,8 @@ def _table(table: Table, width: float) -> list[Flowable]:
     style += [("ALIGN", (i, 0), (i, -1), "RIGHT") for i, c in enumerate(table.columns) if c.numeric]
     grid = LongTable(data, colWidths=widths, repeatRows=1, style=TableStyle(style), hAlign="LEFT")
     out: list[Flowable] = []
-    if table.caption:  # keepWithNext: the caption stays with the head of the table
+    out.append(CondPageBreak(70))  # the caption and the first rows start on the same page
+    if table.caption:
         out.append(Paragraph(_xml(table.caption), CAPTION))
     out.append(grid)
     if table.note:
@@ -325,7 +327,7 @@ def document_story(document: Document, width: float) -> list[Flowable]:
     meta = "&nbsp;&nbsp;&nbsp; ".join(f"{_xml(k)}: <b>{_xml(v)}</b>" for k, v in document.meta)
     story: list[Flowable] = [Paragraph(_xml(document.title), TITLE), Paragraph(meta, NOTE), Spacer(1, 4)]
     for section in document.sections:
-        story.append(Paragraph(_xml(section.title), SECTION))
+        story += [CondPageBreak(110), Paragraph(_xml(section.title), SECTION)]
         for block in section.blocks:
             if isinstance(block, Text):
                 style = {"note": NOTE, "bullet": BULLET}.get(block.kind, BODY)
