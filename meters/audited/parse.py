@@ -16,7 +16,7 @@ import orjson
 from meters.audited.errors import AuditedImportError
 from meters.audited.figures import ImportedFigure, ParsedImport
 from meters.audited.skus import SkuMapper
-from meters.audited.validate import FIGURE_FIELDS, check_month, check_source, figure_from_fields
+from meters.audited.validate import FIGURE_FIELDS, Locate, check_month, check_source, figure_from_fields
 
 
 def _no_duplicate_models(figures: Sequence[ImportedFigure], where: Sequence[tuple[str, int | None]]) -> None:
@@ -27,6 +27,20 @@ def _no_duplicate_models(figures: Sequence[ImportedFigure], where: Sequence[tupl
             if figure.model in seen:
                 raise AuditedImportError(f"model {figure.model!r} appears twice", param=param, line=line)
             seen.add(figure.model)
+
+
+def _column_at(line: int) -> Locate:
+    def locate(field: str) -> tuple[str, int | None]:
+        return field, line
+
+    return locate
+
+
+def _path_under(prefix: str) -> Locate:
+    def locate(field: str) -> tuple[str, int | None]:
+        return f"{prefix}.{field}", None
+
+    return locate
 
 
 def parse_csv(text: str, month: str, mapper: SkuMapper, source: str) -> ParsedImport:
@@ -50,7 +64,7 @@ def parse_csv(text: str, month: str, mapper: SkuMapper, source: str) -> ParsedIm
         if len(row) != len(header):
             raise AuditedImportError(f"{len(row)} cells for {len(header)} columns", line=index)
         fields = dict(zip(header, row, strict=True))
-        figures.append(figure_from_fields(fields, mapper, lambda field, line=index: (field, line)))
+        figures.append(figure_from_fields(fields, mapper, _column_at(index)))
         where.append(("model", index))
     if not figures:
         raise AuditedImportError("no figures after the header", line=2)
@@ -67,7 +81,7 @@ def _figures_from_json(items: object, mapper: SkuMapper, path: str) -> tuple[Imp
         prefix = f"{path}[{index}]"
         if not isinstance(item, Mapping):
             raise AuditedImportError("must be an object", param=prefix)
-        figures.append(figure_from_fields(item, mapper, lambda field, p=prefix: (f"{p}.{field}", None)))
+        figures.append(figure_from_fields(item, mapper, _path_under(prefix)))
         where.append((f"{prefix}.model", None))
     _no_duplicate_models(figures, where)
     return tuple(figures)

@@ -57,6 +57,10 @@ def _sku_figure(
     return dataclasses.replace(figure, location=location, project_id=project_id)
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def figures_from_footprint(response: object, mapper: SkuMapper) -> tuple[ImportedFigure, ...]:
     """Every SKU of every project, region and zone, mapped to a model (or unattributed)."""
     if not isinstance(response, Mapping):
@@ -64,16 +68,15 @@ def figures_from_footprint(response: object, mapper: SkuMapper) -> tuple[Importe
     figures: list[ImportedFigure] = []
     for p, project in enumerate(_items(response, "projects", "")):
         project_path = f"projects[{p}]"
-        project_id = project.get("project_id")
-        project_id = project_id if isinstance(project_id, str) else None
+        project_id = _text(project.get("project_id"))
         for r, region in enumerate(_items(project, "regions", project_path)):
             region_path = f"{project_path}.regions[{r}]"
-            region_name = region.get("region") if isinstance(region.get("region"), str) else None
+            region_name = _text(region.get("region"))
             for s, sku in enumerate(_items(region, "skus", region_path)):
                 figures.append(_sku_figure(sku, f"{region_path}.skus[{s}]", mapper, region_name, project_id))
             for z, zone in enumerate(_items(region, "zones", region_path)):
                 zone_path = f"{region_path}.zones[{z}]"
-                zone_name = zone.get("zone") if isinstance(zone.get("zone"), str) else region_name
+                zone_name = _text(zone.get("zone")) or region_name
                 for s, sku in enumerate(_items(zone, "skus", zone_path)):
                     figures.append(_sku_figure(sku, f"{zone_path}.skus[{s}]", mapper, zone_name, project_id))
     return tuple(figures)

@@ -6,6 +6,7 @@ import gc
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from meters.audited.figures import AuditedImport
 from meters.reports.aggregate import (
@@ -164,7 +165,7 @@ def _lines(
 
 
 def _apportionment(lines: Iterable[Line]) -> tuple[ApportionLine, ...]:
-    grouped: dict[tuple[str, str], list] = {}
+    grouped: dict[tuple[str, str], list[Any]] = {}
     for line in lines:
         if line.method != AUDITED_APPORTIONED:
             continue

@@ -10,7 +10,7 @@ def nice_max(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k that is >= value (1 for nothing to show)."""
     if value <= 0 or not math.isfinite(value):
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if step * power >= value * (1 - 1e-12):
             return step * power

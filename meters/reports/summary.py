@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from meters.reports.model import AUDITED, AUDITED_APPORTIONED, Breakdown, Line, Totals
 from meters.reports.rows import FactorFact
@@ -47,7 +48,7 @@ def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
 
     A model's audited share lines become its audited line (method `audited`, confidence `audited`).
     """
-    groups: dict[tuple, dict] = {}
+    groups: dict[tuple[object, ...], dict[str, Any]] = {}
     for line in lines:
         method, confidence = line.method, line.confidence
         if method == AUDITED_APPORTIONED:
