@@ -232,3 +232,46 @@ def test_rows_outside_the_period_are_refused() -> None:
 def test_empty_period_builds() -> None:
     built = report(period=MONTH, usage=[])
     assert built.totals.gco2e == 0 and built.primary_data_share is None and built.lines == ()
+
+
+def test_tenant_share_matches_its_share_in_the_organisation_report() -> None:
+    rows = [
+        usage(f"{MONTH}-0{d}", f"t-{t}", GPT, counters(1_000 + 7 * t + d, 333 * t + 1, 0.5))
+        for t in range(7)
+        for d in range(1, 4)
+    ]
+    audited = [audited_import(MONTH, [(GPT, 0.123456789)])]
+    org = report(period=MONTH, usage=rows, audited=audited)
+    org_tokens = {(MONTH, GPT): sum(row.counters.tokens for row in rows)}
+    assert sum(a.gco2e for a in org.apportionment) == pytest.approx(123.456789, abs=1e-9)
+    for a in org.apportionment:
+        own = [row for row in rows if row.tenant_id == a.tenant]
+        alone = report(period=MONTH, tenant=a.tenant, usage=own, audited=audited, org_tokens=org_tokens)
+        assert abs(alone.apportionment[0].gco2e - a.gco2e) <= 1e-6  # at most 1 microgram apart
+
+
+def test_rows_need_not_share_label_objects() -> None:
+    shared = [usage(f"{MONTH}-01", "t", GPT, counters(10, 10, 1.0)) for _ in range(3)]
+    copies = [dataclasses.replace(row, label=dataclasses.replace(ENERGY)) for row in shared]
+    assert report(period=MONTH, usage=copies).totals == report(period=MONTH, usage=shared).totals
+    assert len(report(period=MONTH, usage=copies).lines) == 1
+
+
+def test_supplier_water_is_apportioned_and_daily_rows_draw_the_chart() -> None:
+    from meters.audited import AuditedImport, ImportedFigure
+    from meters.reports import DailyRow
+
+    figure = ImportedFigure(kg_co2e=12.5, model=GPT, m3_water=0.002, tokens=None)
+    audited = [AuditedImport(MONTH, "Scaleway", 1, "2026-11-01T00:00:00Z", (figure,), "location")]
+    daily = [DailyRow(f"{MONTH}-0{d}", float(d)) for d in range(1, 4)]
+    built = report(period=MONTH, usage=seed_rows(), audited=audited, daily=daily)
+    water = {line.tenant: line.water_ml for line in built.lines if line.model == GPT}
+    assert water == pytest.approx(
+        {"t-a": 1200.0, "t-b": 600.0, "t-c": 200.0}
+    )  # 0.002 m3 = 2,000 mL, by token share
+    assert {line.water_boundary for line in built.lines if line.model == GPT} == {"supplier"}
+    assert [(p.day, p.gco2e) for p in built.by_day] == [
+        (f"{MONTH}-01", 1.0),
+        (f"{MONTH}-02", 2.0),
+        (f"{MONTH}-03", 3.0),
+    ]

@@ -100,7 +100,8 @@ class FootprintClient:
         Raises FootprintError subclasses, or `AuditedImportError` (naming the path) for a malformed answer.
         """
         answer = self.query_month(organization_id, month)
-        source = f"Scaleway Environmental Footprint API, organization {organization_id}, data/query {month}"
+        # No month in the source: a model's audited months then share one line in a yearly report.
+        source = f"Scaleway Environmental Footprint API (data/query), organization {organization_id}"
         return footprint_import(answer, month, mapper, source)
 
     def availability(

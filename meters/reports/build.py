@@ -280,7 +280,7 @@ def _build(
     raw_facts = {model: fact for model, fact in (factors or {}).items() if not isinstance(fact, FactorFact)}
     facts.update(factor_facts(raw_facts))
     lines = _lines(tally, shares, months, facts)
-    models = summarise_models(lines)
+    models = summarise_models(lines, scope.is_organisation)
 
     unattributed: list[UnattributedLine] = []
     if scope.is_organisation:

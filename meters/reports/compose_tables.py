@@ -238,7 +238,7 @@ def reconciliation(report: Report) -> Table:
         "Reconciliation: live estimates against audited figures (gap = audited - estimate; % of the estimate)"
     )
     if not organisation:
-        caption += "; audited = this tenant's share"
+        caption += "; audited = this tenant's share, tokens = this tenant's"
     return Table(tuple(columns), tuple(rows), caption, "; ".join(notes[:8]) or None)
 
 

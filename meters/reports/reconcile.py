@@ -37,11 +37,18 @@ def _scope_tokens(
     return org_tokens[model_month]
 
 
-def _note(gateway: int, supplier: int | None) -> str | None:
+NO_SUPPLIER_TOKENS = (
+    "no supplier token count: the whole audited figure is apportioned to the gateway's traffic"
+)
+FEWER_SUPPLIER_TOKENS = "the supplier counted fewer tokens than the gateway: check the SKU mapping"
+
+
+def _note(gateway: int, supplier: int | None, organisation: bool) -> str | None:
     if supplier is None:
-        return "no supplier token count: the whole audited figure is apportioned to the gateway's traffic"
+        return NO_SUPPLIER_TOKENS
     if supplier < gateway:
-        return f"the supplier counted fewer tokens ({supplier:,}) than the gateway ({gateway:,}): check the SKU mapping"
+        counts = f" ({supplier:,} against {gateway:,})" if organisation else ""
+        return FEWER_SUPPLIER_TOKENS + counts
     return None
 
 
@@ -95,11 +102,12 @@ def apportion_usage(
                 ratio=audited / estimated if estimated > 0 else None,
                 audited_total_gco2e=figure.micrograms / 1e6 if organisation else None,
                 outside_gateway_gco2e=split.outside / 1e6 if organisation else None,
-                gateway_tokens=gateway,
-                supplier_tokens=figure.tokens,
+                # A tenant sees its own tokens, not the organisation's volume or the supplier's count.
+                gateway_tokens=gateway if organisation else sum(parts.values()),
+                supplier_tokens=figure.tokens if organisation else None,
                 source=current.source,
                 version=current.version,
-                note=_note(gateway, figure.tokens),
+                note=_note(gateway, figure.tokens, organisation),
             )
         )
     return shares

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from meters.reports.model import Line, ReconciliationLine, Totals
+from meters.reports.reconcile import FEWER_SUPPLIER_TOKENS, NO_SUPPLIER_TOKENS
 
 SCOPE3_STATEMENT = (
     "Emissions from third-party AI inference services bought through the gateway are indirect value-chain "
@@ -134,15 +135,13 @@ def limitations(
         )
     if any(line.basis == "market" for line in models):
         notes.append("Some lines are market-based only; they are kept apart in the ESRS E1-6 mapping.")
-    if any(line.supplier_tokens is None for line in reconciliation):
+    notes_seen = {line.note or "" for line in reconciliation}
+    if NO_SUPPLIER_TOKENS in notes_seen:
         notes.append(
             "For some audited months the supplier gave no token count: the whole audited figure is apportioned "
             "to the gateway's traffic, which overstates it if the same models were also used outside the gateway."
         )
-    if any(
-        line.supplier_tokens is not None and line.supplier_tokens < line.gateway_tokens
-        for line in reconciliation
-    ):
+    if any(note.startswith(FEWER_SUPPLIER_TOKENS) for note in notes_seen):
         notes.append(
             "For some audited months the supplier counted fewer tokens than the gateway: check the SKU mapping."
         )

@@ -43,15 +43,16 @@ def effective_factor(line: Line, source: str, date: str, version: str) -> Factor
     return FactorFact(line.gco2e / tokens * 1000, "gCO2e/1k tokens (effective)", source, date, version)
 
 
-def summarise_models(lines: Iterable[Line]) -> tuple[Line, ...]:
+def summarise_models(lines: Iterable[Line], organisation: bool = True) -> tuple[Line, ...]:
     """Lines summed over tenants per (model, provider, data centre, currency, label), largest first.
 
-    A model's audited share lines become its audited line (method `audited`, confidence `audited`).
+    In the organisation report a model's audited share lines add up to its audited figure: that line is
+    `audited` (method and confidence). A tenant's share stays `audited_apportioned`, an estimate.
     """
     groups: dict[tuple[object, ...], dict[str, Any]] = {}
     for line in lines:
         method, confidence = line.method, line.confidence
-        if method == AUDITED_APPORTIONED:
+        if method == AUDITED_APPORTIONED and organisation:
             method, confidence = AUDITED, AUDITED
         key = (
             line.model,
