@@ -106,6 +106,13 @@ def test_tenant_report_shows_its_share_only() -> None:
         and line.audited_total_gco2e is None
         and line.outside_gateway_gco2e is None
     )
+    assert (line.gateway_tokens, line.supplier_tokens) == (
+        300_000,
+        None,
+    )  # its own tokens, not the organisation's
+    assert {m.method for m in built.models if m.model == GPT} == {
+        "audited_apportioned"
+    }  # its share: an estimate
     assert built.unattributed == () and built.totals.unattributed_gco2e is None
     with pytest.raises(ValueError, match="org_tokens"):
         report(period=MONTH, tenant="t-b", usage=rows, audited=[audited_import(MONTH, [(GPT, 12.5)])])
