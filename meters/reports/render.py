@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from meters.reports.build import gc_paused
 from meters.reports.model import Report
 from meters.reports.period import ReportError
 
@@ -44,9 +43,7 @@ def _renderer(fmt: str) -> Callable[[Report], bytes]:
 
 
 def render(report: Report, fmt: str) -> bytes:
-    renderer = _renderer(check_format(fmt))
-    with gc_paused():
-        return renderer(report)
+    return _renderer(check_format(fmt))(report)
 
 
 def filename(report: Report, fmt: str) -> str:
