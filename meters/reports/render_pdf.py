@@ -118,7 +118,7 @@ def column_widths(natural: list[float], minimum: list[float], width: float) -> l
     return widths if total <= width else [w * width / total for w in widths]
 
 
-class _NumberedCanvas(Canvas):
+class _NumberedCanvas(Canvas):  # type: ignore[misc]  # ReportLab ships no type information
     """Writes "Page N of M" and the running header once the page count is known."""
 
     running = ""
