@@ -8,7 +8,7 @@ import pytest
 
 from meters.reports import ReportError, build_report, calibration_ratios
 from meters.reports.equivalents import EquivalenceFactor
-from tests.report_rows import ENERGY, MARKET, MEASURED, audited_import, counters, tag, usage
+from tests.support.report_rows import ENERGY, MARKET, MEASURED, audited_import, counters, tag, usage
 
 MONTH = "2026-10"
 GPT = "gpt-oss-120b"

@@ -15,7 +15,7 @@ from meters.reports import ReportError
 from meters.reports import fmt as number_format
 from meters.reports.render import CONTENT_TYPES, FORMATS, check_format, filename, render
 from meters.reports.render_data import CSV_COLUMNS
-from tests.report_samples import MONTH, sample_report
+from tests.support.report_samples import MONTH, sample_report
 
 MODELS = ("gpt-oss-120b", "llama-3.3-70b-instruct", "mistral-large-2", "gpt-4o", "gemini-1-5-flash")
 
@@ -134,7 +134,7 @@ def test_pdf_text_has_totals_models_and_statements(report) -> None:
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils' pdftotext is not installed")
 def test_long_pdf_tables_repeat_their_header_on_every_page() -> None:
     from meters.reports import build_report
-    from tests.report_rows import counters, usage
+    from tests.support.report_rows import counters, usage
 
     rows = [
         usage(f"{MONTH}-01", f"tenant-{t:03d}", f"model-{m}", counters(1000 + t, 10, 1.0 + t))

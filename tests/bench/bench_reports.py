@@ -21,7 +21,7 @@ from collections.abc import Callable
 from meters.reports import DailyRow, build_report
 from meters.reports.model import Report
 from meters.reports.render import render
-from tests.report_rows import ENERGY, audited_import, counters, synthetic_usage, tag
+from tests.support.report_rows import ENERGY, audited_import, counters, synthetic_usage, tag
 
 YEAR = "2026"
 MONTHS = tuple(f"{YEAR}-{m:02d}" for m in range(1, 13))

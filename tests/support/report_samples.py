@@ -1,4 +1,4 @@
-"""A realistic small month for the render tests and for looking at the output: ``python -m tests.report_samples DIR``.
+"""A realistic small month for the render tests and for looking at the output: ``python -m tests.support.report_samples DIR``.
 
 Three tenants on five models (Scaleway, Mistral, OpenAI, Google), one audited Scaleway month restated once,
 an unmapped SKU, builds as tags, energy unknown on some rows.
@@ -13,7 +13,7 @@ from pathlib import Path
 from meters.reports import CarbonLabel, build_report
 from meters.reports.model import Report
 from meters.reports.render import FORMATS, filename, render
-from tests.report_rows import ENERGY, MARKET, MEASURED, audited_import, counters, tag, usage
+from tests.support.report_rows import ENERGY, MARKET, MEASURED, audited_import, counters, tag, usage
 
 MONTH = "2026-10"
 FACTORS = {
