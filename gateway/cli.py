@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.commands import check_config, serve
+from gateway.commands import catalogue, check_config, serve
 
-COMMANDS = (serve, check_config)
+COMMANDS = (serve, check_config, catalogue)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from meters.carbon import AuditedFigure, CarbonEngine, CatalogueError, Estimate, ModelFactors
-from meters.carbon.build import FAST_PATH, build_estimate
 from meters.paths import data_dir
 
 
@@ -96,7 +97,7 @@ def test_override_coefficients_params_and_datacentre(engine: CarbonEngine) -> No
     assert split.confidence == "measured"
     energy = engine.factors_for("mine", override={"params_total_b": 70, "datacentre": "scw-pl-waw"})
     described = energy.describe()["factors"]
-    assert (described["datacentre"], described["grid_gco2e_per_kwh"]) == ("scw-pl-waw", 661.0)
+    assert (described["datacentre"], described["grid_gco2e_per_kwh"]) == ("scw-pl-waw", 615.0)
     borrowed = engine.factors_for("x", override={"model": "llama-3-8b", "method": "coefficient"})
     assert borrowed.estimate(1000, 0).gco2e == pytest.approx(0.05)
 
@@ -229,14 +230,20 @@ def test_every_model_estimates_positive_and_ordered(engine: CarbonEngine) -> Non
         assert 0 < estimate.gco2e_min <= estimate.gco2e <= estimate.gco2e_max, model
 
 
-def test_fast_build_equals_the_dataclass_constructor() -> None:
-    assert FAST_PATH
+def test_estimate_is_an_immutable_record_whose_dict_is_plain_json() -> None:
     values = (1.5, 1.0, 3.0, 0.2, None, 1.2, 0.3, "energy", "usage+embodied", "estimated", "src", "v1")
-    built = build_estimate(*values)
-    assert type(built) is Estimate
-    assert built == Estimate(*values)
+    built = Estimate(*values)
+    assert (built.basis, built.water_boundary) == (
+        "unspecified",
+        None,
+    )  # defaults: ledgers written before them
     with pytest.raises(AttributeError):
         built.gco2e = 2.0  # type: ignore[misc]
+    estimate = CarbonEngine.load().estimate("llama-3.1-8b-instruct", 100, 50)
+    text = json.dumps(estimate.as_dict())
+    assert json.loads(text)["method"] == "energy" and '"basis": "location"' in text
+    assert orjson.loads(orjson.dumps(estimate.as_dict())) == json.loads(text)
+    assert Estimate(**json.loads(text)) == estimate  # a stored ledger entry reads back equal
 
 
 def test_catalogue_errors_name_the_file_and_key(tmp_path: Path) -> None:
@@ -250,13 +257,18 @@ def test_catalogue_errors_name_the_file_and_key(tmp_path: Path) -> None:
 
 def test_methodology_worked_example(engine: CarbonEngine) -> None:
     # meters/METHODOLOGY.md, section 1.2: demo = llama-3.1-8b-instruct on scw-fr-par-2, 400 + 400 tokens.
-    estimate = engine.factors_for("demo", provider="demo").estimate(400, 400)
-    assert estimate.energy_wh == pytest.approx(0.037392, rel=1e-4)
-    assert estimate.usage_gco2e == pytest.approx(0.0020939, rel=1e-4)
-    assert estimate.embodied_gco2e == pytest.approx(0.0014605, rel=1e-4)
-    assert estimate.gco2e == pytest.approx(0.0035544, rel=1e-4)
-    assert (estimate.gco2e_min, estimate.gco2e_max) == pytest.approx((0.0017772, 0.0071088), rel=1e-4)
-    assert estimate.water_ml == pytest.approx(0.13737, rel=1e-4)
+    factors = engine.factors_for("demo", provider="demo")
+    described = factors.describe()["factors"]
+    assert described["wh_per_input_token_prefill"] == pytest.approx(7.6396e-6, rel=1e-4)
+    assert described["embodied_gco2e_per_input_token_prefill"] == pytest.approx(1.6852e-7, rel=1e-4)
+    estimate = factors.estimate(400, 400)
+    assert estimate.energy_wh == pytest.approx(0.038017, rel=1e-4)
+    assert estimate.usage_gco2e == pytest.approx(0.0016728, rel=1e-4)
+    assert estimate.embodied_gco2e == pytest.approx(0.0015279, rel=1e-4)
+    assert estimate.gco2e == pytest.approx(0.0032006, rel=1e-4)
+    assert (estimate.gco2e_min, estimate.gco2e_max) == pytest.approx((0.0016003, 0.0064012), rel=1e-4)
+    assert estimate.water_ml == pytest.approx(0.14786, rel=1e-4)
+    assert (estimate.basis, estimate.water_boundary) == ("location", "onsite+grid")
 
 
 def test_mistral_large_2_boundary_gap(engine: CarbonEngine) -> None:

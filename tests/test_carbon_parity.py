@@ -88,7 +88,17 @@ def test_prefill_only_adds_to_input_tokens(engine: CarbonEngine) -> None:
 
 
 # Models EcoLogits registers for Mistral AI (SWE, PUE 1.16, WUE 0.09): point parameters, with and without tps.
-MISTRAL_MODELS = ["mistral-medium-3", "ministral-8b-latest", "mistral-small-latest", "codestral-latest"]
+# The dated snapshots have their own EcoLogits entries (own tps/ttft): each must match its own.
+MISTRAL_MODELS = [
+    "mistral-medium-3",
+    "ministral-8b-latest",
+    "mistral-small-latest",
+    "codestral-latest",
+    "codestral-2508",
+    "ministral-8b-2512",
+    "mistral-small-2603",
+    "mistral-large-2512",
+]
 
 
 @pytest.mark.parametrize("model", MISTRAL_MODELS)
@@ -108,7 +118,9 @@ def test_engine_matches_llm_impacts_for_registered_models(engine: CarbonEngine, 
             assert estimate.water_ml == pytest.approx(oracle.wcf.value * 1000, rel=REL)
 
 
-@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4.1-mini", "gpt-5"])
+@pytest.mark.parametrize(
+    "model", ["gpt-4o", "gpt-4.1-mini", "gpt-5", "gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"]
+)
 def test_parameter_ranges_match_llm_impacts_min_and_max(engine: CarbonEngine, model: str) -> None:
     # OpenAI: USA grid, PUE 1.20, WUE 0.569 in both; parameter counts are EcoLogits' ranges.
     factors = engine.factors_for(model, provider="openai")

@@ -37,6 +37,13 @@ SEED_002 = [
     ("llama-3-70b", 0.25, "estimated", "Gravity Climate 2025"),
     ("llama-3-8b", 0.05, "estimated", "Gravity Climate 2025"),
 ]
+# Labels the seed does not give (issue 12, items 4 and 6): Gravity's class figures state neither boundary nor
+# basis; Mistral's LCA is location-based life-cycle; Google's median is market-based, usage + embodied hardware.
+LABELS = {
+    "mistral-large-2": ("lca", "location", "2025-07-22"),
+    "gemini-1-5-flash": ("usage+embodied", "market", "2025-08-21"),
+}
+GRAVITY = ("unspecified", "unspecified", "2025")
 TOKEN_CASES = [(0, 0), (1, 0), (0, 1), (400, 0), (123, 277), (1000, 1000), (7, 99_993), (10_000_000, 0)]
 
 
@@ -63,10 +70,12 @@ def test_seed_002_formula_and_table_reproduced_exactly(
         assert estimate.gco2e == (prompt + completion) / 1000 * coefficient
         assert estimate.confidence == confidence
         assert estimate.source == source
-        assert estimate.boundary == "lca"
+        assert (estimate.boundary, estimate.basis) == LABELS.get(model, GRAVITY)[:2]
         assert estimate.gco2e_min <= estimate.gco2e <= estimate.gco2e_max
         assert estimate.catalogue_version == coefficient_engine.version
     assert factors.describe()["factors"]["gco2e_per_1k_tokens"] == coefficient
+    # The source's own date granularity: Gravity Climate gives a year, not a (placeholder) day.
+    assert factors.describe()["sources"][0] == f"{source} ({LABELS.get(model, GRAVITY)[2]})"
 
 
 def test_measured_seed_figures_win_even_under_the_energy_default() -> None:

@@ -10,14 +10,21 @@ from meters.carbon.engine import CarbonEngine
 from meters.carbon.errors import CatalogueError
 from meters.carbon.estimate import Estimate
 from meters.carbon.factors import ModelFactors
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank, WaterBoundary
 from meters.carbon.validation import MAX_TOKEN_COUNT, validate_token_count
 
 __all__ = [
     "MAX_TOKEN_COUNT",
     "AuditedFigure",
+    "Basis",
+    "Boundary",
     "CarbonEngine",
     "CatalogueError",
+    "Confidence",
     "Estimate",
+    "Method",
     "ModelFactors",
+    "Rank",
+    "WaterBoundary",
     "validate_token_count",
 ]

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
-from meters.carbon.errors import CatalogueError
-
-CONFIDENCES = ("measured", "estimated")
-BOUNDARIES = ("usage", "usage+embodied", "lca", "unspecified")
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A value that may be known only as a range (e.g. undisclosed parameter counts)."""
-
-    min: float
-    max: float
-
-    @property
-    def central(self) -> float:
-        return (self.min + self.max) / 2
-
-    def label(self) -> float | dict[str, float]:
-        return self.min if self.min == self.max else {"min": self.min, "max": self.max}
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank, WaterBoundary
+from meters.carbon.span import Span
+from meters.carbon.supplier import SupplierSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +19,29 @@ class Params:
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
+    """Measured serving speed: output tokens per second and time to first token, with the date read."""
+
     tps: float | None
     ttft_s: float | None
     source: str
+    date: str
 
 
 @dataclass(frozen=True, slots=True)
 class Coefficient:
+    """A published g/1k-token figure (seed 002 and the like), with what it covers."""
+
     per_1k_input: float
     per_1k_output: float
-    confidence: str
-    boundary: str
+    confidence: Confidence
+    boundary: Boundary
+    basis: Basis
     source: str
     date: str
     energy_wh_per_1k: float | None = None
     water_ml_per_1k: float | None = None
+    water_boundary: WaterBoundary | None = None
+    note: str | None = None  # what the source's figure is and is not (shown in describe())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +58,7 @@ class ModelEntry:
 class GridFactor:
     gco2e_per_kwh: float
     water_l_per_kwh: float | None
+    basis: Basis
     source: str
     year: int | None
     date: str
@@ -95,6 +86,8 @@ class Datacentre:
     lifespan_years: float | None
     source: str
     date: str
+    # For a stand-in site (unknown host): the data centres its range must cover (METHODOLOGY.md, "Unknown host").
+    covers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +102,19 @@ class Fallback:
     per_1k: float
     per_1k_min: float
     per_1k_max: float
-    confidence: str
-    boundary: str
+    confidence: Confidence
+    boundary: Boundary
+    basis: Basis
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierSource:
+    """Which snapshot of a supplier's own per-token factors is in use, for which region and consumption mode."""
+
+    snapshot: SupplierSnapshot
+    region: str
+    consumption_mode: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +147,10 @@ class EnergyConstants:
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     version: str
-    default_method: str
-    default_datacentre: str
+    default_method: Method  # ENERGY or COEFFICIENT: which of the two ranks first (resolve.PRECEDENCE)
+    unknown_host_datacentre: str
     include_prefill: bool
-    bands: dict[str, Band]
+    bands: dict[Rank, Band]  # the uncertainty band of each kind of factor (not fallback: its own range)
     fallback: Fallback
     energy: EnergyConstants
     zones: dict[str, Zone]
@@ -155,56 +158,12 @@ class Catalogue:
     providers: dict[str, str]
     models: dict[str, ModelEntry]
     index: dict[str, str]  # normalised id or alias -> model id
+    suppliers: dict[str, SupplierSource]  # provider -> its own published per-token factors
 
     def find(self, name: str) -> ModelEntry | None:
-        model_id = self.index.get(name.strip().lower())
+        model_id = self.index.get(normalise(name))
         return self.models[model_id] if model_id is not None else None
 
 
-class Reader:
-    """Reads typed values out of parsed YAML, naming the file and key path in every error."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def fail(self, key: str, problem: str) -> CatalogueError:
-        return CatalogueError(f"{self.where}: '{key}': {problem}")
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-    def text(self, data: dict[str, Any], key: str, path: str, default: str | None = None) -> str:
-        value = data.get(key, default)
-        if value is None or isinstance(value, (dict, list, bool)):
-            raise self.fail(f"{path}.{key}", "must be a non-empty string")
-        text = str(value).strip()
-        if not text:
-            raise self.fail(f"{path}.{key}", "must be a non-empty string")
-        return text
-
-    def number(self, value: Any, key: str, *, positive: bool = True) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(key, f"must be a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number) or number < 0 or (positive and number == 0):
-            raise self.fail(key, f"must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
-        return number
-
-    def span(self, value: Any, key: str) -> Span:
-        if isinstance(value, dict):
-            unknown = set(value) - {"min", "max"}
-            if unknown or "min" not in value or "max" not in value:
-                raise self.fail(key, "a range must be {min: <number>, max: <number>}")
-            low, high = self.number(value["min"], f"{key}.min"), self.number(value["max"], f"{key}.max")
-            if low > high:
-                raise self.fail(key, f"min {low} is greater than max {high}")
-            return Span(low, high)
-        number = self.number(value, key)
-        return Span(number, number)
-
-    def choice(self, value: Any, key: str, allowed: tuple[str, ...]) -> str:
-        if value not in allowed:
-            raise self.fail(key, f"must be one of {', '.join(allowed)}, got {value!r}")
-        return str(value)
+def normalise(name: str) -> str:
+    return name.strip().lower()

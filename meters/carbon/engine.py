@@ -3,34 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from meters.carbon.assemble import (
+    REFERENCE_REQUEST,
+    Site,
     audited_factors,
     coefficient_factors,
     energy_factors,
+    energy_input_weight,
     energy_variants,
     fallback_factors,
-    input_weight,
+    reference_gco2e,
+    supplier_factors,
 )
 from meters.carbon.audited import AuditedFigure, AuditedMonth, check_month, parse_figure
 from meters.carbon.catalogue import Catalogue, GridFactor, ModelEntry
 from meters.carbon.errors import CatalogueError
 from meters.carbon.estimate import Estimate
 from meters.carbon.factors import ModelFactors
+from meters.carbon.labels import Method, Rank
 from meters.carbon.loader import load_catalogue
 from meters.carbon.overrides import Override, Settings, parse_override, parse_settings
 from meters.carbon.resolve import (
+    PRECEDENCE,
     apply_override,
+    available_ranks,
     choose_datacentre,
-    choose_method,
+    choose_rank,
     find_entry,
+    host_provider,
+    lookup_names,
     params_from_name,
 )
+from meters.carbon.supplier import SupplierFactor
 from meters.paths import data_dir as default_data_dir
 
 AUDITED_SOURCE = "audited supplier figure (e.g. Scaleway Environmental Footprint API)"
+NO_OUTPUT_NOTE = "prefill term applied: no output tokens and carbon.include_prefill is false"
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """Everything known about one configured model once its entry, host and options are resolved."""
+
+    model_name: str
+    entry: ModelEntry
+    override: Override
+    host: str | None
+    supplier: SupplierFactor | None
+    audited: AuditedFigure | None
 
 
 class CarbonEngine:
@@ -82,7 +106,8 @@ class CarbonEngine:
 
         Lookup: `model_name`, then `upstream_model` with and without its provider prefix; the model entry's
         `carbon:` block (`override`) wins over the catalogue. Never fails for an unknown model: it gets
-        parameters read from its id (energy method) or the labelled size-class fallback.
+        parameters read from its id (energy method) or the labelled size-class fallback. `provider` (LiteLLM's
+        provider name) says who serves it; one the catalogue does not know means an unknown host.
         """
         parsed = parse_override(override, self.catalogue)
         entry = apply_override(
@@ -90,16 +115,56 @@ class CarbonEngine:
         )
         if entry.params is None and entry.coefficient is None:
             entry = _with_params_from_name(entry, model_name, upstream_model)
-        audited = self._audited_figure(entry, model_name)
-        kind = choose_method(entry, parsed, self.settings, audited is not None)
-        _check_forced_method(parsed, entry, kind)
-        if kind == "audited" and audited is not None:
-            return self._audited(model_name, entry, audited, parsed, provider)
-        if kind in ("measured", "estimated") and entry.coefficient is not None:
-            return coefficient_factors(model_name, entry.coefficient, self.catalogue)
-        if kind == "energy" and entry.params is not None:
-            return self._energy(model_name, entry, parsed, provider)
-        return fallback_factors(model_name, self.catalogue)
+        host = host_provider(self.catalogue, entry, provider)
+        model = _Resolved(
+            model_name=model_name,
+            entry=entry,
+            override=parsed,
+            host=host,
+            supplier=self._supplier(entry, lookup_names(model_name, upstream_model), host),
+            audited=self._audited_figure(entry, model_name),
+        )
+        available = available_ranks(
+            entry, model.audited is not None, model.supplier is not None and model.supplier.published
+        )
+        rank, reason = choose_rank(entry, parsed, self.settings, available)
+        _check_forced_method(parsed, entry)
+        chosen = self._build(rank, model)
+        forced = parsed.method is not None or parsed.per_1k_input is not None
+        self._explain(
+            chosen, model, rank, f"not used: {reason}" if forced else f"ranked below {rank}", available
+        )
+        chosen.add_description(choice={"rank": rank, "reason": reason})
+        return chosen
+
+    def _explain(
+        self, chosen: ModelFactors, model: _Resolved, rank: Rank, status: str, available: dict[Rank, bool]
+    ) -> None:
+        """describe(): the chosen figure for the reference request, and each alternative the choice skipped."""
+        alternatives = [
+            _alternative(self._build(other, model), other, status)
+            for other in PRECEDENCE[self.settings.default_method]
+            if other not in (rank, Rank.FALLBACK) and available[other]
+        ]
+        if model.supplier is not None and not model.supplier.published:
+            chosen.append_to_source(f"no published supplier factor in {model.supplier.snapshot.file}")
+            alternatives.append(
+                {
+                    "rank": Rank.SUPPLIER,
+                    "method": Method.SUPPLIER,
+                    "status": "not published",
+                    "source": model.supplier.why_not(),
+                }
+            )
+        prompt, completion = REFERENCE_REQUEST
+        chosen.add_description(
+            reference={
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "gco2e": reference_gco2e(chosen),
+            },
+            alternatives=alternatives,
+        )
 
     def describe(self) -> list[dict[str, Any]]:
         """Every catalogue model, resolved as if configured under its own id with no override."""
@@ -122,49 +187,101 @@ class CarbonEngine:
             return None
         return self.audited.figures.get(entry.id) or self.audited.figures.get(model_name)
 
-    def _energy(
-        self, model_name: str, entry: ModelEntry, override: Override, provider: str | None
-    ) -> ModelFactors:
+    def _supplier(self, entry: ModelEntry, names: tuple[str, ...], host: str | None) -> SupplierFactor | None:
+        """The host's own published factors for this model, when the host publishes any (Scaleway)."""
+        source = self.catalogue.suppliers.get(host) if host is not None else None
+        if source is None:
+            return None
+        candidates = tuple(dict.fromkeys((entry.id, *entry.aliases, *names)))
+        return source.snapshot.lookup(candidates, source.region, source.consumption_mode)
+
+    def _build(self, rank: Rank, model: _Resolved) -> ModelFactors:
+        entry, name = model.entry, model.model_name
+        if rank == Rank.AUDITED and model.audited is not None and self.audited is not None:
+            weight = self._input_weight(model)
+            return audited_factors(
+                name, self.audited.month, model.audited, weight, self.audited.source, self.catalogue
+            )
+        if rank in (Rank.MEASURED, Rank.ESTIMATED) and entry.coefficient is not None:
+            return coefficient_factors(name, entry.coefficient, self.catalogue)
+        if rank == Rank.SUPPLIER and model.supplier is not None:
+            return supplier_factors(name, model.supplier, self.catalogue)
+        if rank == Rank.ENERGY and entry.params is not None:
+            return self._energy(model)
+        return fallback_factors(name, self.catalogue)
+
+    def _energy(self, model: _Resolved) -> ModelFactors:
+        entry = model.entry
         assert entry.params is not None
-        datacentre = choose_datacentre(self.catalogue, self.settings, override, entry, provider)
-        grid = self._grid(datacentre.zone)
-        factors = energy_factors(
-            model_name,
+        site = self._site(model)
+        no_output = None
+        if not self.settings.include_prefill:  # an embedding must not be a silent 0 (METHODOLOGY.md 1.3)
+            no_output = energy_factors(
+                model.model_name,
+                entry.params,
+                entry.deployment,
+                site,
+                self.catalogue,
+                True,
+                note=NO_OUTPUT_NOTE,
+            )
+        return energy_factors(
+            model.model_name,
             entry.params,
             entry.deployment,
-            datacentre,
-            grid,
+            site,
             self.catalogue,
             self.settings.include_prefill,
+            no_output=no_output,
         )
-        return factors
 
-    def _audited(
-        self,
-        model_name: str,
-        entry: ModelEntry,
-        figure: AuditedFigure,
-        override: Override,
-        provider: str | None,
-    ) -> ModelFactors:
-        weight = None
-        if entry.params is not None and figure.prompt_tokens is not None:
-            datacentre = choose_datacentre(self.catalogue, self.settings, override, entry, provider)
-            central, _, _ = energy_variants(
-                entry.params, entry.deployment, datacentre, self._grid(datacentre.zone), self.catalogue, True
-            )
-            weight = input_weight(central)
-        assert self.audited is not None
-        return audited_factors(
-            model_name, self.audited.month, figure, weight, self.audited.source, self.catalogue
+    def _input_weight(self, model: _Resolved) -> tuple[float, str] | None:
+        """An input token's gCO2e relative to an output token's: the supplier's own ratio, else the energy model's."""
+        if model.audited is None or model.audited.prompt_tokens is None:
+            return None
+        if model.supplier is not None and model.supplier.published:
+            factors = supplier_factors(model.model_name, model.supplier, self.catalogue)
+            per_in, per_out = factors.estimate(1000, 0).gco2e, factors.estimate(0, 1000).gco2e
+            return per_in / per_out, "supplier per-token factors"
+        if model.entry.params is None:
+            return None
+        central, _, _ = energy_variants(
+            model.entry.params, model.entry.deployment, self._site(model), self.catalogue, True
         )
+        return energy_input_weight(central), "energy model (prefill vs decode)"
+
+    def _site(self, model: _Resolved) -> Site:
+        datacentre = choose_datacentre(self.catalogue, self.settings, model.override, model.host)
+        grid = self._grid(datacentre.zone)
+        if not datacentre.covers:
+            return Site(datacentre, grid, model.host)
+        sites = [datacentre, *(self.catalogue.datacentres[c] for c in datacentre.covers)]
+        lows = [(d.pue.min, self._grid(d.zone).gco2e_per_kwh) for d in sites]
+        highs = [(d.pue.max, self._grid(d.zone).gco2e_per_kwh) for d in sites]
+        low = min(lows, key=lambda pair: pair[0] * pair[1])
+        high = max(highs, key=lambda pair: pair[0] * pair[1])
+        return Site(datacentre, grid, model.host, low, high, datacentre.covers)
 
     def _grid(self, zone_code: str) -> GridFactor:
         zone = self.catalogue.zones[zone_code]
         factor = zone.factor(self.settings.zone_year) or zone.factor(None)
-        if factor is None:
-            raise CatalogueError(f"zone {zone_code!r} has no grid factor")
+        assert factor is not None
         return factor
+
+
+def _alternative(factors: ModelFactors, rank: Rank, status: str) -> dict[str, Any]:
+    """What describe() shows of a method the precedence skipped: its labels, factors and reference figure."""
+    described = factors.describe()
+    return {
+        "rank": rank,
+        "status": status,
+        **{
+            key: described[key]
+            for key in ("method", "confidence", "boundary", "basis", "water_boundary", "source")
+        },
+        "factors": described["factors"],
+        "reference_gco2e": reference_gco2e(factors),
+    }
 
 
 def _with_params_from_name(entry: ModelEntry, model_name: str, upstream_model: str | None) -> ModelEntry:
@@ -174,12 +291,12 @@ def _with_params_from_name(entry: ModelEntry, model_name: str, upstream_model: s
     return ModelEntry(entry.id, entry.provider, entry.aliases, params, entry.deployment, entry.coefficient)
 
 
-def _check_forced_method(override: Override, entry: ModelEntry, kind: str) -> None:
-    if override.method == "coefficient" and entry.coefficient is None:
+def _check_forced_method(override: Override, entry: ModelEntry) -> None:
+    if override.method == Method.COEFFICIENT and entry.coefficient is None:
         raise CatalogueError(
             "carbon.method: 'coefficient' needs a coefficient: set carbon.gco2e_per_1k_tokens or carbon.model"
         )
-    if override.method == "energy" and entry.params is None:
+    if override.method == Method.ENERGY and entry.params is None:
         raise CatalogueError(
             "carbon.method: 'energy' needs parameters: set carbon.params_total_b or carbon.model"
         )

@@ -6,71 +6,53 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from meters.carbon.catalogue import (
-    BOUNDARIES,
-    CONFIDENCES,
     Band,
     Catalogue,
-    Coefficient,
     Datacentre,
-    Deployment,
     EnergyConstants,
     Fallback,
     GridFactor,
-    ModelEntry,
-    Params,
-    Reader,
+    SupplierSource,
     Zone,
+    normalise,
 )
-from meters.carbon.errors import CatalogueError
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank
+from meters.carbon.models_loader import parse_models
+from meters.carbon.reader import Reader, load_yaml
+from meters.carbon.supplier import load_snapshot
 
-METHODS = ("energy", "coefficient")
-BAND_KINDS = ("measured", "audited", "estimated", "energy")
+DEFAULT_METHODS = (Method.ENERGY, Method.COEFFICIENT)
+BAND_KINDS = (Rank.MEASURED, Rank.AUDITED, Rank.SUPPLIER, Rank.ESTIMATED, Rank.ENERGY)
 _ZONE_CODE = re.compile(r"^[A-Z]{3}(-[a-z0-9-]+)?$")
 
 
-def normalise(name: str) -> str:
-    return name.strip().lower()
-
-
-def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path}: invalid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CatalogueError(f"{path}: must hold a mapping at the top level")
-    return data
-
-
 def load_catalogue(directory: Path) -> Catalogue:
-    """Read and validate catalogue, energy_model, zones, datacentres and models (*.yaml) in `directory`."""
-    files = {
-        name: directory / f"{name}.yaml" for name in ("catalogue", "energy_model", "zones", "datacentres")
+    """Read and validate catalogue, energy_model, zones, datacentres, models and supplier snapshots."""
+    files = ("catalogue", "energy_model", "zones", "datacentres", "models")
+    raw = {
+        name: (load_yaml(directory / f"{name}.yaml"), Reader(str(directory / f"{name}.yaml")))
+        for name in files
     }
-    files["models"] = directory / "models.yaml"
-    raw = {name: (_load_yaml(path), Reader(str(path))) for name, path in files.items()}
     energy = _parse_energy(*raw["energy_model"])
     zones = _parse_zones(*raw["zones"])
     datacentres, providers = _parse_datacentres(*raw["datacentres"], zones)
-    models, index = _parse_models(*raw["models"])
+    models, index = parse_models(*raw["models"])
     data, reader = raw["catalogue"]
     defaults = reader.mapping(data.get("defaults", {}), "defaults")
-    datacentre = reader.text(defaults, "datacentre", "defaults")
-    if datacentre not in datacentres:
-        raise reader.fail("defaults.datacentre", f"unknown data centre {datacentre!r}")
+    unknown_host = reader.text(defaults, "unknown_host_datacentre", "defaults")
+    if unknown_host not in datacentres:
+        raise reader.fail("defaults.unknown_host_datacentre", f"unknown data centre {unknown_host!r}")
     include_prefill = defaults.get("include_prefill", True)
     if not isinstance(include_prefill, bool):
         raise reader.fail("defaults.include_prefill", "must be true or false")
+    method = reader.choice(defaults.get("method", Method.ENERGY), "defaults.method", Method)
+    if method not in DEFAULT_METHODS:
+        raise reader.fail("defaults.method", "must be energy or coefficient")
     return Catalogue(
         version=reader.text(data, "version", "catalogue"),
-        default_method=reader.choice(defaults.get("method", "energy"), "defaults.method", METHODS),
-        default_datacentre=datacentre,
+        default_method=method,
+        unknown_host_datacentre=unknown_host,
         include_prefill=include_prefill,
         bands=_parse_bands(reader.mapping(data.get("uncertainty"), "uncertainty"), reader),
         fallback=_parse_fallback(reader.mapping(data.get("fallback"), "fallback"), reader),
@@ -80,10 +62,33 @@ def load_catalogue(directory: Path) -> Catalogue:
         providers=providers,
         models=models,
         index=index,
+        suppliers=_parse_suppliers(data.get("supplier", {}), reader, directory, providers),
     )
 
 
-def _parse_bands(data: dict[str, Any], reader: Reader) -> dict[str, Band]:
+def _parse_suppliers(
+    data: Any, reader: Reader, directory: Path, providers: dict[str, str]
+) -> dict[str, SupplierSource]:
+    suppliers = {}
+    for provider, entry in reader.mapping(data, "supplier").items():
+        path = f"supplier.{provider}"
+        entry = reader.mapping(entry, path)
+        reader.known_keys(entry, path, frozenset({"snapshot", "region", "consumption_mode"}))
+        key = normalise(str(provider))
+        if key not in providers:
+            raise reader.fail(path, f"unknown provider {provider!r} (not in datacentres.yaml providers)")
+        snapshot = reader.text(entry, "snapshot", path)
+        if Path(snapshot).name != snapshot:
+            raise reader.fail(f"{path}.snapshot", "must be a file name in the catalogue directory")
+        suppliers[key] = SupplierSource(
+            snapshot=load_snapshot(directory / snapshot, key),
+            region=reader.text(entry, "region", path),
+            consumption_mode=reader.text(entry, "consumption_mode", path),
+        )
+    return suppliers
+
+
+def _parse_bands(data: dict[str, Any], reader: Reader) -> dict[Rank, Band]:
     bands = {}
     for kind in BAND_KINDS:
         entry = reader.mapping(data.get(kind), f"uncertainty.{kind}")
@@ -105,8 +110,9 @@ def _parse_fallback(data: dict[str, Any], reader: Reader) -> Fallback:
         per_1k=central,
         per_1k_min=low,
         per_1k_max=high,
-        confidence=reader.choice(data.get("confidence"), "fallback.confidence", CONFIDENCES),
-        boundary=reader.choice(data.get("boundary"), "fallback.boundary", BOUNDARIES),
+        confidence=reader.choice(data.get("confidence"), "fallback.confidence", Confidence),
+        boundary=reader.choice(data.get("boundary"), "fallback.boundary", Boundary),
+        basis=reader.choice(data.get("basis"), "fallback.basis", Basis),
         source=reader.text(data, "source", "fallback"),
     )
 
@@ -149,6 +155,7 @@ def _parse_energy(data: dict[str, Any], reader: Reader) -> EnergyConstants:
 
 
 def _parse_zones(data: dict[str, Any], reader: Reader) -> dict[str, Zone]:
+    default_basis = data.get("basis")
     zones = {}
     for code, entry in reader.mapping(data.get("zones"), "zones").items():
         path = f"zones.{code}"
@@ -162,16 +169,16 @@ def _parse_zones(data: dict[str, Any], reader: Reader) -> dict[str, Zone]:
         for i, factor in enumerate(factors):
             fpath = f"{path}.factors[{i}]"
             factor = reader.mapping(factor, fpath)
-            water = factor.get("water_l_per_kwh")
             year = factor.get("year")
             if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
                 raise reader.fail(f"{fpath}.year", "must be an integer year or null")
             parsed.append(
                 GridFactor(
                     gco2e_per_kwh=reader.number(factor.get("gco2e_per_kwh"), f"{fpath}.gco2e_per_kwh"),
-                    water_l_per_kwh=None
-                    if water is None
-                    else reader.number(water, f"{fpath}.water_l_per_kwh"),
+                    water_l_per_kwh=reader.optional_number(
+                        factor.get("water_l_per_kwh"), f"{fpath}.water_l_per_kwh"
+                    ),
+                    basis=reader.choice(factor.get("basis", default_basis), f"{fpath}.basis", Basis),
                     source=reader.text(factor, "source", fpath),
                     year=year,
                     date=reader.text(factor, "date", fpath),
@@ -192,112 +199,28 @@ def _parse_datacentres(
         if zone not in zones:
             raise reader.fail(f"{path}.zone", f"unknown zone {zone!r}")
         wue = entry.get("wue")
-        lifespan = entry.get("lifespan_years")
         provider = entry.get("provider")
+        covers = entry.get("covers", [])
+        if not isinstance(covers, list) or not all(isinstance(c, str) for c in covers):
+            raise reader.fail(f"{path}.covers", "must be a list of data centre ids")
         datacentres[name] = Datacentre(
             id=name,
             provider=None if provider is None else normalise(str(provider)),
             zone=zone,
             pue=reader.span(entry.get("pue"), f"{path}.pue"),
             wue=None if wue is None else reader.span(wue, f"{path}.wue"),
-            lifespan_years=None if lifespan is None else reader.number(lifespan, f"{path}.lifespan_years"),
+            lifespan_years=reader.optional_number(entry.get("lifespan_years"), f"{path}.lifespan_years"),
             source=reader.text(entry, "source", path),
             date=reader.text(entry, "date", path),
+            covers=tuple(covers),
         )
+    for name, datacentre in datacentres.items():
+        for covered in datacentre.covers:
+            if covered not in datacentres or datacentres[covered].covers:
+                raise reader.fail(f"datacentres.{name}.covers", f"{covered!r} is not a plain data centre id")
     providers = {}
     for provider, target in reader.mapping(data.get("providers", {}), "providers").items():
         if target not in datacentres:
             raise reader.fail(f"providers.{provider}", f"unknown data centre {target!r}")
         providers[normalise(str(provider))] = str(target)
     return datacentres, providers
-
-
-def _parse_models(data: dict[str, Any], reader: Reader) -> tuple[dict[str, ModelEntry], dict[str, str]]:
-    entries = data.get("models")
-    if not isinstance(entries, list):
-        raise reader.fail("models", "must be a list")
-    models: dict[str, ModelEntry] = {}
-    index: dict[str, str] = {}
-    for i, entry in enumerate(entries):
-        path = f"models[{i}]"
-        entry = reader.mapping(entry, path)
-        model = parse_model_entry(entry, reader, path)
-        for name in (model.id, *model.aliases):
-            key = normalise(name)
-            if key in index:
-                raise reader.fail(f"{path}.id", f"{name!r} is already used by {index[key]!r}")
-            index[key] = model.id
-        models[model.id] = model
-    return models, index
-
-
-def parse_model_entry(entry: dict[str, Any], reader: Reader, path: str) -> ModelEntry:
-    known = {"id", "provider", "aliases", "params", "deployment", "coefficient"}
-    unknown = sorted(set(entry) - known)
-    if unknown:
-        raise reader.fail(f"{path}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})")
-    aliases = entry.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
-        raise reader.fail(f"{path}.aliases", "must be a list of names")
-    provider = entry.get("provider")
-    return ModelEntry(
-        id=reader.text(entry, "id", path),
-        provider=None if provider is None else normalise(str(provider)),
-        aliases=tuple(aliases),
-        params=_parse_params(entry.get("params"), reader, f"{path}.params"),
-        deployment=_parse_deployment(entry.get("deployment"), reader, f"{path}.deployment"),
-        coefficient=_parse_coefficient(entry.get("coefficient"), reader, f"{path}.coefficient"),
-    )
-
-
-def _parse_params(data: Any, reader: Reader, path: str) -> Params | None:
-    if data is None:
-        return None
-    data = reader.mapping(data, path)
-    total = reader.span(data.get("total_b"), f"{path}.total_b")
-    active = total if data.get("active_b") is None else reader.span(data["active_b"], f"{path}.active_b")
-    if active.max > total.max:
-        raise reader.fail(f"{path}.active_b", "cannot exceed total_b")
-    return Params(total, active, reader.text(data, "source", path), reader.text(data, "date", path))
-
-
-def _parse_deployment(data: Any, reader: Reader, path: str) -> Deployment | None:
-    if data is None:
-        return None
-    data = reader.mapping(data, path)
-    tps, ttft = data.get("tps"), data.get("ttft_s")
-    return Deployment(
-        tps=None if tps is None else reader.number(tps, f"{path}.tps"),
-        ttft_s=None if ttft is None else reader.number(ttft, f"{path}.ttft_s", positive=False),
-        source=reader.text(data, "source", path),
-    )
-
-
-def _parse_coefficient(data: Any, reader: Reader, path: str) -> Coefficient | None:
-    if data is None:
-        return None
-    data = reader.mapping(data, path)
-    single = data.get("gco2e_per_1k_tokens")
-    split_in, split_out = data.get("gco2e_per_1k_input_tokens"), data.get("gco2e_per_1k_output_tokens")
-    if single is not None and (split_in is not None or split_out is not None):
-        raise reader.fail(path, "give gco2e_per_1k_tokens or the _input_/_output_ pair, not both")
-    if single is not None:
-        per_in = per_out = reader.number(single, f"{path}.gco2e_per_1k_tokens")
-    elif split_in is not None and split_out is not None:
-        per_in = reader.number(split_in, f"{path}.gco2e_per_1k_input_tokens", positive=False)
-        per_out = reader.number(split_out, f"{path}.gco2e_per_1k_output_tokens")
-    else:
-        raise reader.fail(
-            path, "needs gco2e_per_1k_tokens or both gco2e_per_1k_input_tokens and _output_tokens"
-        )
-    energy, water = data.get("energy_wh_per_1k_tokens"), data.get("water_ml_per_1k_tokens")
-    return Coefficient(
-        per_1k_input=per_in,
-        per_1k_output=per_out,
-        confidence=reader.choice(data.get("confidence"), f"{path}.confidence", CONFIDENCES),
-        boundary=reader.choice(data.get("boundary"), f"{path}.boundary", BOUNDARIES),
-        source=reader.text(data, "source", path),
-        date=reader.text(data, "date", path),
-        energy_wh_per_1k=None if energy is None else reader.number(energy, f"{path}.energy_wh_per_1k_tokens"),
-        water_ml_per_1k=None if water is None else reader.number(water, f"{path}.water_ml_per_1k_tokens"),
-    )

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meters.carbon.catalogue import BOUNDARIES, CONFIDENCES, Catalogue, Span
+from meters.carbon.catalogue import Catalogue
 from meters.carbon.errors import CatalogueError
+from meters.carbon.labels import Basis, Boundary, Confidence, E, Method, member
 
 # Keys of the top-level `carbon:` block; `body` belongs to the gateway (usage.carbon on/off).
 SETTINGS_KEYS = ("default_method", "datacentre", "zone_year", "include_prefill", "body")
@@ -21,16 +22,17 @@ OVERRIDE_KEYS = (
     "confidence",
     "source",
     "boundary",
+    "basis",
     "datacentre",
     "params_total_b",
     "params_active_b",
 )
-OVERRIDE_METHODS = ("coefficient", "energy")
+OVERRIDE_METHODS = (Method.COEFFICIENT, Method.ENERGY)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    default_method: str
+    default_method: Method
     datacentre: str | None
     zone_year: int | None
     include_prefill: bool
@@ -39,12 +41,13 @@ class Settings:
 @dataclass(frozen=True, slots=True)
 class Override:
     model: str | None = None
-    method: str | None = None
+    method: Method | None = None
     per_1k_input: float | None = None
     per_1k_output: float | None = None
-    confidence: str | None = None
+    confidence: Confidence | None = None
     source: str | None = None
-    boundary: str | None = None
+    boundary: Boundary | None = None
+    basis: Basis | None = None
     datacentre: str | None = None
     params_total_b: float | None = None
     params_active_b: float | None = None
@@ -69,10 +72,11 @@ def _text(prefix: str, key: str, value: Any) -> str:
     return value.strip()
 
 
-def _choice(prefix: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise _fail(prefix, key, f"must be one of {', '.join(allowed)}, got {value!r}")
-    return str(value)
+def _choice(prefix: str, key: str, value: Any, kind: type[E], allowed: tuple[E, ...] | None = None) -> E:
+    try:
+        return member(kind, value, allowed)
+    except ValueError as exc:
+        raise _fail(prefix, key, str(exc)) from None
 
 
 def _known_keys(prefix: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -105,7 +109,7 @@ def parse_settings(settings: Mapping[str, Any] | None, catalogue: Catalogue) -> 
     if not isinstance(body, bool):
         raise _fail("carbon", "body", f"must be true or false, got {body!r}")
     return Settings(
-        default_method=_choice("carbon", "default_method", method, OVERRIDE_METHODS),
+        default_method=_choice("carbon", "default_method", method, Method, OVERRIDE_METHODS),
         datacentre=datacentre,
         zone_year=year,
         include_prefill=prefill,
@@ -153,7 +157,7 @@ def parse_override(
         raise _fail(prefix, "params_active_b", f"{active} exceeds params_total_b {total}")
     method = get("method")
     if method is not None:
-        method = _choice(prefix, "method", method, OVERRIDE_METHODS)
+        method = _choice(prefix, "method", method, Method, OVERRIDE_METHODS)
     return Override(
         model=model,
         method=method,
@@ -161,16 +165,11 @@ def parse_override(
         per_1k_output=per_out,
         confidence=None
         if get("confidence") is None
-        else _choice(prefix, "confidence", get("confidence"), CONFIDENCES),
+        else _choice(prefix, "confidence", get("confidence"), Confidence),
         source=None if get("source") is None else _text(prefix, "source", get("source")),
-        boundary=None
-        if get("boundary") is None
-        else _choice(prefix, "boundary", get("boundary"), BOUNDARIES),
+        boundary=None if get("boundary") is None else _choice(prefix, "boundary", get("boundary"), Boundary),
+        basis=None if get("basis") is None else _choice(prefix, "basis", get("basis"), Basis),
         datacentre=datacentre,
         params_total_b=total,
         params_active_b=active,
     )
-
-
-def params_span(value: float) -> Span:
-    return Span(value, value)

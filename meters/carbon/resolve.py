@@ -1,22 +1,32 @@
-"""Which catalogue entry, data centre and method a configured model gets (config-load time only)."""
+"""Which catalogue entry, host, data centre and precedence tier a configured model gets (config-load time only)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import replace
 
-from meters.carbon.catalogue import Catalogue, Coefficient, Datacentre, ModelEntry, Params, Span
+from meters.carbon.catalogue import Catalogue, Coefficient, Datacentre, ModelEntry, Params, normalise
+from meters.carbon.labels import Basis, Boundary, Confidence, Method, Rank
 from meters.carbon.overrides import Override, Settings
+from meters.carbon.span import Span
 
 OVERRIDE_SOURCE = "gateway config override (model entry's carbon: block)"
 # "llama-3.1-8b-instruct", "qwen3-30b-a3b", "gemma-2-9b-it": a size in billions between separators; optional
 # "-a<N>b" gives active parameters (MoE). "mixtral-8x7b" does not match on purpose (8x7b is not 7B).
 _SIZE = re.compile(r"(?:^|[-_/:])(\d+(?:\.\d+)?)b(?:-a(\d+(?:\.\d+)?)b)?(?=$|[-_/:.])")
 
-# Precedence, first available wins (METHODOLOGY.md "Precedence").
-PRECEDENCE = {
-    "energy": ("audited", "measured", "energy", "estimated", "fallback"),
-    "coefficient": ("audited", "measured", "estimated", "energy", "fallback"),
+# Precedence, first available wins (METHODOLOGY.md "Precedence"); `carbon.default_method: coefficient`
+# ranks estimated coefficients above the energy model.
+PRECEDENCE: dict[Method, tuple[Rank, ...]] = {
+    Method.ENERGY: (Rank.AUDITED, Rank.MEASURED, Rank.SUPPLIER, Rank.ENERGY, Rank.ESTIMATED, Rank.FALLBACK),
+    Method.COEFFICIENT: (
+        Rank.AUDITED,
+        Rank.MEASURED,
+        Rank.SUPPLIER,
+        Rank.ESTIMATED,
+        Rank.ENERGY,
+        Rank.FALLBACK,
+    ),
 }
 
 
@@ -25,18 +35,20 @@ def strip_provider(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
+def lookup_names(model_name: str, upstream_model: str | None) -> tuple[str, ...]:
+    """The names a configured model is looked up by, in order: its own, then the upstream id's."""
+    names = [model_name, strip_provider(model_name)]
+    if upstream_model:
+        names += [upstream_model, strip_provider(upstream_model)]
+    return tuple(dict.fromkeys(names))
+
+
 def find_entry(catalogue: Catalogue, model_name: str, upstream_model: str | None) -> ModelEntry | None:
     """By model_name, then by the upstream id with and without its provider prefix."""
-    for name in (
-        model_name,
-        strip_provider(model_name),
-        upstream_model,
-        upstream_model and strip_provider(upstream_model),
-    ):
-        if name:
-            entry = catalogue.find(name)
-            if entry is not None:
-                return entry
+    for name in lookup_names(model_name, upstream_model):
+        entry = catalogue.find(name)
+        if entry is not None:
+            return entry
     return None
 
 
@@ -68,16 +80,20 @@ def apply_override(
         coefficient = Coefficient(
             per_1k_input=override.per_1k_input,
             per_1k_output=override.per_1k_output,
-            confidence=override.confidence or "estimated",
-            boundary=override.boundary or "unspecified",
+            confidence=override.confidence or Confidence.ESTIMATED,
+            boundary=override.boundary or Boundary.UNSPECIFIED,
+            basis=override.basis or Basis.UNSPECIFIED,
             source=override.source or OVERRIDE_SOURCE,
             date="config",
         )
-    elif coefficient is not None and (override.confidence or override.boundary or override.source):
+    elif coefficient is not None and (
+        override.confidence or override.boundary or override.basis or override.source
+    ):
         coefficient = replace(
             coefficient,
             confidence=override.confidence or coefficient.confidence,
             boundary=override.boundary or coefficient.boundary,
+            basis=override.basis or coefficient.basis,
             source=override.source or coefficient.source,
         )
     params = entry.params
@@ -88,38 +104,63 @@ def apply_override(
     return replace(entry, coefficient=coefficient, params=params)
 
 
-def choose_datacentre(
-    catalogue: Catalogue, settings: Settings, override: Override, entry: ModelEntry, provider: str | None
-) -> Datacentre:
-    """Override > the operator's `carbon.datacentre` for that provider > the provider's default > the default.
+def host_provider(catalogue: Catalogue, entry: ModelEntry, provider: str | None) -> str | None:
+    """Who serves the model: the caller's provider when the catalogue knows it, else (no caller provider) the
+    catalogue entry's; None when the host is unknown (a provider the catalogue does not know, or none at all).
 
-    The caller's provider wins over the catalogue entry's when the catalogue knows it (the same open model
-    served by Scaleway or by Mistral runs in different places).
+    The caller's provider wins: the same open model served by Scaleway or by Mistral runs in different places.
+    """
+    if provider and provider.strip():
+        called = normalise(provider)
+        return called if called in catalogue.providers else None
+    return entry.provider if entry.provider in catalogue.providers else None
+
+
+def choose_datacentre(
+    catalogue: Catalogue, settings: Settings, override: Override, host: str | None
+) -> Datacentre:
+    """Override > the operator's `carbon.datacentre` when it is the host's > the host's default > unknown host.
+
+    An unknown host is never assumed to be a known one: it gets the catalogue's `unknown_host_datacentre`
+    (world grid, generic PUE, a range covering the likely hosts), unless the operator's data centre is
+    itself declared without a provider (e.g. their own site for self-hosted models).
     """
     if override.datacentre is not None:
         return catalogue.datacentres[override.datacentre]
-    called = provider.strip().lower() if provider else None
-    where = called if called in catalogue.providers else entry.provider
-    if settings.datacentre is not None and catalogue.datacentres[settings.datacentre].provider == where:
+    if settings.datacentre is not None and catalogue.datacentres[settings.datacentre].provider == host:
         return catalogue.datacentres[settings.datacentre]
-    if where in catalogue.providers:
-        return catalogue.datacentres[catalogue.providers[where]]
-    return catalogue.datacentres[settings.datacentre or catalogue.default_datacentre]
+    if host is not None:
+        return catalogue.datacentres[catalogue.providers[host]]
+    return catalogue.datacentres[catalogue.unknown_host_datacentre]
 
 
-def choose_method(entry: ModelEntry, override: Override, settings: Settings, has_audited: bool) -> str:
-    """One of audited, measured, estimated (both coefficient), energy, fallback; see PRECEDENCE."""
-    if override.method == "energy":
-        return "energy"
-    if override.method == "coefficient":
-        return "measured" if entry.coefficient and entry.coefficient.confidence == "measured" else "estimated"
-    if override.per_1k_input is not None:  # an explicit coefficient in config is what the operator asked for
-        return "measured" if entry.coefficient and entry.coefficient.confidence == "measured" else "estimated"
-    available = {
-        "audited": has_audited,
-        "measured": entry.coefficient is not None and entry.coefficient.confidence == "measured",
-        "estimated": entry.coefficient is not None and entry.coefficient.confidence == "estimated",
-        "energy": entry.params is not None,
-        "fallback": True,
+def available_ranks(entry: ModelEntry, has_audited: bool, has_supplier: bool) -> dict[Rank, bool]:
+    coefficient = entry.coefficient
+    return {
+        Rank.AUDITED: has_audited,
+        Rank.MEASURED: coefficient is not None and coefficient.confidence == Confidence.MEASURED,
+        Rank.SUPPLIER: has_supplier,
+        Rank.ENERGY: entry.params is not None,
+        Rank.ESTIMATED: coefficient is not None and coefficient.confidence == Confidence.ESTIMATED,
+        Rank.FALLBACK: True,
     }
-    return next(kind for kind in PRECEDENCE[settings.default_method] if available[kind])
+
+
+def choose_rank(
+    entry: ModelEntry, override: Override, settings: Settings, available: dict[Rank, bool]
+) -> tuple[Rank, str]:
+    """The precedence tier used (see PRECEDENCE) and why, the override's forced method first."""
+    coefficient_rank = (
+        Rank.MEASURED
+        if entry.coefficient is not None and entry.coefficient.confidence == Confidence.MEASURED
+        else Rank.ESTIMATED
+    )
+    if override.method == Method.ENERGY:
+        return Rank.ENERGY, "forced by the model's carbon.method: energy"
+    if override.method == Method.COEFFICIENT:
+        return coefficient_rank, "forced by the model's carbon.method: coefficient"
+    if override.per_1k_input is not None:
+        return coefficient_rank, "the model's carbon: block gives a coefficient"
+    order = PRECEDENCE[settings.default_method]
+    rank = next(kind for kind in order if available[kind])
+    return rank, "first available of " + " > ".join(order)

@@ -1,0 +1,1 @@
+"""Clients for Scaleway's own APIs (outside the request path): the Environmental Footprint API."""
