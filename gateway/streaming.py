@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway.accounting import Accounting, Usage, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_payload
+from gateway.config import CarbonSettings
 from gateway.errors import GatewayError
 from gateway.routing import Router, Sent
 from gateway.sse import StreamState, relay
@@ -27,11 +28,11 @@ async def respond(
     admission: Admission,
     payload: dict[str, Any],
     started: float,
-    *,
-    carbon_in_body: bool,
+    settings: CarbonSettings,
 ) -> Response:
     options = payload.get("stream_options") or {}
-    client_wants_usage = bool(options.get("include_usage"))
+    # The client gets a usage chunk when it asked for one, or when the config says every stream ends with one.
+    client_wants_usage = bool(options.get("include_usage")) or settings.stream_usage == "always"
     payload["stream_options"] = {**options, "include_usage": True}
     sent = await router.send(admission.runtime, admission.endpoint, payload, stream=True)
     if sent.response.status >= 400:
@@ -43,7 +44,7 @@ async def respond(
     headers["x-accel-buffering"] = "no"
     if sent.runtime is not admission.runtime:
         headers[FALLBACK_FROM] = admission.runtime.name
-    body = _body(accounting, meter, started, client_wants_usage=client_wants_usage, carbon_in_body=carbon_in_body)
+    body = _body(accounting, meter, started, client_wants_usage=client_wants_usage, carbon_in_body=settings.body)
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 

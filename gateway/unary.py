@@ -12,6 +12,7 @@ from starlette.responses import Response
 from gateway.accounting import Accounting, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_headers, carbon_payload
+from gateway.config import CarbonSettings
 from gateway.errors import UpstreamBadResponse
 from gateway.routing import Router
 from gateway.text import completion_text
@@ -26,8 +27,7 @@ async def respond(
     admission: Admission,
     payload: dict[str, Any],
     started: float,
-    *,
-    carbon_in_body: bool,
+    settings: CarbonSettings,
 ) -> Response:
     sent = await router.send(admission.runtime, admission.endpoint, payload, stream=False)
     if sent.response.status >= 400:
@@ -49,7 +49,7 @@ async def respond(
     headers.update(admission.headers)
     if runtime is not admission.runtime:
         headers[FALLBACK_FROM] = admission.runtime.name
-    if carbon_in_body and isinstance(data, dict) and isinstance(data.get("usage"), dict):
+    if settings.body and isinstance(data, dict) and isinstance(data.get("usage"), dict):
         data["usage"]["carbon"] = carbon_payload(figure, usage.source)
         body = orjson.dumps(data)
     elif usage.source == USAGE_COUNTED_BY_GATEWAY:

@@ -150,7 +150,7 @@ def test_invalid_settings_name_the_key(settings: dict, key: str) -> None:
 
 
 def test_settings_pick_the_scaleway_site_and_grid_year() -> None:
-    seed_site = CarbonEngine.load(settings={"datacentre": "scw-fr-par-2-ai-cluster", "body": False})
+    seed_site = CarbonEngine.load(settings={"datacentre": "scw-fr-par-2-ai-cluster"})
     factors = seed_site.factors_for("llama-3.1-8b-instruct", provider="scaleway").describe()["factors"]
     assert (factors["pue"], factors["grid_gco2e_per_kwh"]) == (1.25, 65.0)
     # The operator's Scaleway site does not move OpenAI's models.

@@ -69,6 +69,22 @@ async def test_a_client_that_asks_for_usage_gets_carbon_in_the_usage_chunk(tmp_p
     assert not any(e.startswith(":") for e in relayed)
 
 
+async def test_stream_usage_always_ends_every_stream_with_a_usage_chunk(tmp_path: Path) -> None:
+    """`carbon.stream_usage: always`: for clients that take a usage chunk they did not ask for (LangChain,
+    the litellm SDK rebuild usage but keep the last chunk's fields)."""
+    for chunks in (
+        [chunk("Hi") + b"\n\n", USAGE_CHUNK + b"\n\n", b"data: [DONE]\n\n"],
+        [chunk("Hi") + b"\n\n", b"data: [DONE]\n\n"],  # an upstream that ignores include_usage
+    ):
+        upstream = ScriptedUpstream(chunks=chunks)
+        async with edge(tmp_path, upstream, carbon={"stream_usage": "always"}) as (client, _):
+            response = await client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+        relayed = events(response.text)
+        usage = orjson.loads(relayed[-2][6:])["usage"]
+        assert usage["carbon"]["gco2e"] > 0 and usage["carbon"]["method"] == "coefficient"
+        assert relayed[-1] == "data: [DONE]" and not any(e.startswith(":") for e in relayed)
+
+
 async def test_a_stream_without_usage_is_counted_by_the_gateway(tmp_path: Path) -> None:
     relayed = await stream(tmp_path, [chunk("Hello") + b"\n\n", chunk(" world") + b"\n\n", b"data: [DONE]\n\n"])
     carbon = orjson.loads(relayed[-2][len(": x-carbon ") :])

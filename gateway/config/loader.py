@@ -25,6 +25,8 @@ TOP_LEVEL_KEYS = frozenset(
     {"model_list", "router_settings", "gateway", "carbon", "store", "tenants", "observability"}
 )
 GATEWAY_KEYS = frozenset({"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s"})
+GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage"})  # the rest of `carbon:` is the engine's
+STREAM_USAGE = ("asked", "always")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class CarbonSettings:
     """The `carbon:` block: `body` is the gateway's; the rest configures meters.carbon's engine."""
 
     body: bool = True  # add usage.carbon to response bodies (headers are always sent)
+    # `asked`: a stream ends with a usage chunk (carrying usage.carbon) when the client asked for one
+    # (stream_options.include_usage), else with an SSE comment; `always`: every stream ends with one.
+    stream_usage: str = "asked"
     engine: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -118,5 +123,6 @@ def _parse_carbon(top: Block) -> CarbonSettings:
     block = top.block("carbon", None)  # the engine refuses unknown keys (meters.carbon.overrides)
     return CarbonSettings(
         body=block.boolean("body", True),
-        engine={key: value for key, value in block.raw.items() if key != "body"},
+        stream_usage=block.choice("stream_usage", "asked", STREAM_USAGE),
+        engine={key: value for key, value in block.raw.items() if key not in GATEWAY_CARBON_KEYS},
     )

@@ -55,7 +55,7 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
         return exc.response()
     answer = streaming.respond if stream else unary.respond
     try:
-        return await answer(gw.router, gw.accounting, admission, payload, started, carbon_in_body=gw.config.carbon.body)
+        return await answer(gw.router, gw.accounting, admission, payload, started, gw.config.carbon)
     except GatewayError as exc:
         await gw.accounting.abandon(admission, exc.status, started)
         exc.headers.update(admission.headers)

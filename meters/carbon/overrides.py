@@ -11,8 +11,8 @@ from meters.carbon.catalogue import Catalogue
 from meters.carbon.errors import CatalogueError
 from meters.carbon.labels import Basis, Boundary, Confidence, E, Method, member
 
-# Keys of the top-level `carbon:` block; `body` belongs to the gateway (usage.carbon on/off).
-SETTINGS_KEYS = ("default_method", "datacentre", "zone_year", "include_prefill", "body")
+# Keys of the top-level `carbon:` block the engine reads (the gateway reads `body` and `stream_usage` itself).
+SETTINGS_KEYS = ("default_method", "datacentre", "zone_year", "include_prefill")
 OVERRIDE_KEYS = (
     "model",
     "method",
@@ -105,9 +105,6 @@ def parse_settings(settings: Mapping[str, Any] | None, catalogue: Catalogue) -> 
     prefill = data.get("include_prefill", catalogue.include_prefill)
     if not isinstance(prefill, bool):
         raise _fail("carbon", "include_prefill", f"must be true or false, got {prefill!r}")
-    body = data.get("body", True)
-    if not isinstance(body, bool):
-        raise _fail("carbon", "body", f"must be true or false, got {body!r}")
     return Settings(
         default_method=_choice("carbon", "default_method", method, Method, OVERRIDE_METHODS),
         datacentre=datacentre,
