@@ -7,6 +7,8 @@ from typing import Any
 
 from meters.carbon import Estimate, ModelFactors
 
+CATALOGUE_VERSION = "x-carbon-catalogue-version"
+
 
 def fmt(value: float) -> str:
     """At least 4 significant digits, trailing zeros kept (6 here)."""
@@ -20,13 +22,19 @@ def ascii_header(value: str) -> str:
 
 
 def label_headers(factors: ModelFactors) -> dict[str, str]:
-    """Method, confidence, boundary and source: known before the response (a stream's headers carry them)."""
-    return {
+    """The figure's labels, known before the response (a stream's headers carry them): method, confidence,
+    boundary, basis (location/market), water boundary, source and the catalogue version."""
+    headers = {
         "x-carbon-method": str(factors.method),
         "x-carbon-confidence": str(factors.confidence),
         "x-carbon-boundary": str(factors.boundary),
+        "x-carbon-basis": str(factors.basis),
         "x-carbon-source": ascii_header(factors.source),
+        CATALOGUE_VERSION: factors.catalogue_version,
     }
+    if factors.water_boundary is not None:
+        headers["x-carbon-water-boundary"] = str(factors.water_boundary)
+    return headers
 
 
 def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str) -> dict[str, str]:
@@ -39,6 +47,8 @@ def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str
     }
     if estimate.energy_wh is not None:
         headers["x-carbon-energy-wh"] = fmt(estimate.energy_wh)
+    if estimate.water_ml is not None:
+        headers["x-carbon-water-ml"] = fmt(estimate.water_ml)
     return headers
 
 

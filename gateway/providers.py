@@ -30,6 +30,10 @@ ERROR_PREFIX = "carbon-gateway-config-error\t"
 # Providers that speak OpenAI's wire format but need auth or routing LiteLLM does specially.
 _NOT_PLAIN_OPENAI = {"azure_ai", "github_copilot", "chatgpt", "ai21", "clarifai"}
 _ALWAYS_OPENAI = {"openai", "scaleway", "mistral", "custom_openai", "openai_like", "text-completion-openai"}
+# LiteLLM's cost map is in USD, except where a provider bills in another currency and LiteLLM carries its list
+# prices as published: its `scaleway/...` entries are Scaleway's EUR prices (e.g. gpt-oss-120b 0.15 / 0.60 per 1M
+# tokens, as Scaleway's own price list; compared 2026-11-30 with LiteLLM 1.106.2's map).
+_PROVIDER_CURRENCY = {"scaleway": "EUR"}
 _DEFAULT_BASES = {
     "openai": "https://api.openai.com/v1",
     "text-completion-openai": "https://api.openai.com/v1",
@@ -98,22 +102,30 @@ def resolve_entry(entry: ModelEntry) -> Route:
         litellm_model=entry.model,
         api_base=api_base.rstrip("/") if api_base else None,
         api_key_env=entry.api_key_env or _provider_key_env(provider),
-        input_cost_per_token=_price(entry.input_cost_per_token, "input_cost_per_token", info),
-        output_cost_per_token=_price(entry.output_cost_per_token, "output_cost_per_token", info),
-        currency=entry.currency or "USD",
+        input_cost_per_token=_price(entry, entry.input_cost_per_token, "input_cost_per_token", info),
+        output_cost_per_token=_price(entry, entry.output_cost_per_token, "output_cost_per_token", info),
+        currency=entry.currency or _PROVIDER_CURRENCY.get(provider, "USD"),
     )
 
 
 def _model_cost(litellm: Any, provider: str, upstream: str, full: str) -> dict[str, Any] | None:
+    """LiteLLM's price entry: under the configured name, `provider/model`, the bare model, or (as LiteLLM keys
+    Scaleway's catalogue: `scaleway/openai/gpt-oss-120b`) `provider/<organisation>/model` when exactly one matches."""
+    costs: dict[str, dict[str, Any]] = litellm.model_cost
     for key in (full, f"{provider}/{upstream}", upstream):
-        info: dict[str, Any] | None = litellm.model_cost.get(key)
+        info = costs.get(key)
         if info:
             return info
-    return None
+    prefix, suffix = f"{provider}/", f"/{upstream}"
+    found = [key for key in costs if key.startswith(prefix) and key.endswith(suffix) and key.count("/") == 2]
+    return costs[found[0]] if len(found) == 1 else None
 
 
-def _price(configured: float | None, key: str, info: dict[str, Any] | None) -> float | None:
-    if configured is not None:
+def _price(
+    entry: ModelEntry, configured: float | None, key: str, info: dict[str, Any] | None
+) -> float | None:
+    """`model_info` prices replace LiteLLM's as a pair (never one price from each, in two currencies)."""
+    if entry.input_cost_per_token is not None or entry.output_cost_per_token is not None:
         return configured
     if info and info.get(key) is not None:
         return float(info[key])

@@ -106,3 +106,12 @@ def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(path), "--port", "1")
     assert result.returncode == 2
     assert f"{path}: model_list: must be a non-empty list" in result.stderr
+
+
+def test_every_default_scaleway_model_is_priced_in_euros() -> None:
+    """Issue 12 item 3: LiteLLM's `scaleway/<org>/<model>` prices, or Scaleway's own EUR prices in the config."""
+    result = run_cli("check-config", str(data_dir() / "gateway.yaml"))
+    assert result.returncode == 0, result.stderr
+    prices = [line for line in result.stdout.splitlines() if "price:" in line]
+    assert len(prices) >= 12 and "unpriced" in prices[0]  # the demo model has no price
+    assert all("EUR/M in" in line for line in prices[1:]), prices

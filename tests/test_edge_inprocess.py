@@ -159,3 +159,23 @@ def test_policies_downgrade_only_when_every_blocking_limit_asks_for_the_same_mod
     assert refused.status == 429 and refused.code == "token_quota_exceeded"
     assert refused.headers["retry-after"] == "30" and refused.headers["x-ratelimit-limit-tokens"] == "1"
     assert rejection("acme", [carbon], {}).code == "carbon_budget_exceeded"
+
+
+async def test_labels_travel_outside_the_body_on_every_carbon_answer(tmp_path: Path) -> None:
+    """Issue 12 item 11: catalogue version and water in headers, on proxied answers and on the carbon API for
+    any model (configured or only in the catalogue)."""
+    async with edge(tmp_path) as (client, gw):
+        chat = await client.post("/v1/chat/completions", json={**CHAT, "model": "demo"})
+        estimate = await client.post(
+            "/v1/carbon/estimate", json={"model": "gpt-4o", "prompt_tokens": 100, "completion_tokens": 300}
+        )
+        models = await client.get("/v1/carbon/models")
+    for response in (chat, estimate):
+        headers = response.headers
+        carbon = response.json()["usage"]["carbon"] if response is chat else response.json()["carbon"]
+        assert headers["x-carbon-catalogue-version"] == carbon["catalogue_version"] == gw.engine.version
+        assert headers["x-carbon-basis"] == carbon["basis"]
+        assert float(headers["x-carbon-water-ml"]) == pytest.approx(carbon["water_ml"], rel=1e-5)
+        assert headers["x-carbon-water-boundary"] == carbon["water_boundary"]
+        assert headers["x-carbon-method"] == carbon["method"] and headers["x-carbon-boundary"] == carbon["boundary"]
+    assert models.headers["x-carbon-catalogue-version"] == gw.engine.version

@@ -26,6 +26,7 @@ def make_record(**overrides: object) -> UsageRecord:
         confidence="estimated",
         source="test",
         catalogue_version="t1",
+        water_boundary="onsite+grid",
     )
     fields: dict[str, object] = {
         "request_id": "req-1",
@@ -62,11 +63,12 @@ def test_observe_request_counts_every_family_in_base_units() -> None:
     assert value("carbon_gateway_tokens_total", {**labels, "type": "input"}) == 20
     assert value("carbon_gateway_tokens_total", {**labels, "type": "output"}) == 32
     assert value(
-        "carbon_gateway_emissions_grams_total", {**labels, "method": "coefficient"}
+        "carbon_gateway_emissions_grams_total", {**labels, "method": "coefficient", "boundary": "usage"}
     ) == pytest.approx(0.5)
     # 0.002 Wh per request -> 7.2 J each
     assert value("carbon_gateway_energy_joules_total", labels) == pytest.approx(14.4)
-    assert value("carbon_gateway_water_litres_total", labels) == pytest.approx(0.007)
+    water = {**labels, "water_boundary": "onsite+grid"}
+    assert value("carbon_gateway_water_litres_total", water) == pytest.approx(0.007)
     assert value("carbon_gateway_spend_total", {**labels, "currency": "EUR"}) == pytest.approx(0.0084)
     duration = {"model": "demo", "stream": "false"}
     assert value("carbon_gateway_request_duration_seconds_count", duration) == 2
@@ -105,11 +107,14 @@ def test_unknown_energy_and_water_are_not_counted_as_zero_series() -> None:
         is None
     )
     assert (
-        registry.get_sample_value("carbon_gateway_water_litres_total", {"tenant": "acme", "model": "demo"})
+        registry.get_sample_value(
+            "carbon_gateway_water_litres_total", {"tenant": "acme", "model": "demo", "water_boundary": "None"}
+        )
         is None
     )
     assert registry.get_sample_value(
-        "carbon_gateway_emissions_grams_total", {"tenant": "acme", "model": "demo", "method": "coefficient"}
+        "carbon_gateway_emissions_grams_total",
+        {"tenant": "acme", "model": "demo", "method": "coefficient", "boundary": "usage"},
     ) == pytest.approx(0.25)
 
 

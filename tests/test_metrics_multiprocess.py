@@ -94,7 +94,9 @@ def test_workers_are_summed_and_gauges_take_the_latest(tmp_path: Path) -> None:
     assert value("carbon_gateway_requests_total", **base, provider="demo", status="200") == 23
     assert value("carbon_gateway_tokens_total", **base, type="input") == 230
     assert value("carbon_gateway_tokens_total", **base, type="output") == 115
-    assert value("carbon_gateway_emissions_grams_total", **base, method="coefficient") == pytest.approx(11.5)
+    assert value("carbon_gateway_emissions_grams_total", **base, method="coefficient", boundary="usage") == pytest.approx(
+        11.5
+    )
     assert value("carbon_gateway_energy_joules_total", **base) == pytest.approx(23 * 3.6)
     assert value("carbon_gateway_request_duration_seconds_count", model="demo", stream="false") == 23
     assert value("carbon_gateway_overhead_seconds_bucket", le="0.0005") == 23

@@ -55,7 +55,8 @@ def multiprocess_dir() -> str | None:
 _CACHE_LIMIT = 4096
 
 
-_CacheKey = tuple[str, str, str, int, str, str, bool]
+# tenant, model, provider, status, method, boundary, water boundary, currency, stream
+_CacheKey = tuple[str, str, str, int, str, str, str, str, bool]
 
 
 class _Children:
@@ -68,12 +69,12 @@ class _Children:
     __slots__ = ("_bound", "_key", "_metrics", "emissions", "requests")
 
     def __init__(self, metrics: Metrics, key: _CacheKey) -> None:
-        tenant, model, provider, status, method, _, _ = key
+        tenant, model, provider, status, method, boundary, _, _, _ = key
         self._metrics = metrics
         self._key = key
         self._bound: dict[str, Any] = {}
         self.requests = metrics.requests.labels(tenant, model, provider, str(status))
-        self.emissions = metrics.emissions.labels(tenant, model, method)
+        self.emissions = metrics.emissions.labels(tenant, model, method, boundary)
 
     def get(self, name: str) -> Any:
         child = self._bound.get(name)
@@ -83,7 +84,7 @@ class _Children:
 
     def _bind(self, name: str) -> Any:
         m = self._metrics
-        tenant, model, _, _, _, currency, stream = self._key
+        tenant, model, _, _, _, _, water_boundary, currency, stream = self._key
         stream_label = "true" if stream else "false"
         if name == "input_tokens":
             return m.tokens.labels(tenant, model, "input")
@@ -92,7 +93,7 @@ class _Children:
         if name == "energy":
             return m.energy.labels(tenant, model)
         if name == "water":
-            return m.water.labels(tenant, model)
+            return m.water.labels(tenant, model, water_boundary)
         if name == "spend":
             return m.spend.labels(tenant, model, currency)
         if name == "duration":
@@ -140,11 +141,14 @@ class Metrics:
         )
         self.tokens = counter("tokens", "Tokens processed (type=input|output).", ("tenant", "model", "type"))
         self.emissions = counter(
-            "emissions_grams", "Estimated emissions in grams CO2e, by estimation method.",
-            ("tenant", "model", "method"),
+            "emissions_grams", "Estimated emissions in grams CO2e, by estimation method and boundary.",
+            ("tenant", "model", "method", "boundary"),
         )  # fmt: skip
         self.energy = counter("energy_joules", "Estimated energy in joules.", ("tenant", "model"))
-        self.water = counter("water_litres", "Estimated water consumption in litres.", ("tenant", "model"))
+        self.water = counter(
+            "water_litres", "Estimated water consumption in litres, by water boundary.",
+            ("tenant", "model", "water_boundary"),
+        )  # fmt: skip
         self.spend = counter("spend", "Spend in the named currency.", ("tenant", "model", "currency"))
         self.upstream_errors = counter(
             "upstream_errors", "Errors returned by or reaching the upstream.", ("model", "provider", "code")
@@ -194,7 +198,17 @@ class Metrics:
         tenant = self.tenant_label(record.tenant_id)
         model = self.model_label(record.model)
         # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
-        key = (tenant, model, record.provider, record.status, estimate.method, record.currency, record.stream)
+        key = (
+            tenant,
+            model,
+            record.provider,
+            record.status,
+            str(estimate.method),
+            str(estimate.boundary),
+            str(estimate.water_boundary),
+            record.currency,
+            record.stream,
+        )
         children = self._cache.get(key)
         if children is None:
             if len(self._cache) >= _CACHE_LIMIT:

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.admission import new_request_id
 from gateway.body import read_json_object
-from gateway.carbon_headers import carbon_headers, carbon_payload
+from gateway.carbon_headers import CATALOGUE_VERSION, carbon_headers, carbon_payload, label_headers
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError, bad_request
 from gateway.gateway import Gateway
@@ -120,7 +120,8 @@ async def estimate(request: Request) -> Response:
         "total_tokens": prompt + completion,
         "carbon": carbon_payload(result, "client"),
     }
-    headers = carbon_headers(runtime.label_headers, result, "client") if runtime is not None else {}
+    labels = runtime.label_headers if runtime is not None else label_headers(factors)
+    headers = carbon_headers(labels, result, "client")
     return JSONResponse(body, headers=headers)
 
 
@@ -254,7 +255,8 @@ async def track(request: Request) -> Response:
         "completion_tokens": completion,
         "carbon": carbon_payload(result, USAGE_TRACKED),
     }
-    return JSONResponse(body, status_code=201 if recorded else 200)
+    labels = runtime.label_headers if runtime is not None else label_headers(factors)
+    return JSONResponse(body, status_code=201 if recorded else 200, headers=carbon_headers(labels, result, USAGE_TRACKED))
 
 
 async def models(request: Request) -> Response:
@@ -277,4 +279,4 @@ async def models(request: Request) -> Response:
         "data": configured,
         "catalogue": gw.engine.describe(),
     }
-    return JSONResponse(body)
+    return JSONResponse(body, headers={CATALOGUE_VERSION: gw.engine.version})
