@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import streaming, unary
-from gateway.admission import Admission, client_request_id, id_headers, new_request_id, parse_tags
+from gateway.admission import Admission, parse_tags
 from gateway.auth import Principal
 from gateway.body import read_json_object
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError
 from gateway.registry import ModelRuntime
+from gateway.request_ids import ids_of
 from gateway.routes.current import gateway_of
 from gateway.validation import validate
 
@@ -25,8 +26,7 @@ from gateway.validation import validate
 async def proxy(request: Request, endpoint: Endpoint) -> Response:
     started = time.perf_counter()
     gw = gateway_of(request)
-    request_id = new_request_id()
-    client_id = client_request_id(request.headers)
+    request_id, client_id = ids_of(request)  # the middleware puts them on every response
     principal: Principal | None = None
     runtime: ModelRuntime | None = None
     try:
@@ -45,13 +45,11 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
             request_id,
             client_id,
             stream=stream,
-            headers=id_headers(request_id, client_id),
             tags=parse_tags(request.headers.get("x-carbon-tags")),
         )
         await gw.access.admit(admission, payload)
     except GatewayError as exc:
         gw.accounting.refused(exc, started, request_id, client_id, principal, runtime)
-        exc.headers.update(id_headers(request_id, client_id))
         return exc.response()
     answer = streaming.respond if stream else unary.respond
     try:

@@ -66,7 +66,7 @@ async def edge(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Gateway]]:
     """The app for `edge_config`, its lifespan running, the `scripted` model answered by `upstream`."""
     config = parse_config(edge_config(tmp_path, **extra), tmp_path / "gateway.yaml")
-    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": _demo_route()})
+    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
     async with app.router.lifespan_context(app):
         gw: Gateway = app.state.gateway
         if upstream is not None:
@@ -76,6 +76,6 @@ async def edge(
             yield client, gw
 
 
-def _demo_route() -> Route:
+def demo_route() -> Route:
     return Route("demo", RouteKind.DEMO, "demo", "carbon-gateway-demo", "demo/carbon-gateway-demo",
                  None, None, None, None)  # fmt: skip
