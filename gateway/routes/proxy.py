@@ -36,7 +36,8 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
         runtime = gw.router.model(payload["model"])
         reason = runtime.unavailable_reason
         if reason is not None:
-            raise GatewayError(503, reason, code="model_unavailable")
+            # Not retryable: a key that is not set stays unset (the openai SDKs would retry a 503 twice).
+            raise GatewayError(503, reason, code="model_unavailable", retryable=False)
         stream = endpoint.generates and payload.get("stream") is True
         admission = Admission(
             principal,

@@ -6,8 +6,10 @@ count, here one token per 4 characters (rounded up), OpenAI's rule of thumb.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.endpoints import Endpoint
+from gateway.errors import error_body
 from gateway.text import prompt_pieces
 from gateway.upstream.base import UpstreamResponse, from_bytes
 
@@ -25,6 +28,7 @@ _REPLY = (
     "from its token usage."
 )
 _EMBEDDING_DIM = 16
+ENCODINGS = ("float", "base64")
 
 
 def approx_tokens(text: str) -> int:
@@ -51,7 +55,15 @@ class DemoUpstream:
 
 def respond(endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
     if endpoint is Endpoint.EMBEDDINGS:
-        return from_bytes(200, orjson.dumps(_embeddings(body, upstream_model)))
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ENCODINGS:
+            message = f"'encoding_format' must be one of {list(ENCODINGS)}, got {encoding!r}."
+            return from_bytes(
+                400, error_body(message, "invalid_request_error", "encoding_format", "invalid_value")
+            )
+        return from_bytes(
+            200, orjson.dumps(_embeddings(body, upstream_model, base64_encoded=encoding == "base64"))
+        )
     texts, ids = prompt_pieces(endpoint, body)
     prompt_text = "\n".join(texts)
     words = _reply_words(body.get("max_completion_tokens") or body.get("max_tokens"))
@@ -119,7 +131,13 @@ def _stream(
     return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
 
 
-def _embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
+def encode_base64(vector: list[float]) -> str:
+    """OpenAI's `encoding_format: "base64"`: the vector as float32 little-endian bytes, base64-encoded (what the
+    openai SDKs decode, e.g. Node's `Float32Array` over the decoded bytes)."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _embeddings(body: dict[str, Any], model: str, *, base64_encoded: bool) -> dict[str, Any]:
     inputs = body.get("input")
     items = (
         [inputs]
@@ -133,7 +151,8 @@ def _embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
         tokens += len(item) if isinstance(item, list) else approx_tokens(text)
         digest = hashlib.sha256(text.encode()).digest()
         vector = [(b - 128) / 128 for b in digest[:_EMBEDDING_DIM]]
-        data.append({"object": "embedding", "index": index, "embedding": vector})
+        embedding: list[float] | str = encode_base64(vector) if base64_encoded else vector
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {
         "object": "list",
         "data": data,
