@@ -12,13 +12,14 @@ import math
 import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 
 from gateway.endpoints import Endpoint
 from gateway.errors import error_body
+from gateway.multipart import Form, Part
 from gateway.text import prompt_pieces
 from gateway.upstream.base import UpstreamResponse, from_bytes
 
@@ -43,6 +44,11 @@ def _reply_words(max_tokens: Any) -> list[str]:
     return words
 
 
+DEMO_TRANSCRIPT = (
+    "The offline demo model does not recognise speech: this placeholder stands for the transcript."
+)
+
+
 class DemoUpstream:
     """The offline `demo` model, answered in-process."""
 
@@ -51,6 +57,14 @@ class DemoUpstream:
 
     async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
         return respond(endpoint, payload, self._model)
+
+    async def send_form(self, endpoint: Endpoint, parts: Sequence[Part]) -> UpstreamResponse:
+        """A transcription with a placeholder text, as a plain upstream answers it (no duration: the gateway
+        meters the file itself)."""
+        form = Form(tuple(parts))
+        if form.field("response_format") in ("text", "srt", "vtt"):
+            return from_bytes(200, DEMO_TRANSCRIPT.encode(), "text/plain; charset=utf-8")
+        return from_bytes(200, orjson.dumps({"text": DEMO_TRANSCRIPT}))
 
 
 def respond(endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
