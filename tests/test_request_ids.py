@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.config import parse_config
-from tests.support.inprocess import SCRIPTED, demo_route, edge, edge_config, scripted_route
+from tests.support.inprocess import SCRIPTED, demo_route, edge, edge_config, parse_edge_config, scripted_route
 
 # No metrics, so no store-health probe: its cancellation is slow on Python 3.11 (issue 10, item 10).
 QUIET = {"observability": {"log_requests": False, "metrics_enabled": False}}
@@ -54,7 +53,7 @@ async def test_every_route_and_error_carries_the_ids(
 
 
 async def test_a_500_names_its_request_too(tmp_path: Path) -> None:
-    config = parse_config(edge_config(tmp_path, **QUIET), tmp_path / "gateway.yaml")
+    config = parse_edge_config(edge_config(tmp_path, **QUIET), tmp_path)
     app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
     async with app.router.lifespan_context(app):
 

@@ -17,6 +17,7 @@ def route_table(metrics: Metrics | None, observability: ObservabilitySettings) -
         Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
         Route("/v1/completions", proxy.completions, methods=["POST"]),
         Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
+        Route("/v1/responses", proxy.responses_api, methods=["POST"]),
         Route("/v1/audio/transcriptions", audio.transcriptions, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),

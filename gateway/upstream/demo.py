@@ -20,7 +20,7 @@ import orjson
 from gateway.endpoints import Endpoint
 from gateway.errors import error_body
 from gateway.multipart import Form, Part
-from gateway.text import prompt_pieces
+from gateway.text import input_text, prompt_pieces
 from gateway.upstream.base import UpstreamResponse, from_bytes
 
 _REPLY = (
@@ -78,6 +78,8 @@ def respond(endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> Up
         return from_bytes(
             200, orjson.dumps(_embeddings(body, upstream_model, base64_encoded=encoding == "base64"))
         )
+    if endpoint is Endpoint.RESPONSES:
+        return _response(body, upstream_model)
     texts, ids = prompt_pieces(endpoint, body)
     prompt_text = "\n".join(texts)
     words = _reply_words(body.get("max_completion_tokens") or body.get("max_tokens"))
@@ -173,3 +175,72 @@ def _embeddings(body: dict[str, Any], model: str, *, base64_encoded: bool) -> di
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _response(body: dict[str, Any], model: str) -> UpstreamResponse:
+    """The Responses API's shape: one message of `output_text`; streamed as named events ending with
+    `response.completed`, which carries the usage."""
+    words = _reply_words(body.get("max_output_tokens"))
+    text = " ".join(words)
+    prompt = approx_tokens(input_text(body.get("input")))
+    usage = {
+        "input_tokens": prompt,
+        "output_tokens": approx_tokens(text),
+        "total_tokens": prompt + approx_tokens(text),
+    }
+    ident = uuid.uuid4().hex[:24]
+    message = {
+        "type": "message",
+        "id": f"msg_demo{ident}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    response: dict[str, Any] = {
+        "id": f"resp_demo{ident}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [message],
+        "usage": usage,
+    }
+    if not body.get("stream"):
+        return from_bytes(200, orjson.dumps(response))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return f"event: {kind}\n".encode() + b"data: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        empty_part = {"type": "output_text", "text": "", "annotations": []}
+        yield event(
+            "response.created", response={**response, "status": "in_progress", "output": [], "usage": None}
+        )
+        yield event(
+            "response.output_item.added",
+            output_index=0,
+            item={**message, "status": "in_progress", "content": []},
+        )
+        yield event(
+            "response.content_part.added",
+            item_id=message["id"],
+            output_index=0,
+            content_index=0,
+            part=empty_part,
+        )
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            yield event(
+                "response.output_text.delta",
+                item_id=message["id"],
+                output_index=0,
+                content_index=0,
+                delta=piece,
+            )
+        where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+        yield event("response.output_text.done", **where, text=text)
+        yield event("response.content_part.done", **where, part={**empty_part, "text": text})
+        yield event("response.output_item.done", output_index=0, item=message)
+        yield event("response.completed", response=response)
+
+    return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
