@@ -89,3 +89,13 @@ async def test_tenants_see_their_own_requests_the_admin_any(
         assert await status(acme_id, bearer("sk-wrong")) == 401
         admin_view = (await client.get(f"/v1/carbon/requests/{acme_id}", headers=bearer(ADMIN))).json()
     assert admin_view["tenant_id"] == "acme" and admin_view["key_id"]
+
+
+async def test_tracked_usage_without_its_own_id_is_found_by_the_calls_id(tmp_path: Path) -> None:
+    body = {"model": "demo", "prompt_tokens": 10, "completion_tokens": 20}
+    async with edge(tmp_path, **QUIET) as (client, _):
+        tracked = await client.post("/v1/carbon/track", json=body)
+        found = await client.get(f"/v1/carbon/requests/{tracked.headers['x-request-id']}")
+    assert tracked.status_code == 201 and tracked.json()["request_id"] == tracked.headers["x-request-id"]
+    assert found.status_code == 200 and found.json()["endpoint"] == "carbon.track"
+    assert found.json()["carbon"]["gco2e"] == tracked.json()["carbon"]["gco2e"]
