@@ -21,6 +21,8 @@ RUN groupadd --system --gid 10001 gateway \
 COPY pyproject.toml README.md ./
 COPY gateway/ gateway/
 COPY meters/ meters/
+# config/ is the package's data (meters/data links to it; the wheel carries copies), and stays mountable here
+# through CARBON_GATEWAY_DATA.
 COPY config/ config/
 RUN pip install . \
     && mkdir -p /var/lib/carbon-gateway \

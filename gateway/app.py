@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +20,7 @@ from gateway.gateway import Gateway, Prepared, prepare
 from gateway.observability.endpoint import MetricsServer
 from gateway.observability.health import StoreHealthProbe
 from gateway.providers import Route
+from gateway.request_ids import RequestIdMiddleware, response_id_headers
 from gateway.routes import route_table
 
 log = logging.getLogger("carbon_gateway")
@@ -44,7 +46,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     body = error_body(
         "The gateway hit an internal error; it has been logged.", "api_error", None, "internal_error"
     )
-    return Response(body, status_code=500, media_type="application/json")
+    # Starlette runs this handler outside every middleware: the id headers are set here.
+    return Response(body, status_code=500, media_type="application/json", headers=response_id_headers(request))
 
 
 def create_app(
@@ -69,6 +72,7 @@ def create_app(
     app = Starlette(
         routes=route_table(prepared.telemetry.metrics, config.observability),
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error, Exception: _unexpected},
     )
     return app

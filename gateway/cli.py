@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.commands import catalogue, check_config, serve
+from gateway.commands import catalogue, check_config, serve, tenants
 
-COMMANDS = (serve, check_config, catalogue)
+COMMANDS = (serve, check_config, catalogue, tenants)
 
 
 def parser() -> argparse.ArgumentParser:

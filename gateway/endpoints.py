@@ -9,6 +9,8 @@ class Endpoint(StrEnum):
     CHAT = "chat.completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    AUDIO_TRANSCRIPTIONS = "audio.transcriptions"  # multipart in, metered by audio duration
+    RESPONSES = "responses"
     TRACK = "carbon.track"  # usage made elsewhere, booked through /v1/carbon/track
 
     @property

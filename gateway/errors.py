@@ -8,6 +8,7 @@ tree, as in httpx: `UpstreamError` → `UpstreamTimeout` (504), `UpstreamUnreach
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import orjson
@@ -27,6 +28,25 @@ _TYPE_BY_STATUS = {
 }
 
 
+# The openai SDKs (Python 2.54 `_base_client._should_retry`, Node 6.49 `client.shouldRetry`) obey this header
+# before anything else: "false" stops their automatic retries whatever the status.
+SHOULD_RETRY = "x-should-retry"
+# Beyond this `retry-after`, a client should not wait and retry on its own: openai Python does not retry past
+# 120 s (MAX_RETRY_AFTER_DELAY), but openai Node sleeps for whatever `retry-after` says (days, for a monthly
+# budget). Such an answer says `x-should-retry: false`.
+MAX_CLIENT_WAIT_S = 60.0
+
+
+def _long_wait(retry_after: str | None) -> bool:
+    if retry_after is None:
+        return False
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        return False  # an HTTP date: the gateway never sends one
+    return not math.isfinite(seconds) or seconds > MAX_CLIENT_WAIT_S
+
+
 class GatewayError(Exception):
     def __init__(
         self,
@@ -37,7 +57,10 @@ class GatewayError(Exception):
         param: str | None = None,
         type: str | None = None,
         headers: Mapping[str, str] | None = None,
+        retryable: bool | None = None,
     ) -> None:
+        """`retryable`: say `x-should-retry` explicitly (None: the client's own rule by status, unless a
+        `retry-after` longer than a client should wait is set)."""
         super().__init__(message)
         self.status = status
         self.message = message
@@ -47,14 +70,17 @@ class GatewayError(Exception):
             status, "api_error" if status >= 500 else "invalid_request_error"
         )
         self.headers = dict(headers or {})
+        if retryable is not None:
+            self.headers[SHOULD_RETRY] = "true" if retryable else "false"
 
     def body(self) -> bytes:
         return error_body(self.message, self.type, self.param, self.code)
 
     def response(self) -> Response:
-        return Response(
-            self.body(), status_code=self.status, headers=self.headers, media_type="application/json"
-        )
+        headers = self.headers
+        if SHOULD_RETRY not in headers and _long_wait(headers.get("retry-after")):
+            headers = {**headers, SHOULD_RETRY: "false"}
+        return Response(self.body(), status_code=self.status, headers=headers, media_type="application/json")
 
 
 class UpstreamError(GatewayError):

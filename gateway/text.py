@@ -1,4 +1,5 @@
-"""Where the text of a request or a response is: the one reader of OpenAI's content shapes.
+"""Where the text of a request or a response is: the one reader of OpenAI's content shapes (the Responses
+API's `input` and `output` included).
 
 A message's `content` is a string or a list of parts (`{"type": "text", "text": …}`; other parts carry
 no text); a completion's `prompt` and an embedding's `input` are a string, a list of strings, a list of
@@ -63,3 +64,24 @@ def completion_text(data: Any) -> str:
         return ""
     choices = data.get("choices")
     return "".join(choice_text(choice) for choice in choices) if isinstance(choices, list) else ""
+
+
+def input_text(value: Any) -> str:
+    """The text of a request's `input`: a string, or messages whose `content` is a string or text parts."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        return ""
+    return "\n".join("".join(content_texts(item.get("content"))) for item in value if isinstance(item, dict))
+
+
+def output_text(response: Any) -> str:
+    if not isinstance(response, dict) or not isinstance(response.get("output"), list):
+        return ""
+    return "".join(
+        part.get("text", "")
+        for item in response["output"]
+        if isinstance(item, dict) and isinstance(item.get("content"), list)
+        for part in item["content"]
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    )

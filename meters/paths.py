@@ -1,7 +1,8 @@
-"""Where the project's data files live.
+"""Where the project's data files live: the default config and the carbon catalogue.
 
-`config/` sits beside `meters/` in a checkout or an editable install; a packaged
-install (or a container) can point elsewhere with `CARBON_GATEWAY_DATA`.
+`meters/data` is the package's copy: in a checkout (or an editable install) a symlink to the top-level
+`config/`, the one source of truth; in a wheel, the files themselves (pyproject.toml's package-data).
+`CARBON_GATEWAY_DATA` points elsewhere (a container's mounted config, say).
 """
 
 from __future__ import annotations
@@ -14,4 +15,4 @@ def data_dir() -> Path:
     override = os.environ.get("CARBON_GATEWAY_DATA")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "config"
+    return Path(__file__).resolve().parent / "data"

@@ -70,9 +70,82 @@ def test_create_list_get_patch_tenant(gateway: GatewayProcess) -> None:
         assert client.get("/admin/tenants/acme").json()["limits"] == limits
         patched = client.patch("/admin/tenants/acme", json={"limits": {"gco2e_per_month": 7.5}})
         assert patched.status_code == 200, patched.text
-        assert patched.json()["limits"] == {"gco2e_per_month": 7.5}
-        assert patched.json()["name"] == "Acme"  # fields not sent stay
-        assert client.get("/admin/tenants/acme").json()["limits"] == {"gco2e_per_month": 7.5}
+        # One limit changes; the others, their policies and the fields not sent stay (a merge patch).
+        assert patched.json()["limits"] == {**limits, "gco2e_per_month": 7.5}
+        assert patched.json()["name"] == "Acme"
+        assert client.get("/admin/tenants/acme").json()["limits"] == {**limits, "gco2e_per_month": 7.5}
+
+
+def test_patch_merges_limits_and_policies_key_by_key_and_null_removes(gateway: GatewayProcess) -> None:
+    limits = {"gco2e_per_month": 5, "requests_per_minute": 60, "tokens_per_day": 1000}
+    with admin(gateway.url) as client:
+        assert (
+            client.post("/admin/tenants", json={"id": "merged", "name": "M", "limits": limits}).status_code
+            == 201
+        )
+        # The README walkthrough's PATCH: a policy for the carbon budget; requests_per_minute must survive it.
+        walkthrough = {"limits": {"gco2e_per_month": 0.002, "on_exceed": {"gco2e_per_month": "warn"}}}
+        body = client.patch("/admin/tenants/merged", json=walkthrough).json()
+        assert body["limits"] == {
+            **limits,
+            "gco2e_per_month": 0.002,
+            "on_exceed": {"gco2e_per_month": "warn"},
+        }
+        body = client.patch(
+            "/admin/tenants/merged",
+            json={"limits": {"tokens_per_day": None, "on_exceed": {"requests_per_minute": "warn"}}},
+        ).json()
+        assert body["limits"] == {
+            "gco2e_per_month": 0.002,
+            "requests_per_minute": 60,
+            "on_exceed": {"gco2e_per_month": "warn", "requests_per_minute": "warn"},
+        }
+        body = client.patch(
+            "/admin/tenants/merged", json={"models": {"small": {"tokens_per_day": 10}}}
+        ).json()
+        assert (
+            body["models"] == {"small": {"tokens_per_day": 10}}
+            and body["limits"]["requests_per_minute"] == 60
+        )
+        body = client.patch("/admin/tenants/merged", json={"models": {"small": None}, "name": None}).json()
+        assert body["models"] == {} and body["name"] is None
+        body = client.patch("/admin/tenants/merged", json={"limits": None}).json()
+        assert body["limits"] == {}
+        assert_openai_error(
+            client.patch("/admin/tenants/merged", json={"limits": {"gco2e_per_year": 1}}),
+            400,
+            param="tenant.limits.gco2e_per_year",
+        )
+
+
+def test_delete_tenant_revokes_its_keys_and_keeps_its_usage(gateway: GatewayProcess) -> None:
+    with admin(gateway.url) as client:
+        assert client.post("/admin/tenants", json={"id": "leaving"}).status_code == 201
+        keys = [client.post("/admin/tenants/leaving/keys").json() for _ in range(2)]
+        served = httpx.post(
+            f"{gateway.base_url}/chat/completions", json=chat(), headers=bearer(keys[0]["key"]), timeout=30
+        )
+        assert served.status_code == 200
+        _wait_for_requests(client, "leaving", 1)
+        deleted = client.delete("/admin/tenants/leaving")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json() == {
+            "id": "leaving",
+            "deleted": True,
+            "revoked_keys": sorted(k["key_id"] for k in keys),
+            "usage_kept": True,
+        }
+        for key in keys:
+            refused = httpx.post(
+                f"{gateway.base_url}/chat/completions", json=chat(), headers=bearer(key["key"]), timeout=30
+            )
+            assert_openai_error(refused, 401, "invalid_api_key")
+        assert_openai_error(client.get("/admin/tenants/leaving"), 404, "tenant_not_found")
+        assert_openai_error(client.delete("/admin/tenants/leaving"), 404, "tenant_not_found")
+        assert "leaving" not in [t["id"] for t in client.get("/admin/tenants").json()["data"]]
+        # Its usage stays: the admin can still read it by request id.
+        found = client.get(f"/v1/carbon/requests/{served.headers['x-request-id']}")
+        assert found.status_code == 200 and found.json()["tenant_id"] == "leaving"
 
 
 def test_bad_input_is_a_4xx_in_openai_shape(gateway: GatewayProcess) -> None:

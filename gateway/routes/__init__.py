@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.config import ObservabilitySettings
 from gateway.observability.endpoint import metrics_routes
 from gateway.observability.metrics import Metrics
-from gateway.routes import carbon, health, proxy
+from gateway.routes import audio, carbon, health, models, proxy, requests
 from gateway.routes.admin import admin_routes
 from gateway.routes.usage import own_usage
 
@@ -17,11 +17,15 @@ def route_table(metrics: Metrics | None, observability: ObservabilitySettings) -
         Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
         Route("/v1/completions", proxy.completions, methods=["POST"]),
         Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
-        Route("/v1/models", health.list_models, methods=["GET"]),
+        Route("/v1/responses", proxy.responses_api, methods=["POST"]),
+        Route("/v1/audio/transcriptions", audio.transcriptions, methods=["POST"]),
+        Route("/v1/models", models.list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
         Route("/v1/carbon/estimate", carbon.estimate, methods=["POST"]),
         Route("/v1/carbon/track", carbon.track, methods=["POST"]),
         Route("/v1/carbon/models", carbon.models, methods=["GET"]),
         Route("/v1/carbon/usage", own_usage, methods=["GET"]),
+        Route("/v1/carbon/requests/{request_id:path}", requests.carbon_request, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         *admin_routes(),

@@ -1,8 +1,12 @@
 """The admin API (`Authorization: Bearer $GATEWAY_ADMIN_KEY`): tenants, their keys and usage.
 
-Routes (a contract): POST/GET /admin/tenants, GET/PATCH /admin/tenants/{id},
+Routes (a contract): POST/GET /admin/tenants, GET/PATCH/DELETE /admin/tenants/{id},
 POST /admin/tenants/{id}/keys (the plaintext key is in that answer and nowhere else),
 DELETE /admin/keys/{key_id}, GET /admin/tenants/{id}/usage?period=YYYY-MM.
+
+PATCH is a JSON merge patch (RFC 7396) of the tenant: `limits`, its `on_exceed` and `models` are merged key by
+key, a `null` removes what it names (a limit, a policy, a model's limits, the name). DELETE removes the tenant
+and revokes its keys; its usage stays in the counters and the ledger, for reports.
 """
 
 from __future__ import annotations
@@ -58,7 +62,9 @@ def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-async def _body(request: Request, gw: Gateway, allowed: set[str], *, optional: bool = False) -> dict[str, Any]:
+async def _body(
+    request: Request, gw: Gateway, allowed: set[str], *, optional: bool = False
+) -> dict[str, Any]:
     raw = await read_body(request, gw.config.gateway.max_body_bytes)
     if optional and not raw.strip():
         return {}
@@ -115,16 +121,48 @@ async def get_tenant(request: Request, gw: Gateway, store: TenantDirectory) -> R
     return JSONResponse(await _tenant_view(store, tenant))
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, `null` removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 async def update_tenant(request: Request, gw: Gateway, store: TenantDirectory) -> Response:
-    """Fields given replace the stored ones (`limits` as a whole); others stay."""
+    """A merge patch of the tenant: one limit changes, the others stay (see the module's docstring)."""
     tenant = await _existing(store, request.path_params["tenant_id"])
     body = await _body(request, gw, _PATCH_FIELDS)
-    merged = {**tenant.to_dict(), **body}
-    merged["models"] = merged.get("models") or {}
+    merged = merge_patch(tenant.to_dict(), body)
+    merged["models"] = {model: limits for model, limits in (merged.get("models") or {}).items() if limits}
     updated = _checked_tenant(merged, gw)
     await store.put_tenant(updated)
     gw.access.changed(updated.id)  # new limits apply at once here
     return JSONResponse(await _tenant_view(store, updated))
+
+
+async def delete_tenant(request: Request, gw: Gateway, store: TenantDirectory) -> Response:
+    tenant_id = request.path_params["tenant_id"]
+    if any(static.tenant.id == tenant_id for static in gw.config.tenants):
+        raise GatewayError(
+            409,
+            f"Tenant {tenant_id!r} is configured in {gw.config.path} (tenants:): remove it there, or it comes"
+            " back at the next start.",
+            param="id",
+            code="tenant_static",
+        )
+    revoked = await store.delete_tenant(tenant_id)
+    if revoked is None:
+        raise GatewayError(404, f"No tenant {tenant_id!r}.", param="id", code="tenant_not_found")
+    for key_id in revoked:
+        gw.access.revoked(key_id)
+    gw.access.changed(tenant_id)
+    return JSONResponse({"id": tenant_id, "deleted": True, "revoked_keys": revoked, "usage_kept": True})
 
 
 async def issue_key(request: Request, gw: Gateway, store: TenantDirectory) -> Response:
@@ -161,6 +199,7 @@ def admin_routes() -> list[Route]:
         Route("/admin/tenants", _admin(list_tenants), methods=["GET"]),
         Route("/admin/tenants/{tenant_id}", _admin(get_tenant), methods=["GET"]),
         Route("/admin/tenants/{tenant_id}", _admin(update_tenant), methods=["PATCH"]),
+        Route("/admin/tenants/{tenant_id}", _admin(delete_tenant), methods=["DELETE"]),
         Route("/admin/tenants/{tenant_id}/keys", _admin(issue_key), methods=["POST"]),
         Route("/admin/keys/{key_id}", _admin(revoke_key), methods=["DELETE"]),
         Route("/admin/tenants/{tenant_id}/usage", _admin(tenant_usage), methods=["GET"]),

@@ -20,13 +20,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.admission import new_request_id
 from gateway.body import read_json_object
 from gateway.carbon_headers import CATALOGUE_VERSION, carbon_headers, carbon_payload, label_headers
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError, bad_request
 from gateway.gateway import Gateway
 from gateway.registry import ModelRuntime
+from gateway.request_ids import ids_of
 from gateway.routes.current import gateway_of
 from gateway.tenancy import store_unavailable
 from meters.carbon import ModelFactors, validate_token_count
@@ -218,7 +218,8 @@ async def track(request: Request) -> Response:
             )
         tenant_id = principal.tenant_id
     tenant_id = tenant_id or principal.tenant_id
-    request_id = _short_string(payload, "request_id") or new_request_id()
+    # Without its own request_id, the usage is tracked under this call's x-request-id (GET /v1/carbon/requests/{id}).
+    request_id = _short_string(payload, "request_id") or ids_of(request)[0]
     factors, runtime = _factors(gw, model)
     result = factors.estimate(prompt, completion, None)
     record = UsageRecord(

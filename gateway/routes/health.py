@@ -1,4 +1,4 @@
-"""GET /healthz (alive), GET /readyz (config loaded, store reachable) and GET /v1/models."""
+"""GET /healthz (alive) and GET /readyz (config loaded, store reachable)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,3 @@ async def readyz(request: Request) -> Response:
     gw.telemetry.store_up(store_ok, gw.store.backend.name)
     body = {"status": "ready" if store_ok else "unavailable", "models": len(gw.registry.models), "store": store_ok}
     return JSONResponse(body, status_code=200 if store_ok else 503)
-
-
-async def list_models(request: Request) -> Response:
-    gw = gateway_of(request)
-    await gw.access.authenticate(request)
-    data = [
-        {
-            "id": name,
-            "object": "model",
-            "created": 0,
-            "owned_by": runtime.route.provider,
-            "carbon": {
-                "method": runtime.factors.method,
-                "boundary": runtime.factors.boundary,
-                "confidence": runtime.factors.confidence,
-            },
-            "available": runtime.unavailable_reason is None,
-        }
-        for name, runtime in gw.registry.models.items()
-    ]
-    return JSONResponse({"object": "list", "data": data})

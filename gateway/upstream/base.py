@@ -6,10 +6,11 @@ One class per transport (passthrough.py, litellm.py, demo.py), as in httpx; fail
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from gateway.endpoints import Endpoint
+from gateway.multipart import Part
 
 
 class UpstreamResponse:
@@ -59,4 +60,13 @@ class Upstream(Protocol):
 
     async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
         """Forward `payload` (its `model` already rewritten); raise `UpstreamError` when no answer came."""
+        ...
+
+
+@runtime_checkable
+class FormUpstream(Protocol):
+    """An upstream that also takes multipart requests (audio uploads): passthrough and demo."""
+
+    async def send_form(self, endpoint: Endpoint, parts: Sequence[Part]) -> UpstreamResponse:
+        """Forward `parts` (their `model` already rewritten); raise `UpstreamError` when no answer came."""
         ...

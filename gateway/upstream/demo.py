@@ -6,17 +6,21 @@ count, here one token per 4 characters (rounded up), OpenAI's rule of thumb.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
+import struct
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 
 from gateway.endpoints import Endpoint
-from gateway.text import prompt_pieces
+from gateway.errors import error_body
+from gateway.multipart import Form, Part
+from gateway.text import input_text, prompt_pieces
 from gateway.upstream.base import UpstreamResponse, from_bytes
 
 _REPLY = (
@@ -25,6 +29,7 @@ _REPLY = (
     "from its token usage."
 )
 _EMBEDDING_DIM = 16
+ENCODINGS = ("float", "base64")
 
 
 def approx_tokens(text: str) -> int:
@@ -39,6 +44,11 @@ def _reply_words(max_tokens: Any) -> list[str]:
     return words
 
 
+DEMO_TRANSCRIPT = (
+    "The offline demo model does not recognise speech: this placeholder stands for the transcript."
+)
+
+
 class DemoUpstream:
     """The offline `demo` model, answered in-process."""
 
@@ -48,10 +58,28 @@ class DemoUpstream:
     async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
         return respond(endpoint, payload, self._model)
 
+    async def send_form(self, endpoint: Endpoint, parts: Sequence[Part]) -> UpstreamResponse:
+        """A transcription with a placeholder text, as a plain upstream answers it (no duration: the gateway
+        meters the file itself)."""
+        form = Form(tuple(parts))
+        if form.field("response_format") in ("text", "srt", "vtt"):
+            return from_bytes(200, DEMO_TRANSCRIPT.encode(), "text/plain; charset=utf-8")
+        return from_bytes(200, orjson.dumps({"text": DEMO_TRANSCRIPT}))
+
 
 def respond(endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamResponse:
     if endpoint is Endpoint.EMBEDDINGS:
-        return from_bytes(200, orjson.dumps(_embeddings(body, upstream_model)))
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ENCODINGS:
+            message = f"'encoding_format' must be one of {list(ENCODINGS)}, got {encoding!r}."
+            return from_bytes(
+                400, error_body(message, "invalid_request_error", "encoding_format", "invalid_value")
+            )
+        return from_bytes(
+            200, orjson.dumps(_embeddings(body, upstream_model, base64_encoded=encoding == "base64"))
+        )
+    if endpoint is Endpoint.RESPONSES:
+        return _response(body, upstream_model)
     texts, ids = prompt_pieces(endpoint, body)
     prompt_text = "\n".join(texts)
     words = _reply_words(body.get("max_completion_tokens") or body.get("max_tokens"))
@@ -119,7 +147,13 @@ def _stream(
     return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
 
 
-def _embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
+def encode_base64(vector: list[float]) -> str:
+    """OpenAI's `encoding_format: "base64"`: the vector as float32 little-endian bytes, base64-encoded (what the
+    openai SDKs decode, e.g. Node's `Float32Array` over the decoded bytes)."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _embeddings(body: dict[str, Any], model: str, *, base64_encoded: bool) -> dict[str, Any]:
     inputs = body.get("input")
     items = (
         [inputs]
@@ -133,10 +167,80 @@ def _embeddings(body: dict[str, Any], model: str) -> dict[str, Any]:
         tokens += len(item) if isinstance(item, list) else approx_tokens(text)
         digest = hashlib.sha256(text.encode()).digest()
         vector = [(b - 128) / 128 for b in digest[:_EMBEDDING_DIM]]
-        data.append({"object": "embedding", "index": index, "embedding": vector})
+        embedding: list[float] | str = encode_base64(vector) if base64_encoded else vector
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {
         "object": "list",
         "data": data,
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _response(body: dict[str, Any], model: str) -> UpstreamResponse:
+    """The Responses API's shape: one message of `output_text`; streamed as named events ending with
+    `response.completed`, which carries the usage."""
+    words = _reply_words(body.get("max_output_tokens"))
+    text = " ".join(words)
+    prompt = approx_tokens(input_text(body.get("input")))
+    usage = {
+        "input_tokens": prompt,
+        "output_tokens": approx_tokens(text),
+        "total_tokens": prompt + approx_tokens(text),
+    }
+    ident = uuid.uuid4().hex[:24]
+    message = {
+        "type": "message",
+        "id": f"msg_demo{ident}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    response: dict[str, Any] = {
+        "id": f"resp_demo{ident}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [message],
+        "usage": usage,
+    }
+    if not body.get("stream"):
+        return from_bytes(200, orjson.dumps(response))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return f"event: {kind}\n".encode() + b"data: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        empty_part = {"type": "output_text", "text": "", "annotations": []}
+        yield event(
+            "response.created", response={**response, "status": "in_progress", "output": [], "usage": None}
+        )
+        yield event(
+            "response.output_item.added",
+            output_index=0,
+            item={**message, "status": "in_progress", "content": []},
+        )
+        yield event(
+            "response.content_part.added",
+            item_id=message["id"],
+            output_index=0,
+            content_index=0,
+            part=empty_part,
+        )
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            yield event(
+                "response.output_text.delta",
+                item_id=message["id"],
+                output_index=0,
+                content_index=0,
+                delta=piece,
+            )
+        where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+        yield event("response.output_text.done", **where, text=text)
+        yield event("response.content_part.done", **where, part={**empty_part, "text": text})
+        yield event("response.output_item.done", output_index=0, item=message)
+        yield event("response.completed", response=response)
+
+    return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ import orjson
 
 from gateway.endpoints import Endpoint
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from gateway.multipart import Part
 from gateway.upstream.base import UpstreamResponse
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -75,6 +76,41 @@ class PassthroughClient:
                 continue
             return _wrap(resp)
 
+    async def post_form(
+        self,
+        url: str,
+        parts: Sequence[Part],
+        *,
+        api_key: str | None,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_retries: int,
+    ) -> UpstreamResponse:
+        """A multipart/form-data POST (audio uploads), the parts sent as the client sent them; the same
+        retries as `post`. The form is built again for every attempt (aiohttp consumes it)."""
+        assert self._session is not None, "PassthroughClient.start() was not awaited"
+        headers = {"accept-encoding": "identity"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+        attempt = 0
+        while True:
+            try:
+                resp = await self._session.post(url, data=_form_data(parts), headers=headers, timeout=timeout)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                if attempt < max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                raise transport_failure(exc, f"after {attempt + 1} attempt(s)") from None
+            if resp.status in RETRYABLE_STATUS and attempt < max_retries:
+                retry_after = resp.headers.get("retry-after")
+                resp.release()
+                attempt += 1
+                await asyncio.sleep(self._delay(attempt, retry_after))
+                continue
+            return _wrap(resp)
+
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
             try:
@@ -83,6 +119,16 @@ class PassthroughClient:
                 pass
         base: float = self._backoff_s * (2 ** (attempt - 1))
         return base * (0.5 + random.random())  # jitter spreads retries of concurrent requests
+
+
+def _form_data(parts: Sequence[Part]) -> aiohttp.FormData:
+    form = aiohttp.FormData(quote_fields=False)
+    for part in parts:
+        if part.filename is None:
+            form.add_field(part.name, part.text)
+        else:
+            form.add_field(part.name, part.data, filename=part.filename, content_type=part.content_type)
+    return form
 
 
 def transport_failure(exc: BaseException, when: str) -> UpstreamError:
@@ -116,6 +162,17 @@ class PassthroughUpstream:
         return await self._client.post(
             f"{self._api_base}{endpoint.path}",
             orjson.dumps(payload),
+            api_key=self._api_key,
+            connect_timeout_s=self._connect_timeout_s,
+            read_timeout_s=self._read_timeout_s,
+            max_retries=self._max_retries,
+        )
+
+    async def send_form(self, endpoint: Endpoint, parts: Sequence[Part]) -> UpstreamResponse:
+        """A multipart request (`parts` with `model` already rewritten) to the endpoint's path."""
+        return await self._client.post_form(
+            f"{self._api_base}{endpoint.path}",
+            parts,
             api_key=self._api_key,
             connect_timeout_s=self._connect_timeout_s,
             read_timeout_s=self._read_timeout_s,

@@ -31,10 +31,13 @@ class Estimate(NamedTuple):
     # Defaults keep ledger entries written before these labels existed readable.
     basis: Basis = Basis.UNSPECIFIED
     water_boundary: WaterBoundary | None = None
+    # Audio input (meters/carbon/audio.py): its duration, where the duration came from, its token equivalents.
+    audio: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The `usage.carbon` body field (labels are str members: they serialise as plain JSON strings)."""
-        return {
+        """The `usage.carbon` body field (labels are str members: they serialise as plain JSON strings); `audio`
+        only where the request had audio input."""
+        fields: dict[str, Any] = {
             "gco2e": self.gco2e,
             "gco2e_min": self.gco2e_min,
             "gco2e_max": self.gco2e_max,
@@ -50,3 +53,6 @@ class Estimate(NamedTuple):
             "basis": self.basis,
             "water_boundary": self.water_boundary,
         }
+        if self.audio is not None:
+            fields["audio"] = self.audio
+        return fields

@@ -52,6 +52,11 @@ class TenantDirectory(abc.ABC):
     @abc.abstractmethod
     async def revoke_key(self, key_id: str) -> bool: ...
 
+    @abc.abstractmethod
+    async def delete_tenant(self, tenant_id: str) -> list[str] | None:
+        """Remove the tenant and revoke its keys, in one step; its usage (counters, ledger) stays for
+        reports. The revoked key ids, or None when there was no such tenant."""
+
     async def resolve_key(self, plaintext: str) -> tuple[Tenant, ApiKey] | None:
         return await self.resolve_key_hash(hash_key(plaintext))
 

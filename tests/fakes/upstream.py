@@ -17,7 +17,9 @@ As a process (benchmarks, gateway tests that steer a separate process)::
     python -m tests.fakes.upstream --port 0      # prints "ready <port>" once listening
 
 Endpoints: ``POST /v1/chat/completions`` and ``POST /v1/completions`` (JSON, or SSE with ``"stream": true``),
-``POST /v1/embeddings`` (one vector per input), ``GET /v1/models``. Replies echo the ``model`` received.
+``POST /v1/embeddings`` (one vector per input), ``GET /v1/models``, ``POST /v1/audio/transcriptions``
+(multipart) and ``POST /v1/responses`` (JSON; see ``tests.fakes.audio``). Replies echo the ``model`` received.
+A transcription is recorded with its form as ``body`` (the file as ``{"filename", "content_type", "size"}``).
 Usage is deterministic, see ``tests.fakes.replies.fake_usage``: prompt = words of the request's text,
 completion = words of the reply (``reply_text``, default ``DEFAULT_REPLY``, 10 words).
 
@@ -50,7 +52,7 @@ from typing import Any
 
 import orjson
 
-from tests.fakes import replies
+from tests.fakes import audio, replies
 from tests.fakes.behaviour import NORMAL, Behaviour, FailureCounter
 from tests.fakes.server import LAST_CHUNK, HttpServer, Plan, Request, chunk, full_response, response_head
 
@@ -163,6 +165,8 @@ class FakeUpstream:
     def handle(self, request: Request) -> Plan:
         if request.path.startswith("/_fake/"):
             return self._control(request)
+        if request.path == "/v1/audio/transcriptions" and request.method == "POST":
+            return self._transcription(request)
         body: Any = None
         invalid_json = None
         if request.body:
@@ -219,7 +223,7 @@ class FakeUpstream:
             return [
                 full_response(200, _JSON, orjson.dumps(replies.models_list(self.models)), request.keep_alive)
             ]
-        if path not in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+        if path not in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"):
             return [self._error(404, request, replies.error_body(404, f"unknown path {path}"))]
         if method != "POST":
             return [self._error(405, request, replies.error_body(405, "use POST"))]
@@ -227,6 +231,9 @@ class FakeUpstream:
             raise _BadRequest("request body must be a JSON object")
         if not isinstance(body.get("model"), str):
             raise _BadRequest("you must provide a model parameter", "model")
+        if path == "/v1/responses":
+            reply = audio.response(body, behaviour.reply_text, f"fake-{next(self._ids)}", int(time.time()))
+            return self._json_plan(request, reply, behaviour)
         if path == "/v1/embeddings":
             if "input" not in body:
                 raise _BadRequest("missing required parameter: input", "input")
@@ -244,6 +251,21 @@ class FakeUpstream:
         build = replies.chat_completion if chat else replies.text_completion
         reply = build(body, behaviour.reply_text, ident, created, behaviour.omit_usage)
         return self._json_plan(request, reply, behaviour)
+
+    def _transcription(self, request: Request) -> Plan:
+        form = audio.parse_multipart(request.body, request.headers.get("content-type", ""))
+        shown = {
+            name: {"filename": v["filename"], "content_type": v["content_type"], "size": len(v["data"])}
+            if isinstance(v, dict)
+            else v
+            for name, v in form.items()
+        }
+        self._record(request, shown)
+        if self._failures.should_fail(self, self._behaviour):
+            status = self._behaviour.fail_status or 500
+            return [self._error(status, request, self._behaviour.error_body or replies.error_body(status))]
+        status, content_type, payload = audio.transcription(form)
+        return [full_response(status, content_type, payload, request.keep_alive)]
 
     def _json_plan(self, request: Request, reply: dict[str, Any], behaviour: Behaviour) -> Plan:
         payload = orjson.dumps(reply)

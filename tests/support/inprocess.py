@@ -4,6 +4,7 @@ parsers and edge cases that need no real sockets."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
-from gateway.config import parse_config
+from gateway.config import GatewayConfig, parse_config
 from gateway.endpoints import Endpoint
 from gateway.gateway import Gateway
 from gateway.providers import Route, RouteKind
@@ -49,24 +50,42 @@ def scripted_route(name: str = SCRIPTED) -> Route:
 def edge_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     model = {
         "model_name": SCRIPTED,
-        "litellm_params": {"model": "openai/scripted-model", "api_base": "http://127.0.0.1:9/v1", "api_key": "k"},
+        "litellm_params": {
+            "model": "openai/scripted-model",
+            "api_base": "http://127.0.0.1:9/v1",
+            "api_key": "k",
+        },
         "carbon": {"gco2e_per_1k_tokens": 1.0, "confidence": "estimated", "source": "test"},
     }
     return {
-        "model_list": [model, {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}}],
+        "model_list": [
+            model,
+            {"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}},
+        ],
         "store": {"state_dir": str(tmp_path / "state")},
         "observability": {"log_requests": False},
         **extra,
     }
 
 
+def parse_edge_config(data: dict[str, Any], tmp_path: Path) -> GatewayConfig:
+    saved = os.environ.pop("REDIS_URL", None)
+    try:
+        return parse_config(data, tmp_path / "gateway.yaml")
+    finally:
+        if saved is not None:
+            os.environ["REDIS_URL"] = saved
+
+
 @contextlib.asynccontextmanager
 async def edge(
     tmp_path: Path, upstream: ScriptedUpstream | None = None, **extra: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Gateway]]:
-    """The app for `edge_config`, its lifespan running, the `scripted` model answered by `upstream`."""
-    config = parse_config(edge_config(tmp_path, **extra), tmp_path / "gateway.yaml")
-    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": _demo_route()})
+    """The app for `edge_config`, its lifespan running, the `scripted` model answered by `upstream`. Its store is
+    the embedded one in `tmp_path` even where the test run has a REDIS_URL (which the config would otherwise take:
+    every in-process test would share one Redis under the default prefix)."""
+    config = parse_edge_config(edge_config(tmp_path, **extra), tmp_path)
+    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
     async with app.router.lifespan_context(app):
         gw: Gateway = app.state.gateway
         if upstream is not None:
@@ -76,6 +95,6 @@ async def edge(
             yield client, gw
 
 
-def _demo_route() -> Route:
+def demo_route() -> Route:
     return Route("demo", RouteKind.DEMO, "demo", "carbon-gateway-demo", "demo/carbon-gateway-demo",
                  None, None, None, None)  # fmt: skip

@@ -16,6 +16,26 @@ from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import text
 from meters.tenants import ApiKey, Tenant, api_key_from_json, tenant_from_json
 
+# The tenant, its key records and their indexes, in one atomic step; nil when there is no such tenant, else
+# the revoked key ids. ARGV: prefix, tenant id.
+DELETE_TENANT = """
+local p, t = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. 'tenant:' .. t) == 0 then return false end
+local ids = {}
+for _, h in ipairs(redis.call('SMEMBERS', p .. 'tkeys:' .. t)) do
+  local raw = redis.call('GET', p .. 'key:' .. h)
+  if raw then
+    local id = cjson.decode(raw)['key_id']
+    table.insert(ids, id)
+    redis.call('DEL', p .. 'keyid:' .. id)
+  end
+  redis.call('DEL', p .. 'key:' .. h)
+end
+redis.call('DEL', p .. 'tenant:' .. t, p .. 'tkeys:' .. t)
+redis.call('SREM', p .. 'tenants', t)
+return ids
+"""
+
 
 class RedisDirectory(TenantDirectory):
     def __init__(self, conn: RedisConnection) -> None:
@@ -24,6 +44,7 @@ class RedisDirectory(TenantDirectory):
         self.prefix = conn.prefix
         self._call = conn.call
         self._resolve = conn.client.register_script(scripts.RESOLVE_KEY)
+        self._delete_tenant = conn.client.register_script(DELETE_TENANT)
 
     async def put_tenant(self, tenant: Tenant) -> None:
         async def put() -> None:
@@ -58,9 +79,7 @@ class RedisDirectory(TenantDirectory):
     async def list_keys(self, tenant_id: str) -> list[ApiKey]:
         async def read() -> list[Any]:
             hashes = sorted(await self._redis.smembers(f"{self.prefix}tkeys:{tenant_id}"))
-            return (
-                await self._redis.mget([f"{self.prefix}key:{text(h)}" for h in hashes]) if hashes else []
-            )
+            return await self._redis.mget([f"{self.prefix}key:{text(h)}" for h in hashes]) if hashes else []
 
         keys = [api_key_from_json(raw) for raw in await self._call(read) if raw]
         return sorted(keys, key=lambda k: k.key_id)
@@ -79,6 +98,10 @@ class RedisDirectory(TenantDirectory):
             return True
 
         return await self._call(revoke)
+
+    async def delete_tenant(self, tenant_id: str) -> list[str] | None:
+        found = await self._call(lambda: self._delete_tenant(args=[self.prefix, tenant_id]))
+        return None if found is None else sorted(text(key_id) for key_id in found)
 
     async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
         found = await self._call(lambda: self._resolve(args=[self.prefix, key_hash]))

@@ -31,7 +31,9 @@ class SqliteDirectory(TenantDirectory):
         return tenant_from_json(row[0]) if row else None
 
     async def list_tenants(self) -> list[Tenant]:
-        rows = await self._db.run(lambda: self._db.conn.execute("SELECT data FROM tenants ORDER BY id").fetchall())
+        rows = await self._db.run(
+            lambda: self._db.conn.execute("SELECT data FROM tenants ORDER BY id").fetchall()
+        )
         return [tenant_from_json(data) for (data,) in rows]
 
     async def put_key(self, key: ApiKey) -> None:
@@ -58,6 +60,22 @@ class SqliteDirectory(TenantDirectory):
                 return conn.execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount > 0
 
         return await self._db.run(revoke)
+
+    async def delete_tenant(self, tenant_id: str) -> list[str] | None:
+        def delete() -> list[str] | None:
+            with self._db.write() as conn:
+                key_ids = [
+                    key_id
+                    for (key_id,) in conn.execute(
+                        "SELECT key_id FROM api_keys WHERE tenant_id = ? ORDER BY key_id", (tenant_id,)
+                    )
+                ]
+                conn.execute("DELETE FROM api_keys WHERE tenant_id = ?", (tenant_id,))
+                if conn.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount == 0:
+                    return None
+                return key_ids
+
+        return await self._db.run(delete)
 
     async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
         row = await self._db.run_inline(
