@@ -8,6 +8,7 @@ processes serialise instead of failing with SQLITE_BUSY on lock upgrade.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from meters.store.sqlite.rows import HOLD
@@ -68,13 +69,32 @@ def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Conne
         path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _enter_wal(conn, busy_timeout_ms)
     # NORMAL in WAL: durable across process crashes; a power cut may lose the last commits.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
     if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         _migrate(conn)
     return conn
+
+
+def _enter_wal(conn: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """Switch to WAL. SQLite does not run the busy handler for this pragma while another process is
+    opening or checkpointing the same file ("database is locked" at once), so retry it until the
+    busy timeout has passed, like any other statement would wait."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
