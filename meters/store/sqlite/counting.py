@@ -118,6 +118,7 @@ def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_co
     rows.usage((record.tenant_id, day, record.model), values)
     for tag in tag_labels(record):
         rows.usage((record.tenant_id, day, tag), values, tag=True)
+    rows.report(record, windows)
     rows.ledger(
         record.tenant_id, record.timestamp, record.request_id, orjson.dumps(record_to_dict(record)).decode()
     )

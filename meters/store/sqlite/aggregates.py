@@ -1,0 +1,121 @@
+"""The embedded store's report aggregates read back, and its audited imports.
+
+A yearly organisation report sums the months of each line that no audited figure covers in SQL (one
+GROUP BY), and reads only the audited model-months month by month: the reports get ~50k summed lines plus
+the audited months' rows instead of every monthly row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from meters.audited.figures import AuditedImport, ParsedImport
+from meters.reports.rows import DailyRow, TagRow
+from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of
+from meters.store.audited_codec import decode, encode, newest_first, stamp
+from meters.store.interfaces import AuditedStore, ReportAggregates
+from meters.store.sqlite.database import SqliteDatabase
+from meters.store.sqlite.reports_schema import MONTH_COLUMNS
+from meters.store.windows import NANO
+
+_SUMS = ", ".join(f"SUM({c})" for c in MONTH_COLUMNS.split(", "))
+_PAIR = "(month || char(9) || model)"
+
+
+class SqliteAggregates(ReportAggregates):
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+
+    async def report_input(
+        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+    ) -> ReportInput:
+        return await self._db.run(self._read, months, tenant_id, audited)
+
+    def _read(
+        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+    ) -> ReportInput:
+        conn = self._db.conn
+        labels = LabelBook(dict(conn.execute("SELECT id, data FROM report_labels").fetchall()))
+        folder = MonthlyFolder(labels, audited)
+        pairs = orjson.dumps(sorted(f"{month}\t{model}" for month, model in audited)).decode()
+        where = "month BETWEEN ? AND ?" + (" AND tenant_id = ?" if tenant_id else "")
+        span: tuple[str, ...] = (months[0], months[-1]) + ((tenant_id,) if tenant_id else ())
+        summed = conn.execute(
+            f"SELECT tenant_id, model, provider, currency, label_id, MIN(month), MAX(month), {_SUMS} "
+            f"FROM usage_month WHERE {where} AND {_PAIR} NOT IN (SELECT value FROM json_each(?)) "
+            "GROUP BY tenant_id, model, provider, currency, label_id",
+            (*span, pairs),
+        )
+        for row in summed:
+            folder.add_summed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7:])
+        result = ReportInput()
+        if audited:
+            monthly = conn.execute(
+                f"SELECT tenant_id, month, model, provider, currency, label_id, {MONTH_COLUMNS} "
+                f"FROM usage_month WHERE {where} AND {_PAIR} IN (SELECT value FROM json_each(?))",
+                (*span, pairs),
+            )
+            for row in monthly:
+                folder.add(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6:]))
+            if tenant_id:
+                result.org_tokens = {
+                    (month, model): int(tokens)
+                    for month, model, tokens in conn.execute(
+                        f"SELECT month, model, SUM(pt + ct) FROM usage_month WHERE {_PAIR} IN "
+                        "(SELECT value FROM json_each(?)) GROUP BY month, model",
+                        (pairs,),
+                    )
+                }
+        result.usage = folder.result()
+        result.tags = [
+            TagRow(row[1], row[0], row[2], row[3], labels[row[4]], counters_of(row[5:]))
+            for row in conn.execute(
+                f"SELECT tenant_id, month, tag, model, label_id, {MONTH_COLUMNS} FROM usage_tag_month WHERE {where}",
+                span,
+            )
+        ]
+        day_where = "day BETWEEN ? AND ?" + (" AND tenant_id = ?" if tenant_id else "")
+        days = (months[0] + "-01", months[-1] + "-31") + ((tenant_id,) if tenant_id else ())
+        result.daily = [
+            DailyRow(day, grams / NANO)
+            for day, grams in conn.execute(
+                f"SELECT day, SUM(g) FROM usage_tenant_day WHERE {day_where} GROUP BY day ORDER BY day", days
+            )
+        ]
+        return result
+
+
+class SqliteAudited(AuditedStore):
+    def __init__(self, db: SqliteDatabase, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(self, parsed: ParsedImport) -> AuditedImport:
+        def add() -> AuditedImport:
+            with self._db.write() as conn:
+                (latest,) = conn.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM audited_imports WHERE month = ?", (parsed.month,)
+                ).fetchone()
+                stored = stamp(parsed, int(latest) + 1, self._clock())
+                conn.execute(
+                    "INSERT INTO audited_imports (month, version, imported_at, data) VALUES (?, ?, ?, ?)",
+                    (stored.month, stored.version, stored.imported_at, encode(parsed)),
+                )
+            return stored
+
+        return await self._db.run(add)
+
+    async def list(self, month: str | None = None) -> list[AuditedImport]:
+        def read() -> list[tuple[Any, ...]]:
+            where, params = ("WHERE month = ?", (month,)) if month else ("", ())
+            return self._db.conn.execute(
+                f"SELECT version, imported_at, data FROM audited_imports {where}", params
+            ).fetchall()
+
+        return newest_first(
+            [decode(data, int(version), at) for version, at, data in await self._db.run(read)]
+        )
