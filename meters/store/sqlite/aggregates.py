@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from meters.audited.figures import AuditedImport, ParsedImport
 from meters.reports.rows import DailyRow, TagRow
 from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of
@@ -23,7 +21,8 @@ from meters.store.sqlite.reports_schema import MONTH_COLUMNS
 from meters.store.windows import NANO
 
 _SUMS = ", ".join(f"SUM({c})" for c in MONTH_COLUMNS.split(", "))
-_PAIR = "(month || char(9) || model)"
+# An audited (month, model) pair (NOT EXISTS: SQLite's row-value NOT IN was 15x slower here).
+_AUDITED = "EXISTS (SELECT 1 FROM temp.report_pairs p WHERE p.month = u.month AND p.model = u.model)"
 
 
 class SqliteAggregates(ReportAggregates):
@@ -39,16 +38,30 @@ class SqliteAggregates(ReportAggregates):
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
     ) -> ReportInput:
         conn = self._db.conn
+        conn.execute("BEGIN")  # one snapshot for every query of the report
+        try:
+            return self._read_in(conn, months, tenant_id, audited)
+        finally:
+            conn.execute("COMMIT")
+
+    def _read_in(
+        self, conn: Any, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+    ) -> ReportInput:
         labels = LabelBook(dict(conn.execute("SELECT id, data FROM report_labels").fetchall()))
         folder = MonthlyFolder(labels, audited)
-        pairs = orjson.dumps(sorted(f"{month}\t{model}" for month, model in audited)).decode()
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS report_pairs "
+            "(month TEXT NOT NULL, model TEXT NOT NULL, PRIMARY KEY (month, model))"
+        )
+        conn.execute("DELETE FROM temp.report_pairs")
+        conn.executemany("INSERT INTO temp.report_pairs VALUES (?, ?)", sorted(audited))
         where = "month BETWEEN ? AND ?" + (" AND tenant_id = ?" if tenant_id else "")
         span: tuple[str, ...] = (months[0], months[-1]) + ((tenant_id,) if tenant_id else ())
         summed = conn.execute(
             f"SELECT tenant_id, model, provider, currency, label_id, MIN(month), MAX(month), {_SUMS} "
-            f"FROM usage_month WHERE {where} AND {_PAIR} NOT IN (SELECT value FROM json_each(?)) "
+            f"FROM usage_month u WHERE {where} AND NOT {_AUDITED} "
             "GROUP BY tenant_id, model, provider, currency, label_id",
-            (*span, pairs),
+            span,
         )
         for row in summed:
             folder.add_summed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7:])
@@ -56,8 +69,8 @@ class SqliteAggregates(ReportAggregates):
         if audited:
             monthly = conn.execute(
                 f"SELECT tenant_id, month, model, provider, currency, label_id, {MONTH_COLUMNS} "
-                f"FROM usage_month WHERE {where} AND {_PAIR} IN (SELECT value FROM json_each(?))",
-                (*span, pairs),
+                f"FROM usage_month u WHERE {where} AND {_AUDITED}",
+                span,
             )
             for row in monthly:
                 folder.add(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6:]))
@@ -65,9 +78,8 @@ class SqliteAggregates(ReportAggregates):
                 result.org_tokens = {
                     (month, model): int(tokens)
                     for month, model, tokens in conn.execute(
-                        f"SELECT month, model, SUM(pt + ct) FROM usage_month WHERE {_PAIR} IN "
-                        "(SELECT value FROM json_each(?)) GROUP BY month, model",
-                        (pairs,),
+                        f"SELECT month, model, SUM(pt + ct) FROM usage_month u WHERE {_AUDITED} "
+                        "GROUP BY month, model",
                     )
                 }
         result.usage = folder.result()

@@ -1,6 +1,7 @@
 """The embedded store's report tables (schema version 2) and the migration that fills them from the ledger.
 
-Monthly aggregates keyed by carbon label (see meters/store/aggregates.py), kept
+Monthly aggregates keyed by carbon label (usage_month's key puts the month last: a report's GROUP BY of a
+line's months then reads rows in key order, without sorting) (see meters/store/aggregates.py), kept
 `monthly_retention_months` (default 25, at least 13) independently of the ledger's retention, plus the
 audited imports (every version of every month).
 """
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS usage_month (
     tenant_id TEXT NOT NULL, month TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,
     currency TEXT NOT NULL, label_id TEXT NOT NULL,
     {_COUNTERS},
-    PRIMARY KEY (tenant_id, month, model, provider, currency, label_id)) WITHOUT ROWID;
+    PRIMARY KEY (tenant_id, model, provider, currency, label_id, month)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_tag_month (
     tenant_id TEXT NOT NULL, month TEXT NOT NULL, tag TEXT NOT NULL, model TEXT NOT NULL, label_id TEXT NOT NULL,
     {_COUNTERS},
@@ -40,7 +41,7 @@ _ADD = ", ".join(f"{f} = {f} + excluded.{f}" for f in MONTH_FIELDS)
 UPSERT_MONTH = (
     f"INSERT INTO usage_month (tenant_id, month, model, provider, currency, label_id, {MONTH_COLUMNS}) "
     f"VALUES (?, ?, ?, ?, ?, ?, {_MARKS}) "
-    f"ON CONFLICT (tenant_id, month, model, provider, currency, label_id) DO UPDATE SET {_ADD}"
+    f"ON CONFLICT (tenant_id, model, provider, currency, label_id, month) DO UPDATE SET {_ADD}"
 )
 UPSERT_TAG_MONTH = (
     f"INSERT INTO usage_tag_month (tenant_id, month, tag, model, label_id, {MONTH_COLUMNS}) "
