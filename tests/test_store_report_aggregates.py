@@ -95,7 +95,14 @@ async def test_months_summed_and_audited_months_kept_apart(store):
     data = await store.aggregates.report_input(
         tuple(f"2030-{m:02d}" for m in range(1, 13)), None, frozenset({("2030-04", "small")})
     )
-    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in data.usage) == [
+    # (a line's months outside the audited ones come summed, dated its first month; an empty row marks its last)
+    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in data.usage if r.counters.requests) == [
+        ("2030-03", "a", 100),
+        ("2030-04", "a", 300),
+        ("2030-04", "b", 100),
+    ]
+    monthly = await store.aggregates.report_input(("2030-03", "2030-04"), None, frozenset({("2030-04", "small")}))
+    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in monthly.usage if r.counters.requests) == [
         ("2030-03", "a", 100),
         ("2030-04", "a", 300),
         ("2030-04", "b", 100),

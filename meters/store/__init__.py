@@ -97,7 +97,9 @@ async def open_store(
         from meters.store.journal import Journal
         from meters.store.redis import open_redis
 
-        journal = Journal(Path(journal_path) if journal_path else directory / "redis-journal.jsonl", journal_max)
+        journal = Journal(
+            Path(journal_path) if journal_path else directory / "redis-journal.jsonl", journal_max
+        )
         store = await open_redis(
             redis_url,
             prefix=prefix,

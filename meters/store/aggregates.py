@@ -146,6 +146,12 @@ class ReportInput:
     org_tokens: dict[ModelMonth, int] = field(default_factory=dict)
 
 
+def whole_year(months: tuple[str, ...]) -> str | None:
+    """ "YYYY" when `months` are the twelve months of one year (a yearly report reads the year aggregates)."""
+    year = months[0][:4] if months else ""
+    return year if months == tuple(f"{year}-{m:02d}" for m in range(1, 13)) else None
+
+
 class LabelBook:
     """Label ids -> one shared CarbonLabel object each (the reports hash labels by identity first)."""
 
@@ -174,6 +180,7 @@ class MonthlyFolder:
         self.audited = audited
         self.rows: list[UsageRow] = []
         self._sums: dict[tuple[str, str, str, str, str], list[Any]] = {}
+        self._audited_sums: dict[tuple[str, str, str, str, str], list[int]] = {}
 
     def add(
         self, tenant: str, month: str, model: str, provider: str, currency: str, lid: str, v: list[int]
@@ -182,6 +189,13 @@ class MonthlyFolder:
             self.rows.append(
                 UsageRow(month, tenant, model, provider, self.labels[lid], currency, counters_of(v))
             )
+            key = (tenant, model, provider, currency, lid)
+            sums = self._audited_sums.get(key)
+            if sums is None:
+                self._audited_sums[key] = list(v)
+            else:
+                for i, value in enumerate(v):
+                    sums[i] += value
             return
         self.add_summed(tenant, model, provider, currency, lid, month, month, v)
 
@@ -207,9 +221,18 @@ class MonthlyFolder:
         for i, value in enumerate(v):
             sums[i] += value
 
-    def result(self) -> list[UsageRow]:
+    def result(self, year_totals: bool = False) -> list[UsageRow]:
+        """The rows. `year_totals`: the summed lines were whole-year totals (`add_summed` of year rows), from
+        which the audited months' rows added here are taken off (a line left with nothing is dropped)."""
         rows = self.rows
-        for (tenant, model, provider, currency, lid), (first, last, v) in self._sums.items():
+        for key, (first, last, v) in self._sums.items():
+            tenant, model, provider, currency, lid = key
+            if year_totals:
+                audited = self._audited_sums.get(key)
+                if audited is not None:
+                    v = [total - part for total, part in zip(v, audited, strict=True)]
+                    if not any(v):
+                        continue
             label = self.labels[lid]
             rows.append(UsageRow(first, tenant, model, provider, label, currency, counters_of(v)))
             if last != first:

@@ -41,10 +41,13 @@ def _tags(tenants: int) -> list:
     return rows
 
 
-def _imports(models: int) -> list:
+def _imports(models: int, audited: int | None = None) -> list:
+    """Every other model audited every month (or the first `audited` of those), restated once, plus an
+    unmapped SKU."""
     result = []
+    chosen = list(range(1, models, 2))[:audited]
     for month in MONTHS:
-        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9) for m in range(1, models, 2)]
+        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9) for m in chosen]
         figures.append((None, 0.02, None))
         result.append(audited_import(month, figures, version=1))
         result.append(audited_import(month, [(f, kg * 0.9, t) for f, kg, t in figures if f], version=2))
@@ -95,6 +98,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--monthly-days", action="store_true")
     parser.add_argument(
+        "--audited-models", type=int, default=None, help="audit only this many models (default: every other one)"
+    )
+    parser.add_argument(
         "--from-store", choices=("sqlite", "redis"), help="write the year into a store, time the report from it"
     )
     args = parser.parse_args()
@@ -102,7 +108,7 @@ def main() -> None:
     start = time.perf_counter()
     usage = list(synthetic_usage(MONTHS, args.tenants, args.models))
     tags = _tags(args.tenants)
-    imports, daily = _imports(args.models), _daily()
+    imports, daily = _imports(args.models, args.audited_models), _daily()
     print(
         f"generated {len(usage):,} usage rows, {len(tags):,} tag rows in {time.perf_counter() - start:.1f} s"
     )

@@ -26,7 +26,13 @@ from meters.store import Store, open_store
 from meters.store.aggregates import label_id, label_json, pack
 from meters.store.redis.encoding import LABELS_KEY, TENANTS_KEY, tenant_key
 from meters.store.reporting import store_report
-from meters.store.sqlite.reports_schema import INSERT_LABEL, UPSERT_MONTH, UPSERT_TAG_MONTH, UPSERT_TENANT_DAY
+from meters.store.sqlite.reports_schema import (
+    INSERT_LABEL,
+    UPSERT_MONTH,
+    UPSERT_TAG_MONTH,
+    UPSERT_TENANT_DAY,
+    UPSERT_YEAR,
+)
 from meters.store.windows import to_nano
 
 
@@ -59,7 +65,10 @@ async def fill(
             found = labels[id(label)] = (label_id(fields), label_json(fields))
         return found[0]
 
-    month_rows = [(r.tenant_id, r.date, r.model, r.provider, r.currency, lid(r.label), _values(r.counters)) for r in usage]
+    month_rows = [
+        (r.tenant_id, r.date, r.model, r.provider, r.currency, lid(r.label), _values(r.counters))
+        for r in usage
+    ]
     tag_rows = [(r.tenant_id, r.date, r.tag, r.model, lid(r.label), _values(r.counters)) for r in tags]
     names = [f"tenant-{t:04d}" for t in range(tenants)]
     day_rows = [(name, row.day, to_nano(row.gco2e / tenants)) for row in daily for name in names]
@@ -68,6 +77,10 @@ async def fill(
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT_LABEL, list(labels.values()))
         conn.executemany(UPSERT_MONTH, [(*row[:6], *row[6]) for row in month_rows])
+        conn.executemany(
+            UPSERT_YEAR,
+            [(row[0], row[1][:4], *row[2:6], row[1], row[1], *row[6]) for row in month_rows],
+        )
         conn.executemany(UPSERT_TAG_MONTH, [(*row[:5], *row[5]) for row in tag_rows])
         conn.executemany(UPSERT_TENANT_DAY, day_rows)
         conn.execute("COMMIT")
@@ -78,7 +91,22 @@ async def fill(
             pipe.hset(prefix + LABELS_KEY, key, text)
         pipe.sadd(prefix + TENANTS_KEY, *names)
         for tenant, month, model, provider, currency, label, values in month_rows:
-            pipe.hset(prefix + tenant_key("ra", tenant, month), f"{model}\t{provider}\t{currency}\t{label}", pack(values))
+            pipe.hset(
+                prefix + tenant_key("ra", tenant, month),
+                f"{model}\t{provider}\t{currency}\t{label}",
+                pack(values),
+            )
+        years: dict[tuple[str, str, str], list[int]] = {}
+        for tenant, month, model, provider, currency, label, values in month_rows:
+            number = int(month[:4] + month[5:])
+            line = years.setdefault(
+                (tenant, month[:4], f"{model}\t{provider}\t{currency}\t{label}"), [0] * 11 + [number, number]
+            )
+            for i, value in enumerate(values):
+                line[i] += value
+            line[11], line[12] = min(line[11], number), max(line[12], number)
+        for (tenant, year, field), line in years.items():
+            pipe.hset(prefix + tenant_key("ry", tenant, year), field, pack(line))
         for tenant, month, tag, model, label, values in tag_rows:
             pipe.hset(prefix + tenant_key("rt", tenant, month), f"{tag}\t{model}\t{label}", pack(values))
         for tenant, day, grams in day_rows:
@@ -144,7 +172,9 @@ def run_from_store(backend: str, year: str, data: tuple, tenants: int, report_ti
 
             def tenant() -> Report:
                 return loop.run_until_complete(
-                    store_report(store, year, tenant=one, catalogue_version="2026-11-22", gateway_version="0.1.0")
+                    store_report(
+                        store, year, tenant=one, catalogue_version="2026-11-22", gateway_version="0.1.0"
+                    )
                 )
 
             report_times(f"yearly report of {one} from the {backend} store", tenant)

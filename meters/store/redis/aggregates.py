@@ -12,7 +12,7 @@ from typing import Any
 
 from meters.audited.figures import AuditedImport, ParsedImport
 from meters.reports.rows import DailyRow, TagRow
-from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of
+from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of, whole_year
 from meters.store.audited_codec import decode, encode, newest_first, stamp
 from meters.store.interfaces import AuditedStore, ReportAggregates
 from meters.store.redis import scripts
@@ -63,58 +63,98 @@ class RedisAggregates(ReportAggregates):
         raw_labels = await self._conn.call(lambda: self._redis.hgetall(self.prefix + LABELS_KEY))
         labels = LabelBook({text(k): v for k, v in raw_labels.items()})
         folder = MonthlyFolder(labels, audited)
-        audited_models = {(month.encode(), model.encode()) for month, model in audited}
-        replies = await self._hashes(tenants, months, ("ra", "rt", "rd"))
+        year = whole_year(months)
+        kinds = ("rt", "rd") if year is not None else ("ra", "rt", "rd")
+        replies = await self._hashes(tenants, months, kinds)
+        if year is not None:
+            await self._year_lines(tenants, year, folder, audited)
         result = ReportInput()
         tags: list[TagRow] = []
         days: dict[str, int] = {}
+        fields: dict[bytes, tuple[str, ...]] = {}  # a field's decoded parts: fields repeat month after month
+        add, add_summed = folder.add, folder.add_summed
         i = 0
         for tenant in tenants:
             for month in months:
-                usage, tagged, daily = replies[i], replies[i + 1], replies[i + 2]
-                i += 3
-                month_bytes = month.encode()
-                for field, value in usage.items():
-                    model, provider, currency, lid = field.split(b"\t")
-                    v = [int(x) for x in value.split(b",")]
-                    if (month_bytes, model) in audited_models:
-                        folder.add(
-                            tenant,
-                            month,
-                            model.decode(),
-                            provider.decode(),
-                            currency.decode(),
-                            lid.decode(),
-                            v,
-                        )
-                    else:
-                        folder.add_summed(
-                            tenant,
-                            model.decode(),
-                            provider.decode(),
-                            currency.decode(),
-                            lid.decode(),
-                            month,
-                            month,
-                            v,
-                        )
+                if year is None:
+                    usage = replies[i]
+                    i += 1
+                    for field, value in usage.items():
+                        parts = fields.get(field)
+                        if parts is None:
+                            parts = fields[field] = tuple(field.decode().split("\t"))
+                        model, provider, currency, lid = parts
+                        v = list(map(int, value.split(b",")))
+                        if (month, model) in audited:
+                            add(tenant, month, model, provider, currency, lid, v)
+                        else:
+                            add_summed(tenant, model, provider, currency, lid, month, month, v)
+                tagged, daily = replies[i], replies[i + 1]
+                i += 2
                 for field, value in tagged.items():
-                    tag, model, lid = field.split(b"\t")
-                    v = [int(x) for x in value.split(b",")]
-                    tags.append(
-                        TagRow(
-                            month, tenant, tag.decode(), model.decode(), labels[lid.decode()], counters_of(v)
-                        )
-                    )
+                    parts = fields.get(field)
+                    if parts is None:
+                        parts = fields[field] = tuple(field.decode().split("\t"))
+                    tag, model, lid = parts
+                    v = list(map(int, value.split(b",")))
+                    tags.append(TagRow(month, tenant, tag, model, labels[lid], counters_of(v)))
                 for day, grams in daily.items():
                     key = text(day)
                     days[key] = days.get(key, 0) + int(grams)
-        result.usage = folder.result()
+        result.usage = folder.result(year_totals=year is not None)
         result.tags = tags
         result.daily = [DailyRow(day, grams / NANO) for day, grams in sorted(days.items())]
         if tenant_id and audited:
             result.org_tokens = await self._org_tokens(audited)
         return result
+
+    async def _year_lines(
+        self, tenants: list[str], year: str, folder: MonthlyFolder, audited: frozenset[ModelMonth]
+    ) -> None:
+        """A year's lines (`ry`), and the audited months' rows of those lines (HMGET of just their fields):
+        `folder.result(year_totals=True)` then takes the audited months off the year's lines."""
+        years = await self._hashes(tenants, (year,), ("ry",))
+        by_month: dict[str, set[str]] = {}
+        for month, model in audited:
+            by_month.setdefault(month, set()).add(model)
+        wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
+        for tenant, lines in zip(tenants, years, strict=True):
+            decoded: list[tuple[bytes, tuple[str, str, str, str]]] = []
+            for field, value in lines.items():
+                model, provider, currency, lid = field.decode().split("\t")
+                v = list(map(int, value.split(b",")))
+                first, last = str(v[11]), str(v[12])
+                folder.add_summed(
+                    tenant,
+                    model,
+                    provider,
+                    currency,
+                    lid,
+                    f"{first[:4]}-{first[4:]}",
+                    f"{last[:4]}-{last[4:]}",
+                    v[:11],
+                )
+                decoded.append((field, (model, provider, currency, lid)))
+            for month, models in by_month.items():
+                chosen = [(field, parts) for field, parts in decoded if parts[0] in models]
+                if chosen:
+                    wanted.append((tenant, month, [f for f, _ in chosen], [p for _, p in chosen]))
+
+        async def read() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tenant, month, names, _ in wanted:
+                    pipe.hmget(self.prefix + tenant_key("ra", tenant, month), names)
+                return await pipe.execute()
+
+        if not wanted:
+            return
+        for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
+            for parts, value in zip(parts_list, values, strict=True):
+                if value is not None:
+                    model, provider, currency, lid = parts
+                    folder.add(
+                        tenant, month, model, provider, currency, lid, list(map(int, value.split(b",")))
+                    )
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
         """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""

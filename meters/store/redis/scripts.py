@@ -14,6 +14,7 @@ Key layout under the store's prefix P (scope ids look like t:<tenant>, k:<key>, 
   Report aggregates (Redis Cluster-ready: a tenant's keys carry its hash tag {<tenant>}):
   P ra:{<tenant>}|<month>  hash "<model>\t<provider>\t<currency>\t<label id>" -> packed counters
                          (aggregates.MONTH_FIELDS as comma-separated integers, added exactly)
+  P ry:{<tenant>}|<year>   the same per year, each value followed by the line's first and last month (YYYYMM)
   P rt:{<tenant>}|<month>  hash "<tag>\t<model>\t<label id>" -> packed counters
   P rd:{<tenant>}|<month>  hash "<day>" -> the tenant's gCO2e of that day (nano-g)
   Global keys, written outside the tenant's script: P labels:{labels} (label id -> label JSON, HSETNX),
@@ -236,6 +237,7 @@ local function bigadd(x, y)
   end
   return string.reverse(table.concat(out))
 end
+-- Values past the 11 counters (a year's first and last month, YYYYMM) keep their minimum and maximum.
 local function addpacked(key, field, inc)
   local old = redis.call('HGET', key, field)
   if old then
@@ -244,7 +246,13 @@ local function addpacked(key, field, inc)
     local n = 0
     for v in string.gmatch(inc, '[^,]+') do
       n = n + 1
-      out[n] = bigadd(a[n] or '0', v)
+      if n == 12 then
+        out[n] = math.min(tonumber(a[n] or v), tonumber(v))
+      elseif n == 13 then
+        out[n] = math.max(tonumber(a[n] or v), tonumber(v))
+      else
+        out[n] = bigadd(a[n] or '0', v)
+      end
     end
     inc = table.concat(out, ',')
   end
@@ -255,8 +263,13 @@ local base = 34 + n_tags
 local label, packed = ARGV[base + 3], ARGV[base + 4]
 local tail = '{' .. tenant .. '}|' .. ARGV[19]
 local rakey = p .. 'ra:' .. tail
-addpacked(rakey, ARGV[20] .. '\\t' .. ARGV[base + 1] .. '\\t' .. ARGV[base + 2] .. '\\t' .. label, packed)
+local rafield = ARGV[20] .. '\\t' .. ARGV[base + 1] .. '\\t' .. ARGV[base + 2] .. '\\t' .. label
+addpacked(rakey, rafield, packed)
 redis.call('EXPIREAT', rakey, ARGV[base])
+local month_number = string.sub(ARGV[19], 1, 4) .. string.sub(ARGV[19], 6, 7)
+local rykey = p .. 'ry:{' .. tenant .. '}|' .. string.sub(ARGV[19], 1, 4)
+addpacked(rykey, rafield, packed .. ',' .. month_number .. ',' .. month_number)
+redis.call('EXPIREAT', rykey, ARGV[base])
 if n_tags > 0 then
   local rtkey = p .. 'rt:' .. tail
   for t = 1, n_tags do addpacked(rtkey, ARGV[33 + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, packed) end

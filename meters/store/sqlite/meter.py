@@ -198,6 +198,7 @@ class SqliteMeter(Meter):
             first_month = first_kept_month(now, self._monthly_retention)
             conn.execute("DELETE FROM usage_month WHERE month < ?", (first_month,))
             conn.execute("DELETE FROM usage_tag_month WHERE month < ?", (first_month,))
+            conn.execute("DELETE FROM usage_year WHERE last_month < ?", (first_month,))
             conn.execute("DELETE FROM usage_tenant_day WHERE day < ?", (first_month,))
 
     async def release(self, reservation: Reservation | str | None) -> None:
@@ -242,7 +243,9 @@ class SqliteMeter(Meter):
             now = self._clock()
             with self._db.write() as conn:
                 self._purge_expired(conn, tenant_id, now)
-                row = conn.execute("SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)).fetchone()
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)
+                ).fetchone()
                 return int(row[0])
 
         return await self._db.run(count)

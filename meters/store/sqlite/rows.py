@@ -17,6 +17,7 @@ from meters.store.sqlite.reports_schema import (
     UPSERT_MONTH,
     UPSERT_TAG_MONTH,
     UPSERT_TENANT_DAY,
+    UPSERT_YEAR,
 )
 from meters.store.windows import Windows
 from meters.usage import UsageRecord
@@ -60,6 +61,7 @@ class PendingRows:
         # Report aggregates (reports_schema.py): monthly per label, per tag, the tenant's day totals.
         self._labels: dict[str, str] = {}
         self._month: dict[tuple[str, ...], list[int]] = {}
+        self._year: dict[tuple[str, ...], list[Any]] = {}  # key -> [first month, last month, *counters]
         self._tag_month: dict[tuple[str, ...], list[int]] = {}
         self._tenant_day: dict[tuple[str, str], int] = {}
 
@@ -73,6 +75,14 @@ class PendingRows:
         month, day = windows.month[2:], windows.day[1:]
         tenant, model = record.tenant_id, record.model
         _add(self._month, (tenant, month, model, record.provider, record.currency, lid), values)
+        year_key = (tenant, month[:4], model, record.provider, record.currency, lid)
+        year = self._year.get(year_key)
+        if year is None:
+            self._year[year_key] = [month, month, *values]
+        else:
+            year[0], year[1] = min(year[0], month), max(year[1], month)
+            for i, value in enumerate(values, 2):
+                year[i] += value
         for tag in tag_labels(record):
             _add(self._tag_month, (tenant, month, tag, model, lid), values)
         key = (tenant, day)
@@ -81,6 +91,7 @@ class PendingRows:
     def write_reports(self, conn: Any) -> None:
         conn.executemany(INSERT_LABEL, list(self._labels.items()))
         conn.executemany(UPSERT_MONTH, [(*key, *values) for key, values in self._month.items()])
+        conn.executemany(UPSERT_YEAR, [(*key, *values) for key, values in self._year.items()])
         conn.executemany(UPSERT_TAG_MONTH, [(*key, *values) for key, values in self._tag_month.items()])
         conn.executemany(UPSERT_TENANT_DAY, [(*key, g) for key, g in self._tenant_day.items()])
 

@@ -15,10 +15,13 @@ from meters.store.sqlite.reports_schema import REPORT_SCHEMA, rebuild_from_ledge
 from meters.store.sqlite.rows import HOLD
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates
+SCHEMA_VERSION = (
+    2  # PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates
+)
 INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
@@ -60,7 +63,9 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE INDEX IF NOT EXISTS ledger_tenant_ts ON ledger (tenant_id, ts);
 CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
 CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id, tenant_id);
-""" + REPORT_SCHEMA
+"""
+    + REPORT_SCHEMA
+)
 
 
 def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
