@@ -122,6 +122,7 @@ class Accounting:
             ttft_s=ttft_s,
             overhead_s=overhead_s,
             endpoint=admission.endpoint.value,
+            datacentre=runtime.datacentre,
         )
         self._telemetry.finished(record)
         self.writer.submit(admission.reservation_id, record, urgent=admission.urgent)

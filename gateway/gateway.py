@@ -21,6 +21,7 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.observability.telemetry import Telemetry
 from gateway.providers import Route, RouteKind, resolve_models, routes_from_json
 from gateway.registry import ModelRegistry
+from gateway.reporting import calibrate_soon
 from gateway.routing import Router
 from gateway.tenancy import Access, build_access
 from gateway.upstream import litellm
@@ -91,6 +92,7 @@ class Gateway:
             ledger_retention_days=settings.ledger_retention_days,
             lease_requests=settings.lease_requests,
             lease_s=settings.lease_s,
+            monthly_retention_months=settings.monthly_retention_months,
         )
         telemetry = prepared.telemetry
         access = await build_access(config, store, prepared.registry, telemetry)
@@ -106,6 +108,7 @@ class Gateway:
             client=prepared.client,
         )
         await gateway._start()
+        calibrate_soon(store, config, prepared.engine, prepared.registry)
         return gateway
 
     async def _start(self) -> None:

@@ -49,6 +49,20 @@ class ModelRuntime:
             return None  # local servers (vLLM, llama.cpp) often run without a key
         return f"model {self.name!r} needs an upstream key: set {self.route.api_key_env} or litellm_params.api_key"
 
+    def set_factors(self, factors: ModelFactors) -> None:
+        """New factors (calibration from an audited month): labels follow, cached reservation sizes go."""
+        self.factors = factors
+        self.label_headers = label_headers(factors)
+        self.reservation_cache.clear()
+
+    @cached_property
+    def datacentre(self) -> str | None:
+        """The data centre the model's figure assumes (energy method, or the `carbon:` block), if any."""
+        described = self.factors.describe().get("datacentre")
+        configured = (self.entry.carbon or {}).get("datacentre")
+        value = described or configured
+        return str(value) if value else None
+
     @property
     def currency(self) -> str:
         return self.route.currency

@@ -36,6 +36,7 @@ class UsageRecord:
     ttft_s: float | None = None  # time to first token (streams)
     overhead_s: float | None = None  # time the gateway itself added
     endpoint: str = "chat.completions"
+    datacentre: str | None = None  # where the model's figure assumes it runs (e.g. scw-fr-par-2), if known
 
     @property
     def total_tokens(self) -> int:

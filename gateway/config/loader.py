@@ -18,6 +18,7 @@ from gateway.config.observability import ObservabilitySettings, parse_observabil
 from gateway.config.reader import Block
 from gateway.config.store import StoreSettings, parse_store
 from gateway.config.tenants import StaticTenant, parse_tenants
+from meters.audited import AuditedImportError, SkuPattern, parse_sku_patterns
 from meters.paths import data_dir
 
 CONFIG_ENV = "CARBON_GATEWAY_CONFIG"
@@ -25,7 +26,8 @@ TOP_LEVEL_KEYS = frozenset(
     {"model_list", "router_settings", "gateway", "carbon", "store", "tenants", "observability"}
 )
 GATEWAY_KEYS = frozenset({"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s"})
-GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage"})  # the rest of `carbon:` is the engine's
+# The rest of `carbon:` is the engine's.
+GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage", "calibrate_from_audited", "audited_sku_patterns"})
 STREAM_USAGE = ("asked", "always")
 
 
@@ -49,6 +51,11 @@ class CarbonSettings:
     # (stream_options.include_usage), else with an SSE comment; `always`: every stream ends with one.
     stream_usage: str = "asked"
     engine: Mapping[str, Any] = field(default_factory=dict)
+    # Scale later live estimates of an audited model by its latest audited/estimated ratio (method
+    # `calibrated`, the source naming the audited month); never labelled `measured`.
+    calibrate_from_audited: bool = False
+    # SKU -> model patterns for audited imports ({pattern, model?}); then "a configured model id in the SKU".
+    audited_sku_patterns: tuple[SkuPattern, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,4 +132,13 @@ def _parse_carbon(top: Block) -> CarbonSettings:
         body=block.boolean("body", True),
         stream_usage=block.choice("stream_usage", "asked", STREAM_USAGE),
         engine={key: value for key, value in block.raw.items() if key not in GATEWAY_CARBON_KEYS},
+        calibrate_from_audited=block.boolean("calibrate_from_audited", False),
+        audited_sku_patterns=_sku_patterns(block),
     )
+
+
+def _sku_patterns(block: Block) -> tuple[SkuPattern, ...]:
+    try:
+        return parse_sku_patterns(block.get("audited_sku_patterns"), "audited_sku_patterns")
+    except AuditedImportError as exc:
+        raise block.fail(exc.param or "audited_sku_patterns", exc.reason) from None

@@ -10,7 +10,16 @@ from gateway.config.reader import Block
 FAIL_OPEN = "fail_open"
 FAIL_CLOSED = "fail_closed"
 KNOWN = frozenset(
-    {"redis_url", "state_dir", "prefix", "on_failure", "ledger_retention_days", "lease_requests", "lease_s"}
+    {
+        "redis_url",
+        "state_dir",
+        "prefix",
+        "on_failure",
+        "ledger_retention_days",
+        "monthly_retention_months",
+        "lease_requests",
+        "lease_s",
+    }
 )
 
 
@@ -21,6 +30,7 @@ class StoreSettings:
     prefix: str = "cg:"
     on_failure: str = FAIL_OPEN
     ledger_retention_days: int = 400
+    monthly_retention_months: int = 25  # the reports' monthly aggregates (>= 13), whatever the ledger's
     lease_requests: int = 256  # see meters.store.portions; 0 = reserve every request in the store
     lease_s: float = 0.5
 
@@ -46,6 +56,9 @@ def parse_store(top: Block) -> StoreSettings:
         prefix=block.text("prefix", default.prefix) or default.prefix,
         on_failure=on_failure,
         ledger_retention_days=block.integer("ledger_retention_days", default.ledger_retention_days, low=1),
+        monthly_retention_months=block.integer(
+            "monthly_retention_months", default.monthly_retention_months, low=13
+        ),
         lease_requests=lease_requests,
         lease_s=block.number("lease_s", default.lease_s, low=0, high=60, low_open=True, unit="seconds"),
     )

@@ -9,6 +9,7 @@ from gateway.observability.endpoint import metrics_routes
 from gateway.observability.metrics import Metrics
 from gateway.routes import audio, carbon, health, models, proxy, requests
 from gateway.routes.admin import admin_routes
+from gateway.routes.reports import report_routes
 from gateway.routes.usage import own_usage
 
 
@@ -25,6 +26,7 @@ def route_table(metrics: Metrics | None, observability: ObservabilitySettings) -
         Route("/v1/carbon/track", carbon.track, methods=["POST"]),
         Route("/v1/carbon/models", carbon.models, methods=["GET"]),
         Route("/v1/carbon/usage", own_usage, methods=["GET"]),
+        *report_routes(),
         Route("/v1/carbon/requests/{request_id:path}", requests.carbon_request, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),

@@ -39,7 +39,7 @@ _KEY_FIELDS = {"name", "limits"}
 Handler = Callable[[Request, Gateway, TenantDirectory], Awaitable[Response]]
 
 
-def _admin(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def admin_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Check the admin key, then run the handler; store outages become 503."""
 
     async def endpoint(request: Request) -> Response:
@@ -195,12 +195,12 @@ async def tenant_usage(request: Request, gw: Gateway, store: TenantDirectory) ->
 
 def admin_routes() -> list[Route]:
     return [
-        Route("/admin/tenants", _admin(create_tenant), methods=["POST"]),
-        Route("/admin/tenants", _admin(list_tenants), methods=["GET"]),
-        Route("/admin/tenants/{tenant_id}", _admin(get_tenant), methods=["GET"]),
-        Route("/admin/tenants/{tenant_id}", _admin(update_tenant), methods=["PATCH"]),
-        Route("/admin/tenants/{tenant_id}", _admin(delete_tenant), methods=["DELETE"]),
-        Route("/admin/tenants/{tenant_id}/keys", _admin(issue_key), methods=["POST"]),
-        Route("/admin/keys/{key_id}", _admin(revoke_key), methods=["DELETE"]),
-        Route("/admin/tenants/{tenant_id}/usage", _admin(tenant_usage), methods=["GET"]),
+        Route("/admin/tenants", admin_only(create_tenant), methods=["POST"]),
+        Route("/admin/tenants", admin_only(list_tenants), methods=["GET"]),
+        Route("/admin/tenants/{tenant_id}", admin_only(get_tenant), methods=["GET"]),
+        Route("/admin/tenants/{tenant_id}", admin_only(update_tenant), methods=["PATCH"]),
+        Route("/admin/tenants/{tenant_id}", admin_only(delete_tenant), methods=["DELETE"]),
+        Route("/admin/tenants/{tenant_id}/keys", admin_only(issue_key), methods=["POST"]),
+        Route("/admin/keys/{key_id}", admin_only(revoke_key), methods=["DELETE"]),
+        Route("/admin/tenants/{tenant_id}/usage", admin_only(tenant_usage), methods=["GET"]),
     ]

@@ -238,6 +238,7 @@ async def track(request: Request) -> Response:
         currency=runtime.currency if runtime is not None else "USD",
         tags=_tags(payload.get("tags")),
         endpoint=Endpoint.TRACK.value,
+        datacentre=runtime.datacentre if runtime is not None else None,
     )
     try:
         recorded = await gw.store.meter.record(record)

@@ -18,6 +18,7 @@ class Method(StrEnum):
     COEFFICIENT = "coefficient"  # a literature g/1k-token coefficient (seed 002), measured or estimated
     ENERGY = "energy"  # bottom-up: parameters x energy model x PUE x grid, plus embodied share
     FALLBACK = "fallback"  # a labelled class default for a model nothing else covers
+    CALIBRATED = "calibrated"  # another method's figure scaled by the latest audited/estimated ratio
 
 
 class Rank(StrEnum):

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from meters.store.interfaces import Backend, CountItem, Meter, TenantDirectory, UsageReports
+from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, ReportInput, check_retention
+from meters.store.interfaces import (
+    AuditedStore,
+    Backend,
+    CountItem,
+    Meter,
+    ReportAggregates,
+    TenantDirectory,
+    UsageReports,
+)
 from meters.store.store import Store
 from meters.store.values import (
     Amounts,
@@ -26,11 +35,14 @@ from meters.store.values import (
 
 __all__ = [
     "Amounts",
+    "AuditedStore",
     "Backend",
     "CountItem",
     "Exceeded",
     "Meter",
     "RateSnapshot",
+    "ReportAggregates",
+    "ReportInput",
     "Reservation",
     "ReserveOutcome",
     "Store",
@@ -63,6 +75,7 @@ async def open_store(
     clock: Callable[[], float] = time.time,
     lease_requests: int = 0,
     lease_s: float = 0.5,
+    monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
 ) -> Store:
     """Open the Redis store at `redis_url`, or the embedded store in `state_dir`.
 
@@ -70,9 +83,12 @@ async def open_store(
     usage to `journal_path`, default `<state_dir>/redis-journal.jsonl`, at most
     `journal_max` records, replayed when Redis is back) or `fail_closed` (raise
     StoreUnavailable). `clock` exists for tests of windows and expiry.
+    `monthly_retention_months` (>= 13) bounds the label-keyed monthly aggregates the sustainability reports
+    read, independently of `ledger_retention_days` (the per-request ledger).
     `lease_requests` >= 2 puts a `LeasingMeter` in front of the meter: requests are admitted from
     leases of up to that many requests' worth, each lasting at most `lease_s` (see `meters.store.portions`).
     """
+    check_retention(monthly_retention_months)
     if on_failure not in FAILURE_MODES:
         raise ValueError(f"store.on_failure must be one of {FAILURE_MODES}, got {on_failure!r}")
     directory = Path(state_dir) if state_dir is not None else default_state_dir()
@@ -81,7 +97,9 @@ async def open_store(
         from meters.store.journal import Journal
         from meters.store.redis import open_redis
 
-        journal = Journal(Path(journal_path) if journal_path else directory / "redis-journal.jsonl", journal_max)
+        journal = Journal(
+            Path(journal_path) if journal_path else directory / "redis-journal.jsonl", journal_max
+        )
         store = await open_redis(
             redis_url,
             prefix=prefix,
@@ -90,6 +108,7 @@ async def open_store(
             ledger_retention_days=ledger_retention_days,
             idempotency_ttl_s=idempotency_ttl_s,
             clock=clock,
+            monthly_retention_months=monthly_retention_months,
         )
     else:
         from meters.store.sqlite import open_sqlite
@@ -99,6 +118,7 @@ async def open_store(
             clock=clock,
             ledger_retention_days=ledger_retention_days,
             idempotency_ttl_s=idempotency_ttl_s,
+            monthly_retention_months=monthly_retention_months,
         )
     if lease_requests >= 2:
         from meters.store.leasing import LeasingMeter

@@ -7,10 +7,13 @@ Every method is safe across processes and replicas.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import AsyncIterator
 from typing import Any
 
+from meters.audited.figures import AuditedImport, ParsedImport
 from meters.limits import Limits, Scope
+from meters.store.aggregates import ModelMonth, ReportInput
 from meters.store.portions import Units
 from meters.store.values import Amounts, Reservation, ReserveOutcome
 from meters.tenants import ApiKey, Tenant, hash_key, new_key
@@ -137,6 +140,34 @@ class UsageReports(abc.ABC):
     async def request(self, request_id: str, tenant_id: str | None) -> dict[str, Any] | None:
         """One counted request's ledger entry, within `tenant_id` (None: any tenant's), while the ledger
         keeps it (on Redis: within the idempotency window); None when unknown."""
+
+
+class ReportAggregates(abc.ABC):
+    """The label-keyed monthly aggregates, read back as the sustainability reports' input."""
+
+    @abc.abstractmethod
+    async def report_input(
+        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+    ) -> ReportInput:
+        """Rows of `months` ("YYYY-MM") for one tenant, or the organisation (None). Rows of the `audited`
+        (month, model) pairs stay monthly; the rest of each line is summed (see aggregates.MonthlyFolder).
+        For a tenant, `org_tokens` holds the organisation's tokens of each audited pair present."""
+
+
+class AuditedStore(abc.ABC):
+    """Audited supplier months: every import kept; a re-import of a month is a new version (a restatement)."""
+
+    @abc.abstractmethod
+    async def add(self, parsed: ParsedImport) -> AuditedImport:
+        """Store `parsed` as its month's next version (1, 2, ...), stamped with the store's clock."""
+
+    @abc.abstractmethod
+    async def list(self, month: str | None = None) -> list[AuditedImport]:
+        """Every import (of `month`, or of every month), newest first."""
+
+    async def for_months(self, months: tuple[str, ...]) -> builtins.list[AuditedImport]:
+        wanted = set(months)
+        return [item for item in await self.list() if item.month in wanted]
 
 
 class Backend(abc.ABC):

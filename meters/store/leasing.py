@@ -130,7 +130,9 @@ class LeasingMeter(Meter):
             if outcome is not None:
                 return outcome
 
-    async def _alone(self, one: _Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0) -> ReserveOutcome:
+    async def _alone(
+        self, one: _Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0
+    ) -> ReserveOutcome:
         return await self.inner.reserve(
             one.tenant_id,
             key_id=one.key_id,
@@ -142,7 +144,9 @@ class LeasingMeter(Meter):
             lease=lease,
         )
 
-    async def _acquire(self, key: tuple[str, str | None, str], one: _Ask, unit: Units) -> ReserveOutcome | None:
+    async def _acquire(
+        self, key: tuple[str, str | None, str], one: _Ask, unit: Units
+    ) -> ReserveOutcome | None:
         """Ask for a lease; None when one was installed (admit from it), else the outcome to return."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._acquiring[key] = done

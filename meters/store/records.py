@@ -64,6 +64,7 @@ def record_to_dict(record: UsageRecord) -> dict[str, Any]:
         "ttft_s": record.ttft_s,
         "overhead_s": record.overhead_s,
         "endpoint": record.endpoint,
+        "datacentre": record.datacentre,
         "carbon": record.estimate.as_dict(),
     }
 

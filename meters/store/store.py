@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meters.store.interfaces import Backend, Meter, TenantDirectory, UsageReports
+from meters.store.interfaces import (
+    AuditedStore,
+    Backend,
+    Meter,
+    ReportAggregates,
+    TenantDirectory,
+    UsageReports,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -13,6 +20,8 @@ class Store:
     directory: TenantDirectory
     meter: Meter  # a LeasingMeter in front of the backend's meter when leases are on
     reports: UsageReports
+    aggregates: ReportAggregates  # label-keyed monthly aggregates, for sustainability reports
+    audited: AuditedStore  # audited supplier months, every version kept
 
     async def ping(self) -> bool:
         return await self.backend.ping()

@@ -66,7 +66,6 @@ class ReserveOutcome:
     snapshot: RateSnapshot = field(default_factory=RateSnapshot)
     degraded: bool = False  # the store was unreachable and fail_open let the request through
 
-
     @property
     def reservation_id(self) -> str | None:
         return self.reservation.reservation_id if self.reservation else None

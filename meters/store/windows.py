@@ -70,3 +70,25 @@ def _windows_of_minute(epoch_minute: int) -> Windows:
 def day_end_ts(day: str) -> int:
     start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
     return int((start + timedelta(days=1)).timestamp())
+
+
+def first_kept_month(now: float, months: int) -> str:
+    """The oldest month ("YYYY-MM") a retention of `months` calendar months keeps at `now` (this month
+    counts as one)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    index = moment.year * 12 + moment.month - 1 - (months - 1)
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_end_ts(month: str) -> int:
+    """Unix time of the end of a "YYYY-MM" month."""
+    year, number = int(month[:4]), int(month[5:7])
+    nxt = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    return int(nxt.timestamp())
+
+
+def month_expiry(month: str, months: int) -> int:
+    """When a month's aggregates leave a retention of `months` calendar months: the end of the month
+    `months - 1` after it."""
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + (months - 1)
+    return month_end_ts(f"{index // 12:04d}-{index % 12 + 1:02d}")

@@ -1,6 +1,7 @@
 """Report benchmark: a yearly organisation report over 1,000 tenants x 50 models x 365 days of aggregates.
 
     PYTHONPATH=. python -m tests.bench.bench_reports [--tenants 1000] [--models 50] [--repeat 1] [--monthly-days]
+    PYTHONPATH=. python -m tests.bench.bench_reports --from-store sqlite|redis   (see tests/bench/report_store.py)
 
 The store hands a yearly report its monthly aggregates (tenants x models x 12 months = 600k usage rows) plus
 the organisation's 365 daily totals for the by-day chart (see meters/reports/rows.py); 120k tag rows (5 builds
@@ -40,10 +41,13 @@ def _tags(tenants: int) -> list:
     return rows
 
 
-def _imports(models: int) -> list:
+def _imports(models: int, audited: int | None = None) -> list:
+    """Every other model audited every month (or the first `audited` of those), restated once, plus an
+    unmapped SKU."""
     result = []
+    chosen = list(range(1, models, 2))[:audited]
     for month in MONTHS:
-        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9) for m in range(1, models, 2)]
+        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9) for m in chosen]
         figures.append((None, 0.02, None))
         result.append(audited_import(month, figures, version=1))
         result.append(audited_import(month, [(f, kg * 0.9, t) for f, kg, t in figures if f], version=2))
@@ -93,16 +97,33 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--monthly-days", action="store_true")
+    parser.add_argument(
+        "--audited-models", type=int, default=None, help="audit only this many models (default: every other one)"
+    )
+    parser.add_argument(
+        "--from-store", choices=("sqlite", "redis"), help="write the year into a store, time the report from it"
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} (2 cores)")
     start = time.perf_counter()
     usage = list(synthetic_usage(MONTHS, args.tenants, args.models))
     tags = _tags(args.tenants)
-    imports, daily = _imports(args.models), _daily()
+    imports, daily = _imports(args.models, args.audited_models), _daily()
     print(
         f"generated {len(usage):,} usage rows, {len(tags):,} tag rows in {time.perf_counter() - start:.1f} s"
     )
     render(build_report("2026-01", usage=[], catalogue_version="x", gateway_version="x"), "pdf")  # imports
+    if args.from_store:
+        from tests.bench.report_store import run_from_store
+
+        run_from_store(
+            args.from_store,
+            YEAR,
+            (usage, tags, daily, imports),
+            args.tenants,
+            lambda label, build: _report_times(label, build, args.repeat),
+        )
+        return
 
     def yearly() -> Report:
         return build_report(

@@ -104,6 +104,7 @@ class FakeFootprint:
     key: str = FAKE_KEY
     months: tuple[str, ...] = ("2026-09", "2026-10")
     mode: str = "ok"
+    port: int = 0
     requests: list[SeenRequest] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -133,7 +134,7 @@ class FakeFootprint:
             def log_message(self, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -199,3 +200,42 @@ class FakeFootprint:
                 "content": base64.b64encode(FAKE_PDF).decode(),
             }
         return 404, {"type": "not_found", "message": f"no route {method} {path}"}
+
+
+def sample_month(month: str) -> dict[str, Any]:
+    """A month for the README's walkthrough: two models of the default config (input and output tokens, in
+    zone fr-par-2) and an SKU no configured model matches (region level: imported as unattributed)."""
+    base = "/ai/generative_apis/consumption"
+    return footprint_answer(
+        month,
+        zone_skus=[
+            sku(f"{base}/llama-3.1-8b-instruct_input_tokens/fr-par", 0.8, 0.0021),
+            sku(f"{base}/llama-3.1-8b-instruct_output_tokens/fr-par", 2.4, 0.0063),
+            sku(f"{base}/mistral-small-3.2-24b-instruct-2506_output_tokens/fr-par", 1.1, 0.0029),
+        ],
+        region_skus=[sku(f"{base}/some-retired-model_output_tokens/fr-par", 0.05, 0.0001)],
+    )
+
+
+def main() -> None:
+    """``python -m tests.fakes.scaleway_footprint [--port 8790] [--month YYYY-MM ...]``: serve the fake until
+    Ctrl-C (key: fake-scw-secret-key)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="a fake Scaleway Environmental Footprint API on loopback")
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--month", action="append", default=[], help="YYYY-MM with sample figures (repeatable)")
+    args = parser.parse_args()
+    months = tuple(args.month) or ("2026-10",)
+    with FakeFootprint(answers={m: sample_month(m) for m in months}, months=months, port=args.port) as fake:
+        print(f"fake Scaleway footprint API at {fake.base_url} (key {FAKE_KEY}); Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
+
+
+if __name__ == "__main__":
+    main()

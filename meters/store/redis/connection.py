@@ -67,7 +67,9 @@ class RedisConnection(Backend):
             # an unreachable Redis then fails fast instead of backing off for seconds.
             retry=Retry(NoBackoff(), 1),
         )
-        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix, on_failure=on_failure, journal=journal)
+        return cls(
+            aioredis.Redis(connection_pool=pool), prefix=prefix, on_failure=on_failure, journal=journal
+        )
 
     @property
     def fail_closed(self) -> bool:

@@ -15,15 +15,24 @@ from typing import Any
 import orjson
 
 from meters.limits import Quantity, Scope, default_scope_ids
+from meters.store.aggregates import (
+    DEFAULT_MONTHLY_RETENTION_MONTHS,
+    check_retention,
+    label_fields,
+    label_id,
+    label_json,
+    month_counters,
+    pack,
+)
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units
 from meters.store.records import COUNTER_FIELDS, record_from_dict, record_to_dict, tag_labels, usage_counters
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import packed_args
+from meters.store.redis.encoding import LABELS_KEY, TENANTS_KEY, packed_args
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
-from meters.store.windows import day_end_ts, windows_at
+from meters.store.windows import day_end_ts, month_expiry, windows_at
 
 _COUNTER_MARGIN_S = 120
 _DEGRADED = "degraded-"
@@ -37,8 +46,10 @@ class RedisMeter(Meter):
         ledger_retention_days: int,
         idempotency_ttl_s: float,
         clock: Callable[[], float] = time.time,
+        monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
     ) -> None:
         self._conn = conn
+        self._monthly_retention = check_retention(monthly_retention_months)
         self.prefix = conn.prefix
         self._retention_s = ledger_retention_days * 86400
         self._idempotency_ttl_s = int(idempotency_ttl_s)
@@ -149,12 +160,17 @@ class RedisMeter(Meter):
 
     async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
         pipe = self._redis.pipeline(transaction=False)
+        self._registry(pipe, [entry["record"] for entry in entries])
+        extra = len(pipe.command_stack)
         for entry in entries:
             await self._settle(args=packed_args(self._settle_args(entry)), client=pipe)
-        return [bool(result) for result in await pipe.execute()]
+        return [bool(result) for result in (await pipe.execute())[extra:]]
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry) with the SETTLE script."""
+        pipe = self._redis.pipeline(transaction=False)
+        if self._registry(pipe, [entry["record"]]):
+            await pipe.execute()
         return bool(await self._settle(args=packed_args(self._settle_args(entry))))
 
     def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
@@ -193,8 +209,29 @@ class RedisMeter(Meter):
             len(tags),
             *(counters[field] for field in COUNTER_FIELDS),
             *tags,
+            month_expiry(windows.month[2:], self._monthly_retention),
+            record.provider,
+            record.currency,
+            label_id(label_fields(record)),
+            pack(month_counters(record)),
         ]
         return args
+
+    def _registry(self, pipe: Any, records: list[dict[str, Any]]) -> int:
+        """Queue the global writes of a batch (label registry, tenants with aggregates): idempotent, outside
+        the tenants' scripts (their own hash tags). Returns how many commands were queued."""
+        labels: dict[str, str] = {}
+        tenants: set[str] = set()
+        for data in records:
+            record = record_from_dict(data)
+            fields = label_fields(record)
+            labels.setdefault(label_id(fields), label_json(fields))
+            tenants.add(record.tenant_id)
+        for lid, text in labels.items():
+            pipe.hsetnx(f"{self.prefix}{LABELS_KEY}", lid, text)
+        if tenants:
+            pipe.sadd(f"{self.prefix}{TENANTS_KEY}", *sorted(tenants))
+        return len(labels) + (1 if tenants else 0)
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         now_ms = int(self._clock() * 1000)

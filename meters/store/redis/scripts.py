@@ -11,6 +11,15 @@ Key layout under the store's prefix P (scope ids look like t:<tenant>, k:<key>, 
   P u:<tenant>|<day>     hash "<model>\\t<field>" daily usage; P ut:<tenant>|<day> the same per tag
   P um:<tenant>|<month>  hash gco2e: the tenant's month so far
   P l:<tenant>           stream: the usage ledger; P ltenants: set of tenants with a ledger
+  Report aggregates (Redis Cluster-ready: a tenant's keys carry its hash tag {<tenant>}):
+  P ra:{<tenant>}|<month>  hash "<model>\t<provider>\t<currency>\t<label id>" -> packed counters
+                         (aggregates.MONTH_FIELDS as comma-separated integers, added exactly)
+  P ry:{<tenant>}|<year>   the same per year, each value followed by the line's first and last month (YYYYMM)
+  P rt:{<tenant>}|<month>  hash "<tag>\t<model>\t<label id>" -> packed counters
+  P rd:{<tenant>}|<month>  hash "<day>" -> the tenant's gCO2e of that day (nano-g)
+  Global keys, written outside the tenant's script: P labels:{labels} (label id -> label JSON, HSETNX),
+  P rtenants:{reports} (tenants with report aggregates), P aud:{audited}|<month> (audited imports: field
+  "versions" and one field per version), P audm:{audited} (months with an import).
 Keys are built inside the scripts from the prefix, so this layout needs a single Redis
 (or one hash slot), not Redis Cluster. Amounts are integer strings (tokens, nano-units):
 Lua would format large numbers in exponent notation, so the scripts never compute a value
@@ -168,6 +177,7 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 # 14 tokens, 15 spend, 16 gco2e, 17 day (YYYY-MM-DD), 18 daily usage expireat, 19 month (YYYY-MM),
 # 20 model, 21 ledger entry (JSON), 22 ledger MINID, 23 now (ms), 24 n_tags, 25..33 usage counters, 34.. tags.
 # Ledger ids follow the store's clock (kept increasing), so MINID trimming and range reads agree.
+# After the tags, at 34 + n_tags: monthly aggregates' expireat, provider, currency, label id, packed counters.
 # Returns 1 when counted, 0 when this request id was already counted.
 SETTLE = (
     _DROP
@@ -212,6 +222,62 @@ for t = 1, tonumber(ARGV[24]) do add_usage(p .. 'ut:' .. tenant .. '|' .. ARGV[1
 local mkey = p .. 'um:' .. tenant .. '|' .. ARGV[19]
 if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
 redis.call('EXPIREAT', mkey, ARGV[18])
+-- Report aggregates: packed counters added exactly (doubles below 2^53, digit by digit beyond).
+local function bigadd(x, y)
+  if #x < 16 and #y < 16 then return string.format('%d', tonumber(x) + tonumber(y)) end
+  local out, carry, i, j = {}, 0, #x, #y
+  while i > 0 or j > 0 or carry > 0 do
+    local d = carry
+    if i > 0 then d = d + tonumber(string.sub(x, i, i)) end
+    if j > 0 then d = d + tonumber(string.sub(y, j, j)) end
+    out[#out + 1] = d % 10
+    carry = math.floor(d / 10)
+    i = i - 1
+    j = j - 1
+  end
+  return string.reverse(table.concat(out))
+end
+-- Values past the 11 counters (a year's first and last month, YYYYMM) keep their minimum and maximum.
+local function addpacked(key, field, inc)
+  local old = redis.call('HGET', key, field)
+  if old then
+    local a, out = {}, {}
+    for v in string.gmatch(old, '[^,]+') do a[#a + 1] = v end
+    local n = 0
+    for v in string.gmatch(inc, '[^,]+') do
+      n = n + 1
+      if n == 12 then
+        out[n] = math.min(tonumber(a[n] or v), tonumber(v))
+      elseif n == 13 then
+        out[n] = math.max(tonumber(a[n] or v), tonumber(v))
+      else
+        out[n] = bigadd(a[n] or '0', v)
+      end
+    end
+    inc = table.concat(out, ',')
+  end
+  redis.call('HSET', key, field, inc)
+end
+local n_tags = tonumber(ARGV[24])
+local base = 34 + n_tags
+local label, packed = ARGV[base + 3], ARGV[base + 4]
+local tail = '{' .. tenant .. '}|' .. ARGV[19]
+local rakey = p .. 'ra:' .. tail
+local rafield = ARGV[20] .. '\\t' .. ARGV[base + 1] .. '\\t' .. ARGV[base + 2] .. '\\t' .. label
+addpacked(rakey, rafield, packed)
+redis.call('EXPIREAT', rakey, ARGV[base])
+local month_number = string.sub(ARGV[19], 1, 4) .. string.sub(ARGV[19], 6, 7)
+local rykey = p .. 'ry:{' .. tenant .. '}|' .. string.sub(ARGV[19], 1, 4)
+addpacked(rykey, rafield, packed .. ',' .. month_number .. ',' .. month_number)
+redis.call('EXPIREAT', rykey, ARGV[base])
+if n_tags > 0 then
+  local rtkey = p .. 'rt:' .. tail
+  for t = 1, n_tags do addpacked(rtkey, ARGV[33 + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, packed) end
+  redis.call('EXPIREAT', rtkey, ARGV[base])
+end
+local rdkey = p .. 'rd:' .. tail
+if ARGV[16] ~= '0' then redis.call('HINCRBY', rdkey, ARGV[17], ARGV[16]) end
+redis.call('EXPIREAT', rdkey, ARGV[base])
 local lkey = p .. 'l:' .. tenant
 local id_ms = tonumber(ARGV[23])
 local last = redis.call('XREVRANGE', lkey, '+', '-', 'COUNT', 1)
@@ -225,6 +291,15 @@ redis.call('SADD', p .. 'ltenants', tenant)
 return 1
 """
 )
+
+# KEYS: P aud:{audited}|<month>, P audm:{audited}. ARGV: month, imported_at, import JSON.
+# The month's next version (1, 2, ...): a re-import is a restatement, never an overwrite.
+ADD_AUDITED = """
+local version = redis.call('HINCRBY', KEYS[1], 'versions', 1)
+redis.call('HSET', KEYS[1], tostring(version), ARGV[2] .. '\\n' .. ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+return version
+"""
 
 # ARGV: prefix, key hash. Returns {tenant json, key json} or {} (one round trip on the hot path).
 RESOLVE_KEY = """

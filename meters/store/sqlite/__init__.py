@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS
+from meters.store.sqlite.aggregates import SqliteAggregates, SqliteAudited
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.directory import SqliteDirectory
 from meters.store.sqlite.meter import SqliteMeter
@@ -23,9 +25,16 @@ def open_sqlite(
     ledger_retention_days: int = 400,
     idempotency_ttl_s: float = 7 * 86400,
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
 ) -> Store:
     db = SqliteDatabase(path, busy_timeout_ms=busy_timeout_ms)
     meter = SqliteMeter(
-        db, clock=clock, ledger_retention_days=ledger_retention_days, idempotency_ttl_s=idempotency_ttl_s
+        db,
+        clock=clock,
+        ledger_retention_days=ledger_retention_days,
+        idempotency_ttl_s=idempotency_ttl_s,
+        monthly_retention_months=monthly_retention_months,
     )
-    return Store(db, SqliteDirectory(db), meter, SqliteReports(db))
+    return Store(
+        db, SqliteDirectory(db), meter, SqliteReports(db), SqliteAggregates(db), SqliteAudited(db, clock)
+    )

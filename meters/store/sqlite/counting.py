@@ -55,7 +55,9 @@ def count_batch(
             fresh.append((rid, row_id, portion, record))
             fresh_keys.append(key)
     expires_at = now + idempotency_ttl_s
-    conn.executemany("INSERT INTO settled (request_id, expires_at) VALUES (?, ?)", [(k, expires_at) for k in fresh_keys])
+    conn.executemany(
+        "INSERT INTO settled (request_id, expires_at) VALUES (?, ?)", [(k, expires_at) for k in fresh_keys]
+    )
     # A portion is taken off its lease only by the settle that counts it: fresh ones only.
     taken: dict[str, list[int]] = {}
     for _, row_id, portion, _ in fresh:
@@ -118,6 +120,7 @@ def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_co
     rows.usage((record.tenant_id, day, record.model), values)
     for tag in tag_labels(record):
         rows.usage((record.tenant_id, day, tag), values, tag=True)
+    rows.report(record, windows)
     rows.ledger(
         record.tenant_id, record.timestamp, record.request_id, orjson.dumps(record_to_dict(record)).decode()
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meters.limits import Quantity, Scope
+from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, check_retention
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units, split_portion
@@ -15,7 +16,7 @@ from meters.store.sqlite.counting import count_batch, take_portion
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.rows import HOLD, UPSERT_COUNTER, unhold
 from meters.store.values import Amounts, Reservation, ReserveOutcome
-from meters.store.windows import Windows, windows_at
+from meters.store.windows import Windows, first_kept_month, windows_at
 
 _CLEANUP_EVERY_S = 60.0
 _HELD = (Quantity.TOKENS, Quantity.SPEND, Quantity.GCO2E)  # what a reservation holds until settled
@@ -33,8 +34,10 @@ class SqliteMeter(Meter):
         clock: Callable[[], float] = time.time,
         ledger_retention_days: int = 400,
         idempotency_ttl_s: float = 7 * 86400,
+        monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
     ) -> None:
         self._db = db
+        self._monthly_retention = check_retention(monthly_retention_months)
         self._clock = clock
         self._retention_s = ledger_retention_days * 86400
         self._idempotency_ttl_s = idempotency_ttl_s
@@ -191,6 +194,12 @@ class SqliteMeter(Meter):
             conn.execute("DELETE FROM ledger WHERE ts < ?", (now - self._retention_s,))
             conn.execute("DELETE FROM usage_model_day WHERE day < ?", (cutoff_day,))
             conn.execute("DELETE FROM usage_tag_day WHERE day < ?", (cutoff_day,))
+            # Monthly report aggregates: their own retention (>= 13 months), whatever the ledger's.
+            first_month = first_kept_month(now, self._monthly_retention)
+            conn.execute("DELETE FROM usage_month WHERE month < ?", (first_month,))
+            conn.execute("DELETE FROM usage_tag_month WHERE month < ?", (first_month,))
+            conn.execute("DELETE FROM usage_year WHERE last_month < ?", (first_month,))
+            conn.execute("DELETE FROM usage_tenant_day WHERE day < ?", (first_month,))
 
     async def release(self, reservation: Reservation | str | None) -> None:
         reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
@@ -234,7 +243,9 @@ class SqliteMeter(Meter):
             now = self._clock()
             with self._db.write() as conn:
                 self._purge_expired(conn, tenant_id, now)
-                row = conn.execute("SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)).fetchone()
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM reservations WHERE tenant_id = ?", (tenant_id,)
+                ).fetchone()
                 return int(row[0])
 
         return await self._db.run(count)

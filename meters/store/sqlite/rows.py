@@ -10,8 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from meters.limits import Quantity
-from meters.store.records import COUNTER_FIELDS
+from meters.store.aggregates import label_fields, label_id, label_json, month_counters
+from meters.store.records import COUNTER_FIELDS, tag_labels
+from meters.store.sqlite.reports_schema import (
+    INSERT_LABEL,
+    UPSERT_MONTH,
+    UPSERT_TAG_MONTH,
+    UPSERT_TENANT_DAY,
+    UPSERT_YEAR,
+)
 from meters.store.windows import Windows
+from meters.usage import UsageRecord
 
 COUNTER_MARGIN_S = 120  # keep a limit counter this long after its window ends
 
@@ -49,6 +58,42 @@ class PendingRows:
         # (scopes "\n"-joined, windows) -> [requests, tokens, spend, gco2e]: a batch's requests share a
         # few scope sets and one or two minutes, so limit counters are summed first and expanded once.
         self._scoped: dict[tuple[str, Windows], list[int]] = {}
+        # Report aggregates (reports_schema.py): monthly per label, per tag, the tenant's day totals.
+        self._labels: dict[str, str] = {}
+        self._month: dict[tuple[str, ...], list[int]] = {}
+        self._year: dict[tuple[str, ...], list[Any]] = {}  # key -> [first month, last month, *counters]
+        self._tag_month: dict[tuple[str, ...], list[int]] = {}
+        self._tenant_day: dict[tuple[str, str], int] = {}
+
+    def report(self, record: UsageRecord, windows: Windows) -> None:
+        """The record's label-keyed monthly aggregates and its tenant's day total."""
+        fields = label_fields(record)
+        lid = label_id(fields)
+        if lid not in self._labels:
+            self._labels[lid] = label_json(fields)
+        values = month_counters(record)
+        month, day = windows.month[2:], windows.day[1:]
+        tenant, model = record.tenant_id, record.model
+        _add(self._month, (tenant, month, model, record.provider, record.currency, lid), values)
+        year_key = (tenant, month[:4], model, record.provider, record.currency, lid)
+        year = self._year.get(year_key)
+        if year is None:
+            self._year[year_key] = [month, month, *values]
+        else:
+            year[0], year[1] = min(year[0], month), max(year[1], month)
+            for i, value in enumerate(values, 2):
+                year[i] += value
+        for tag in tag_labels(record):
+            _add(self._tag_month, (tenant, month, tag, model, lid), values)
+        key = (tenant, day)
+        self._tenant_day[key] = self._tenant_day.get(key, 0) + values[3]
+
+    def write_reports(self, conn: Any) -> None:
+        conn.executemany(INSERT_LABEL, list(self._labels.items()))
+        conn.executemany(UPSERT_MONTH, [(*key, *values) for key, values in self._month.items()])
+        conn.executemany(UPSERT_YEAR, [(*key, *values) for key, values in self._year.items()])
+        conn.executemany(UPSERT_TAG_MONTH, [(*key, *values) for key, values in self._tag_month.items()])
+        conn.executemany(UPSERT_TENANT_DAY, [(*key, g) for key, g in self._tenant_day.items()])
 
     def unhold(self, dropped: list[tuple[str, int, int, int]]) -> None:
         """Free what dropped reservations (scopes, tokens, spend, gco2e) held."""
@@ -112,6 +157,16 @@ class PendingRows:
         conn.executemany(_INSERT_LEDGER, self._ledger)
         if self._unhold:
             conn.executemany(_UNHOLD, [(*values, scope) for scope, values in self._unhold.items()])
+        self.write_reports(conn)
+
+
+def _add(into: dict[tuple[str, ...], list[int]], key: tuple[str, ...], values: list[int]) -> None:
+    row = into.get(key)
+    if row is None:
+        into[key] = list(values)
+    else:
+        for i, value in enumerate(values):
+            row[i] += value
 
 
 def unhold(conn: Any, dropped: list[tuple[str, int, int, int]]) -> None:

@@ -11,13 +11,17 @@ import sqlite3
 import time
 from pathlib import Path
 
+from meters.store.sqlite.reports_schema import REPORT_SCHEMA, rebuild_from_ledger
 from meters.store.sqlite.rows import HOLD
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 1  # PRAGMA user_version; 0 = a file from before the `held` table
+SCHEMA_VERSION = (
+    2  # PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates
+)
 INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL, data TEXT NOT NULL);
@@ -60,6 +64,8 @@ CREATE INDEX IF NOT EXISTS ledger_tenant_ts ON ledger (tenant_id, ts);
 CREATE INDEX IF NOT EXISTS ledger_ts ON ledger (ts);
 CREATE INDEX IF NOT EXISTS ledger_request ON ledger (request_id, tenant_id);
 """
+    + REPORT_SCHEMA
+)
 
 
 def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
@@ -101,8 +107,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """Bring an older file to SCHEMA_VERSION, once, under the write lock (workers connect at once)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < 1:
             _held_from_reserved(conn)
+        if version < 2:
+            rebuild_from_ledger(conn)
+        if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -1,0 +1,211 @@
+"""Redis report aggregates read back, and the audited imports.
+
+Cross-tenant reads (an organisation report) are pipelined per tenant, never in a script: every key a read
+touches is one tenant's (its hash tag) or a global key with its own tag, ready for Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from meters.audited.figures import AuditedImport, ParsedImport
+from meters.reports.rows import DailyRow, TagRow
+from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of, whole_year
+from meters.store.audited_codec import decode, encode, newest_first, stamp
+from meters.store.interfaces import AuditedStore, ReportAggregates
+from meters.store.redis import scripts
+from meters.store.redis.connection import RedisConnection
+from meters.store.redis.encoding import (
+    AUDITED_MONTHS_KEY,
+    LABELS_KEY,
+    TENANTS_KEY,
+    audited_key,
+    tenant_key,
+    text,
+)
+from meters.store.windows import NANO
+
+_TENANTS_PER_PIPELINE = 100
+
+
+class RedisAggregates(ReportAggregates):
+    def __init__(self, conn: RedisConnection) -> None:
+        self._conn = conn
+        self._redis = conn.client
+        self.prefix = conn.prefix
+
+    async def _hashes(self, tenants: list[str], months: tuple[str, ...], kinds: tuple[str, ...]) -> list[Any]:
+        """HGETALL of every (tenant, month, kind), in that order, pipelined by groups of tenants."""
+        replies: list[Any] = []
+        for start in range(0, len(tenants), _TENANTS_PER_PIPELINE):
+
+            async def read(group: list[str] = tenants[start : start + _TENANTS_PER_PIPELINE]) -> list[Any]:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for tenant in group:
+                        for month in months:
+                            for kind in kinds:
+                                pipe.hgetall(self.prefix + tenant_key(kind, tenant, month))
+                    return await pipe.execute()
+
+            replies += await self._conn.call(read)
+        return replies
+
+    async def _tenants(self) -> list[str]:
+        members = await self._conn.call(lambda: self._redis.smembers(self.prefix + TENANTS_KEY))
+        return sorted(text(m) for m in members)
+
+    async def report_input(
+        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+    ) -> ReportInput:
+        tenants = [tenant_id] if tenant_id else await self._tenants()
+        raw_labels = await self._conn.call(lambda: self._redis.hgetall(self.prefix + LABELS_KEY))
+        labels = LabelBook({text(k): v for k, v in raw_labels.items()})
+        folder = MonthlyFolder(labels, audited)
+        year = whole_year(months)
+        kinds = ("rt", "rd") if year is not None else ("ra", "rt", "rd")
+        replies = await self._hashes(tenants, months, kinds)
+        if year is not None:
+            await self._year_lines(tenants, year, folder, audited)
+        result = ReportInput()
+        tags: list[TagRow] = []
+        days: dict[str, int] = {}
+        fields: dict[bytes, tuple[str, ...]] = {}  # a field's decoded parts: fields repeat month after month
+        add, add_summed = folder.add, folder.add_summed
+        i = 0
+        for tenant in tenants:
+            for month in months:
+                if year is None:
+                    usage = replies[i]
+                    i += 1
+                    for field, value in usage.items():
+                        parts = fields.get(field)
+                        if parts is None:
+                            parts = fields[field] = tuple(field.decode().split("\t"))
+                        model, provider, currency, lid = parts
+                        v = list(map(int, value.split(b",")))
+                        if (month, model) in audited:
+                            add(tenant, month, model, provider, currency, lid, v)
+                        else:
+                            add_summed(tenant, model, provider, currency, lid, month, month, v)
+                tagged, daily = replies[i], replies[i + 1]
+                i += 2
+                for field, value in tagged.items():
+                    parts = fields.get(field)
+                    if parts is None:
+                        parts = fields[field] = tuple(field.decode().split("\t"))
+                    tag, model, lid = parts
+                    v = list(map(int, value.split(b",")))
+                    tags.append(TagRow(month, tenant, tag, model, labels[lid], counters_of(v)))
+                for day, grams in daily.items():
+                    key = text(day)
+                    days[key] = days.get(key, 0) + int(grams)
+        result.usage = folder.result(year_totals=year is not None)
+        result.tags = tags
+        result.daily = [DailyRow(day, grams / NANO) for day, grams in sorted(days.items())]
+        if tenant_id and audited:
+            result.org_tokens = await self._org_tokens(audited)
+        return result
+
+    async def _year_lines(
+        self, tenants: list[str], year: str, folder: MonthlyFolder, audited: frozenset[ModelMonth]
+    ) -> None:
+        """A year's lines (`ry`), and the audited months' rows of those lines (HMGET of just their fields):
+        `folder.result(year_totals=True)` then takes the audited months off the year's lines."""
+        years = await self._hashes(tenants, (year,), ("ry",))
+        by_month: dict[str, set[str]] = {}
+        for month, model in audited:
+            by_month.setdefault(month, set()).add(model)
+        wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
+        for tenant, lines in zip(tenants, years, strict=True):
+            decoded: list[tuple[bytes, tuple[str, str, str, str]]] = []
+            for field, value in lines.items():
+                model, provider, currency, lid = field.decode().split("\t")
+                v = list(map(int, value.split(b",")))
+                first, last = str(v[11]), str(v[12])
+                folder.add_summed(
+                    tenant,
+                    model,
+                    provider,
+                    currency,
+                    lid,
+                    f"{first[:4]}-{first[4:]}",
+                    f"{last[:4]}-{last[4:]}",
+                    v[:11],
+                )
+                decoded.append((field, (model, provider, currency, lid)))
+            for month, models in by_month.items():
+                chosen = [(field, parts) for field, parts in decoded if parts[0] in models]
+                if chosen:
+                    wanted.append((tenant, month, [f for f, _ in chosen], [p for _, p in chosen]))
+
+        async def read() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for tenant, month, names, _ in wanted:
+                    pipe.hmget(self.prefix + tenant_key("ra", tenant, month), names)
+                return await pipe.execute()
+
+        if not wanted:
+            return
+        for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
+            for parts, value in zip(parts_list, values, strict=True):
+                if value is not None:
+                    model, provider, currency, lid = parts
+                    folder.add(
+                        tenant, month, model, provider, currency, lid, list(map(int, value.split(b",")))
+                    )
+
+    async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
+        """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""
+        months = tuple(sorted({month for month, _ in audited}))
+        tenants = await self._tenants()
+        replies = await self._hashes(tenants, months, ("ra",))
+        tokens: dict[ModelMonth, int] = {}
+        i = 0
+        for _tenant in tenants:
+            for month in months:
+                for field, value in replies[i].items():
+                    pair = (month, text(field.split(b"\t", 1)[0]))
+                    if pair in audited:
+                        v = value.split(b",", 3)
+                        tokens[pair] = tokens.get(pair, 0) + int(v[1]) + int(v[2])
+                i += 1
+        return tokens
+
+
+class RedisAudited(AuditedStore):
+    def __init__(self, conn: RedisConnection, clock: Callable[[], float] = time.time) -> None:
+        self._conn = conn
+        self._redis = conn.client
+        self.prefix = conn.prefix
+        self._clock = clock
+        self._add = conn.client.register_script(scripts.ADD_AUDITED)
+
+    async def add(self, parsed: ParsedImport) -> AuditedImport:
+        at = stamp(parsed, 0, self._clock()).imported_at
+        keys = [self.prefix + audited_key(parsed.month), self.prefix + AUDITED_MONTHS_KEY]
+        version = await self._conn.call(lambda: self._add(keys=keys, args=[parsed.month, at, encode(parsed)]))
+        return AuditedImport(parsed.month, parsed.source, int(version), at, parsed.figures, parsed.basis)
+
+    async def list(self, month: str | None = None) -> list[AuditedImport]:
+        if month:
+            months = [month]
+        else:
+            members = await self._conn.call(lambda: self._redis.smembers(self.prefix + AUDITED_MONTHS_KEY))
+            months = sorted(text(m) for m in members)
+
+        async def read() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for each in months:
+                    pipe.hgetall(self.prefix + audited_key(each))
+                return await pipe.execute()
+
+        imports: list[AuditedImport] = []
+        for fields in await self._conn.call(read):
+            for name, value in fields.items():
+                if name == b"versions":
+                    continue
+                at, _, data = text(value).partition("\n")
+                imports.append(decode(data, int(name), at))
+        return newest_first(imports)

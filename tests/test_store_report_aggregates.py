@@ -1,0 +1,118 @@
+"""Label-keyed monthly aggregates and audited imports, on both backends, read back as reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from meters.audited import ImportedFigure, ParsedImport
+from meters.store.reporting import store_report
+from tests.support import stores as helpers
+from tests.support.stores import T0, make_estimate, make_record
+
+factory, store, clock = helpers.factory, helpers.store, helpers.clock
+MONTH = "2030-03"  # T0's month
+
+
+def audited(kg: float, model: str = "small", source: str = "Scaleway test", tokens: int | None = None) -> ParsedImport:
+    return ParsedImport(MONTH, source, (ImportedFigure(kg, model, tokens=tokens),), "location")
+
+
+async def report(store, period=MONTH, tenant=None):
+    return await store_report(store, period, tenant=tenant, catalogue_version="c", gateway_version="g")
+
+
+async def count(store, *records) -> None:
+    assert all(await store.meter.count_many([(None, r) for r in records]))
+
+
+async def test_apportionment_exact_through_the_store(store):
+    await count(
+        store,
+        *(
+            make_record(t, prompt_tokens=n, completion_tokens=0, gco2e=g, tags={"build": t})
+            for t, n, g in (("a", 600_000, 3.0), ("b", 300_000, 1.5), ("c", 100_000, 0.5))
+        ),
+    )
+    await store.audited.add(audited(12.5))
+    built = await report(store)
+    assert [(a.tenant, a.model, a.gco2e) for a in built.apportionment] == [
+        ("a", "small", 7500.0),
+        ("b", "small", 3750.0),
+        ("c", "small", 1250.0),
+    ]
+    (line,) = built.reconciliation
+    assert line.estimated_gco2e == pytest.approx(5.0)
+    assert line.audited_gco2e == 12500.0
+    assert line.gap_gco2e == pytest.approx(line.audited_gco2e - line.estimated_gco2e)
+    assert {(t.tenant, t.gco2e) for t in built.tags} == {("a", 7500.0), ("b", 3750.0), ("c", 1250.0)}
+    # A tenant's own report: its share of the organisation's audited figure, nobody else's lines.
+    own = await report(store, tenant="b")
+    assert [(a.tenant, a.gco2e) for a in own.apportionment] == [("b", 3750.0)]
+    assert {line.tenant for line in own.lines} == {"b"}
+
+
+async def test_labels_counters_and_unknown_energy(store):
+    unknown = make_estimate(0.25)._replace(energy_wh=None, water_ml=None, method="coefficient")
+    first = make_record("acme", model="big", prompt_tokens=7, completion_tokens=3)
+    first.datacentre = "scw-fr-par-2"
+    second = make_record("acme", model="big", prompt_tokens=1, completion_tokens=1)
+    second.estimate = unknown
+    await count(store, first, second, make_record("acme", timestamp=T0 + 86400))
+    built = await report(store, "2030")
+    lines = {(line.model, line.method): line for line in built.lines}
+    measured = lines[("big", "test")]
+    assert (measured.requests, measured.tokens_in, measured.tokens_out) == (1, 7, 3)
+    assert measured.datacentre == "scw-fr-par-2" and measured.boundary == "usage+embodied"
+    assert measured.energy_wh == pytest.approx(5.0) and measured.energy_known_requests == 1
+    unknown_line = lines[("big", "coefficient")]
+    assert unknown_line.energy_wh is None and unknown_line.water_ml is None  # unknown, never 0
+    assert built.totals.gco2e == pytest.approx(0.5 + 0.25 + 0.5)
+    assert [(p.day, round(p.gco2e, 6)) for p in built.by_day] == [("2030-03-15", 0.75), ("2030-03-16", 0.5)]
+
+
+async def test_reimport_is_a_restatement(store):
+    await count(store, make_record("acme", prompt_tokens=1000, completion_tokens=0))
+    first = await store.audited.add(audited(1.0, source="first"))
+    second = await store.audited.add(audited(2.0, source="second"))
+    assert (first.version, second.version) == (1, 2)
+    assert [i.version for i in await store.audited.list(MONTH)] == [2, 1]
+    assert [i.source for i in await store.audited.for_months((MONTH,))] == ["second", "first"]
+    assert await store.audited.list("2030-04") == []
+    built = await report(store)
+    assert built.totals.gco2e == pytest.approx(2000.0)  # the newest version is in force
+    assert built.restatements and built.restatements[0].month == MONTH
+
+
+async def test_months_summed_and_audited_months_kept_apart(store):
+    march, april = T0, T0 + 31 * 86400
+    await count(
+        store,
+        make_record("a", timestamp=march, prompt_tokens=100, completion_tokens=0, gco2e=1.0),
+        make_record("a", timestamp=april, prompt_tokens=300, completion_tokens=0, gco2e=3.0),
+        make_record("b", timestamp=april, prompt_tokens=100, completion_tokens=0, gco2e=1.0),
+    )
+    await store.audited.add(ParsedImport("2030-04", "s", (ImportedFigure(0.008, "small"),), "location"))
+    data = await store.aggregates.report_input(
+        tuple(f"2030-{m:02d}" for m in range(1, 13)), None, frozenset({("2030-04", "small")})
+    )
+    # (a line's months outside the audited ones come summed, dated its first month; an empty row marks its last)
+    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in data.usage if r.counters.requests) == [
+        ("2030-03", "a", 100),
+        ("2030-04", "a", 300),
+        ("2030-04", "b", 100),
+    ]
+    monthly = await store.aggregates.report_input(("2030-03", "2030-04"), None, frozenset({("2030-04", "small")}))
+    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in monthly.usage if r.counters.requests) == [
+        ("2030-03", "a", 100),
+        ("2030-04", "a", 300),
+        ("2030-04", "b", 100),
+    ]
+    built = await report(store, "2030", tenant="b")
+    assert [(a.tenant, a.gco2e) for a in built.apportionment] == [("b", 2.0)]  # 8 g x 100 / 400 tokens
+
+
+async def test_retention_is_checked():
+    from meters.store import open_store
+
+    with pytest.raises(ValueError, match="monthly_retention_months"):
+        await open_store(None, monthly_retention_months=12)
