@@ -58,7 +58,9 @@ class ModelRuntime:
     @cached_property
     def datacentre(self) -> str | None:
         """The data centre the model's figure assumes (energy method, or the `carbon:` block), if any."""
-        described = self.factors.describe().get("datacentre")
+        facts = self.factors.describe()
+        nested = facts.get("factors")
+        described = facts.get("datacentre") or (nested.get("datacentre") if isinstance(nested, Mapping) else None)
         configured = (self.entry.carbon or {}).get("datacentre")
         value = described or configured
         return str(value) if value else None

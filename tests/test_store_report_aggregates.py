@@ -116,3 +116,14 @@ async def test_retention_is_checked():
 
     with pytest.raises(ValueError, match="monthly_retention_months"):
         await open_store(None, monthly_retention_months=12)
+
+
+async def test_audited_model_without_gateway_traffic(store):
+    """An audited model (with water) the gateway never served: all of it outside the gateway, no crash."""
+    await count(store, make_record("acme"))
+    figure = ImportedFigure(2.0, "unused", m3_water=0.001)
+    await store.audited.add(ParsedImport(MONTH, "s", (figure,), "location"))
+    built = await report(store)
+    (line,) = built.reconciliation
+    assert (line.model, line.estimated_gco2e, line.outside_gateway_gco2e) == ("unused", 0.0, 2000.0)
+    assert (await report(store, tenant="acme")).reconciliation == ()

@@ -7,6 +7,7 @@ import sqlite3
 from meters.limits import Limits, Scope
 from meters.store import Amounts
 from meters.store.sqlite import open_sqlite
+from meters.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.stores import T0, make_record
 
 # Version 0 (user_version 0): one `reserved` row per reservation x scope, amounts not on the reservation.
@@ -65,6 +66,27 @@ async def test_live_reservations_of_an_old_file_are_held_once_and_freed(tmp_path
     await store.close()
     await again.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'reserved'").fetchall() == []
     conn.close()
+
+
+async def test_a_version_1_file_gets_its_monthly_aggregates_from_the_ledger(tmp_path):
+    """Schema 2 adds the reports' monthly aggregates: an older file has them rebuilt from its ledger, once."""
+    from meters.store.reporting import store_report
+
+    path = tmp_path / "v1.sqlite3"
+    store = open_sqlite(path)
+    assert await store.meter.record(make_record("acme", prompt_tokens=100, completion_tokens=0, tags={"b": "1"}))
+    await store.close()
+    conn = sqlite3.connect(path)
+    for table in ("usage_month", "usage_year", "usage_tag_month", "usage_tenant_day", "report_labels"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    upgraded = open_sqlite(path)
+    built = await store_report(upgraded, "2030", catalogue_version="c", gateway_version="g")
+    assert [(line.tenant, line.tokens_in) for line in built.lines] == [("acme", 100)]
+    assert [(tag.tenant, tag.tag) for tag in built.tags] == [("acme", "b=1")]
+    await upgraded.close()

@@ -1,12 +1,14 @@
 """`carbon-gateway report --period P [--tenant ID] [--format json|csv|pdf|html] [--out PATH]`.
 
 A sustainability report generated from the store's aggregates (REDIS_URL or the state directory, as the config
-says), with no server running. Without --out it goes to stdout; --out DIR writes the report under its own name.
+says), with no server running. Without --out it goes to stdout; --out DIR (an existing directory, or any path
+ending in /) writes the report under its own name.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +45,8 @@ async def make_report(args: argparse.Namespace, config: GatewayConfig) -> int:
         sys.stdout.buffer.flush()
         return 0
     target = Path(args.out)
-    if target.is_dir():
+    if target.is_dir() or args.out.endswith(("/", os.sep)):  # a directory: the report's own file name
+        target.mkdir(parents=True, exist_ok=True)
         target = target / filename(built, fmt)
     target.write_bytes(data)
     print(f"wrote {target} ({len(data):,} bytes, {len(built.lines):,} lines)", file=sys.stderr)

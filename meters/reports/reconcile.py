@@ -83,8 +83,8 @@ def apportion_usage(
             micrograms[key] = micrograms.get(key, 0) + part
         if figure.water_ml is None:
             water_ml.update(dict.fromkeys(split.keys))
-        else:
-            per_token = figure.water_ml / max(gateway, figure.tokens or 0)
+        elif parts:  # no gateway traffic of that model-month: no part to give water to
+            per_token = figure.water_ml / max(gateway, figure.tokens or 0, 1)
             for key, tokens in parts.items():
                 if key not in water_ml or water_ml[key] is not None:
                     water_ml[key] = (water_ml.get(key) or 0.0) + tokens * per_token
