@@ -17,6 +17,7 @@ from typing import Any, TypeGuard
 from gateway import tokens
 from gateway.admission import Admission
 from gateway.auth import Principal
+from gateway.dead_letters import DeadLetters
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError
 from gateway.observability.telemetry import Telemetry
@@ -92,11 +93,23 @@ def estimate(runtime: ModelRuntime, usage: Usage, upstream_s: float) -> Estimate
 
 
 class Accounting:
-    def __init__(self, meter: Meter, telemetry: Telemetry) -> None:
+    def __init__(self, meter: Meter, telemetry: Telemetry, dead_letters: DeadLetters | None = None) -> None:
         self._meter = meter
         self._telemetry = telemetry
-        self.writer = UsageWriter(meter.count_many)
+        self._dead_letters = dead_letters
+        self.writer = UsageWriter(meter.count_many, on_failed=self._uncountable)
         self._pending: set[asyncio.Task[None]] = set()
+
+    def _uncountable(self, reservation_id: str | None, record: UsageRecord, error: BaseException) -> None:
+        """A record the store refused: kept for inspection, and what it held given back."""
+        if self._dead_letters is not None:
+            self._dead_letters.keep(reservation_id, record, error)
+        else:
+            log.error("usage record %s could not be counted: %r", record.request_id, error)
+        if reservation_id:
+            task = asyncio.create_task(self._meter.release(reservation_id))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def start(self) -> None:
         self.writer.start()

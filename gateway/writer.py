@@ -29,6 +29,11 @@ class UsageWriter:
     `(reservation_id or None, record)`. An `urgent` item cuts the linger short: a request
     reserved on its own (its tenant is near a limit) holds its worst case until it is counted,
     and the tenant's next request should not be refused for that.
+
+    One bad record never drops the others: a batch the store refuses (for anything but an outage) is
+    written again one record at a time (counting is idempotent on the request id, so what the first
+    attempt counted is not counted twice), and a record that still fails goes to `on_failed` (the
+    gateway keeps it in its dead-letter file and releases what it held), named in the log.
     """
 
     def __init__(
@@ -36,8 +41,10 @@ class UsageWriter:
         write_many: Callable[[list[CountItem]], Awaitable[Any]],
         *,
         linger_s: float = LINGER_S,
+        on_failed: Callable[[str | None, UsageRecord, BaseException], None] | None = None,
     ) -> None:
         self._write_many = write_many
+        self._on_failed = on_failed
         self._linger_s = linger_s
         self._queue: asyncio.Queue[CountItem | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -97,6 +104,18 @@ class UsageWriter:
                 log.warning("store unavailable, retrying %d usage record(s) in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-            except Exception:  # a bug must not kill the writer or spin: log and move on
-                log.exception("%d usage record(s) could not be written", len(batch))
+            except Exception as exc:  # a record the store cannot take, or a bug: never the whole batch
+                await self._isolate(batch, exc)
                 return
+
+    async def _isolate(self, batch: list[CountItem], exc: Exception) -> None:
+        if len(batch) == 1:
+            reservation_id, record = batch[0]
+            if self._on_failed is None:
+                log.error("usage record %s could not be written: %r", record.request_id, exc)
+            else:
+                self._on_failed(reservation_id, record, exc)
+            return
+        log.warning("a batch of %d usage records failed (%r): writing them one by one", len(batch), exc)
+        for item in batch:
+            await self._write([item])
