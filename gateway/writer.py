@@ -50,6 +50,7 @@ class UsageWriter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._hurry = asyncio.Event()
+        self._busy = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="usage-writer")
@@ -58,6 +59,12 @@ class UsageWriter:
         self._queue.put_nowait((reservation_id, record))
         if urgent:
             self._hurry.set()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (tests, and callers that read their own usage)."""
+        while not self._queue.empty() or self._busy:
+            self._hurry.set()
+            await asyncio.sleep(0.002)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -70,6 +77,7 @@ class UsageWriter:
         stopping = False
         while not stopping:
             item = await self._queue.get()
+            self._busy = True
             if item is not None and not self._stopping and not self._hurry.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), self._linger_s)
@@ -83,6 +91,7 @@ class UsageWriter:
             stopping = item is None
             if batch:
                 await self._write(batch)
+            self._busy = False
 
     async def _write(self, batch: list[CountItem]) -> None:
         """Write a batch; while the store is unavailable (fail_closed), keep it and retry.

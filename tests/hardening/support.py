@@ -45,8 +45,7 @@ async def tenant_edge(
 
 async def settled(gw: Gateway) -> dict[str, Any]:
     """The tenant's month totals once the usage writer has counted what is queued."""
-    await asyncio.wait_for(gw.accounting.writer.close(), 30)
-    gw.accounting.writer.start()
+    await asyncio.wait_for(gw.accounting.writer.flush(), 30)
     usage = await gw.store.reports.usage(TENANT, time.strftime("%Y-%m", time.gmtime()))
     return dict(usage["totals"])
 
