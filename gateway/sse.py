@@ -26,9 +26,10 @@ DONE_PREFIXES = (b"data: [DONE]", b"data:[DONE]")
 class StreamState:
     """What the relay learnt about one stream, read by the proxy when it ends."""
 
-    __slots__ = ("carbon", "done", "first_byte_at", "texts", "usage")
+    __slots__ = ("carbon", "done", "first_byte_at", "redact", "texts", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, redact: Callable[[str], str] | None = None) -> None:
+        self.redact = redact  # an upstream's error event is relayed without the gateway's secrets
         self.usage: dict[str, Any] | None = None
         self.first_byte_at: float | None = None
         self.done = False
@@ -100,6 +101,9 @@ def _process(
     if not event.startswith(b"data:"):
         return event + b"\n\n"  # comments, `event:` or `id:` lines: relayed as they are
     obj = _event_object(event)
+    if "error" in obj and state.redact is not None:
+        text = event.decode("utf-8", "replace")
+        return state.redact(text).encode() + b"\n\n"
     if "usage" in obj:
         usage = obj.get("usage")
         if usage is None and not client_wants_usage:

@@ -50,6 +50,7 @@ async def respond(
     if sent.response.status >= 400:
         raise await router.error_of(sent)
     meter = _StreamMeter(admission, payload, sent)
+    meter.state.redact = router.redact
     if "json" in sent.response.headers.get("content-type", ""):
         meter.plain_json = await sent.response.read()
     headers = dict(sent.runtime.label_headers)

@@ -33,3 +33,14 @@ async def test_an_echoed_upstream_key_is_redacted_and_the_code_is_a_string(
     error = response.json()["error"]
     assert "Incorrect API key provided: [redacted]." in error["message"]
     assert error["code"] == relayed_code
+
+
+async def test_an_upstream_error_event_mid_stream_is_relayed_redacted(tmp_path: Path) -> None:
+    models = edge_config(tmp_path)["model_list"]
+    models[0]["litellm_params"]["api_key"] = SECRET
+    error = orjson.dumps({"error": {"message": f"key {SECRET} revoked", "type": "auth", "code": None}})
+    upstream = ScriptedUpstream(chunks=[b"data: " + error + b"\n\n", b"data: [DONE]\n\n"])
+    async with edge(tmp_path, upstream, model_list=models) as (client, _):
+        response = await client.post("/v1/chat/completions", json={**HI, "stream": True})
+    assert response.status_code == 200
+    assert SECRET not in response.text and "key [redacted] revoked" in response.text
