@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.accounting import Usage, ignored_usage, sound_count
-from gateway.text import input_text
+from gateway.text import input_text, output_text
 from gateway.tokens import count_text
 from meters.usage import USAGE_COUNTED_BY_GATEWAY, USAGE_FROM_UPSTREAM
 
@@ -47,6 +47,15 @@ class ResponsesRelay:
         self.usage: Usage | None = None
         self.completed = False
         self.first_byte_at: float | None = None
+
+    def answered_with_json(self, body: bytes) -> None:
+        """The upstream answered the stream request with a JSON body: meter what it says it generated."""
+        try:
+            response = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        self.usage = usage_of(self._payload, response, lambda: output_text(response))
+        self._carbon_of(self.usage)
 
     def finish(self) -> Usage:
         if self.usage is None:

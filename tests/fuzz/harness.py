@@ -89,6 +89,8 @@ class Harness:
         self.requests += 1
         self.statuses[response.status_code] += 1
         status = response.status_code
+        if call.proxied and status in (200, 201) and call.headers.get("authorization") == f"Bearer {TENANT_KEY}":
+            self.served += 1
         assert status < 500 or status in ALLOWED_5XX, f"{status} on {call.path}: {response.text[:300]}"
         assert SECRET not in response.text, "the upstream key reached the client"
         if status >= 400:
@@ -99,8 +101,6 @@ class Harness:
             assert error["param"] is None or isinstance(error["param"], str), error
         elif response.headers.get("content-type", "").startswith("text/event-stream"):
             _check_stream_end(response.text)
-        if call.proxied and status in (200, 201) and call.headers.get("authorization") == f"Bearer {TENANT_KEY}":
-            self.served += 1
         health = await self.client.get("/healthz")
         assert health.status_code == 200, "the gateway stopped answering /healthz"
         lost, leaked = await self.ledger_check()
@@ -139,6 +139,10 @@ def _check_stream_end(text: str) -> None:
     assert events, "an empty stream"
     last = events[-1]
     if last.startswith("data: [DONE]") or last.startswith("event: response.completed"):
+        return
+    if last.startswith("event: error\ndata: "):  # the Responses API's error event
+        obj = orjson.loads(last.split("\n", 1)[1][6:])
+        assert obj["type"] == "error" and isinstance(obj["message"], str), obj
         return
     if last.startswith("data: {"):
         obj = orjson.loads(last[6:])

@@ -128,3 +128,30 @@ async def test_nonsense_upstream_usage_is_not_believed(
     assert 0 < served["prompt_tokens"] < 100 and served["completion_tokens"] == 2
     assert totals["prompt_tokens"] == served["prompt_tokens"]
     assert "upstream usage ignored" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["no_done", "list_event"])
+async def test_a_broken_responses_stream_ends_with_an_error_event_and_is_counted(
+    tmp_path: Path, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"model": SCRIPTED, "input": "Hello there", "stream": True}
+    async with tenant_edge(tmp_path, "embedded", ScriptedUpstream(chunks=BROKEN[case])) as (client, gw):
+        with caplog.at_level(logging.WARNING, logger="carbon_gateway.metering"):
+            response = await client.post("/v1/responses", json=body, headers=AUTH)
+        totals = await settled(gw)
+        assert await outstanding(gw) == 0
+    last = [event for event in response.text.split("\n\n") if event][-1]
+    assert last.startswith("event: error\ndata: ")
+    assert orjson.loads(last.split("\n", 1)[1][6:])["type"] == "error"
+    assert totals["requests"] == 1 and "ended early" in caplog.text
+
+
+async def test_a_json_answer_to_a_responses_stream_is_an_error_event_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"model": SCRIPTED, "input": "Hello there", "stream": True}
+    async with tenant_edge(tmp_path, "embedded", JsonToStreamUpstream()) as (client, gw):
+        response = await client.post("/v1/responses", json=body, headers=AUTH)
+        totals = await settled(gw)
+        assert await outstanding(gw) == 0
+    assert "not an event stream" in response.text and totals["requests"] == 1
