@@ -112,3 +112,25 @@ async def test_a_huge_max_tokens_is_refused_and_leaves_the_tenant_its_limits(tmp
         # 10 tokens each against 100 a day (the last ones refused on their reservation): the limit still holds.
         assert 8 <= served <= 10 and response.status_code == 429
         assert await outstanding(gw) == 0
+
+
+ADMIN_CASES = [
+    ("POST", "/admin/tenants", {"id": {"a": [1]}}, "tenant.id"),
+    ("POST", "/admin/tenants", {"id": "t1", "limits": {"tokens_per_day": {"a": [1]}}}, "tenant.limits.tokens_per_day"),
+    ("POST", "/admin/tenants", {"id": "t1", "limits": [[1]]}, "tenant.limits"),
+    ("PATCH", "/admin/tenants/t0", {"models": [1]}, "tenant.models"),  # was a 500 (found by the fuzz suite)
+    ("PATCH", "/admin/tenants/t0", {"limits": {"tokens_per_day": [{"a": 1}]}}, "tenant.limits.tokens_per_day"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "param"), ADMIN_CASES)
+async def test_nested_admin_input_is_a_400(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, path: str, body: Any, param: str
+) -> None:
+    monkeypatch.setenv("GATEWAY_ADMIN_KEY", "adm-key-0123")
+    admin = {"authorization": "Bearer adm-key-0123"}
+    async with edge(tmp_path) as (client, _):
+        created = await client.post("/admin/tenants", json={"id": "t0"}, headers=admin)
+        assert created.status_code == 201, created.text
+        response = await client.request(method, path, content=orjson.dumps(body), headers=admin)
+    shaped(response, 400, param)
