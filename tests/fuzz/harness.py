@@ -48,6 +48,7 @@ class Harness:
         self.statuses: collections.Counter[int] = collections.Counter()
         self.requests = 0
         self.served = 0  # the tenant's requests that produced usage (so must be counted)
+        self.client_5xx = 0
         self.failures: list[str] = []
         self.traces = Traces()
         self.client: httpx.AsyncClient
@@ -91,7 +92,10 @@ class Harness:
         status = response.status_code
         if call.proxied and status in (200, 201) and call.headers.get("authorization") == f"Bearer {TENANT_KEY}":
             self.served += 1
+        if status >= 500 and call.fault == "normal":
+            self.client_5xx += 1  # the upstream behaved: a 5xx here is the client's input's doing
         assert status < 500 or status in ALLOWED_5XX, f"{status} on {call.path}: {response.text[:300]}"
+        assert status < 500 or call.fault != "normal", f"{status} with a sound upstream: {response.text[:300]}"
         assert SECRET not in response.text, "the upstream key reached the client"
         if status >= 400:
             error = orjson.loads(response.content)["error"]
@@ -125,6 +129,7 @@ class Harness:
             "status_counts": {str(k): v for k, v in sorted(self.statuses.items())},
             "5xx": sum(v for k, v in self.statuses.items() if k >= 500),
             "500": self.statuses.get(500, 0),
+            "5xx_with_sound_upstream": self.client_5xx,
             "served_to_tenant": self.served,
             "usage_lost": lost,
             "leaked_reservations": leaked,
