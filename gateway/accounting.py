@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from gateway import tokens
 from gateway.admission import Admission
 from gateway.auth import Principal
+from gateway.dead_letters import DeadLetters
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError
 from gateway.observability.telemetry import Telemetry
@@ -40,17 +41,37 @@ class Usage:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": total}
 
 
+MAX_UPSTREAM_TOKENS = 10**9  # beyond this an upstream's count is nonsense (no context window is that long)
+
+
+def sound_count(value: Any) -> TypeGuard[int]:
+    """An upstream token count the gateway believes: an integer from 0 to MAX_UPSTREAM_TOKENS."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UPSTREAM_TOKENS
+
+
 def upstream_tokens(usage: Any) -> tuple[int, int] | None:
-    """(prompt, completion) from an OpenAI `usage` object, or None when it is absent or malformed."""
+    """(prompt, completion) from an OpenAI `usage` object, or None when it is absent or malformed: counts that
+    are negative, not integers or absurd are logged and treated as missing (the gateway then counts itself)."""
     if not isinstance(usage, dict):
         return None
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens", 0)
     if completion is None:
         completion = 0
-    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt < 0 or completion < 0:
+    if not sound_count(prompt) or not sound_count(completion):
+        ignored_usage(prompt, completion)
         return None
     return prompt, completion
+
+
+def ignored_usage(prompt: Any, completion: Any) -> None:
+    log.warning(
+        "upstream usage ignored, the gateway counts instead (usage_source: gateway_count): "
+        "prompt=%.40r completion=%.40r (token counts must be integers from 0 to %d)",
+        prompt,
+        completion,
+        MAX_UPSTREAM_TOKENS,
+    )
 
 
 def resolve_usage(
@@ -72,11 +93,23 @@ def estimate(runtime: ModelRuntime, usage: Usage, upstream_s: float) -> Estimate
 
 
 class Accounting:
-    def __init__(self, meter: Meter, telemetry: Telemetry) -> None:
+    def __init__(self, meter: Meter, telemetry: Telemetry, dead_letters: DeadLetters | None = None) -> None:
         self._meter = meter
         self._telemetry = telemetry
-        self.writer = UsageWriter(meter.count_many)
+        self._dead_letters = dead_letters
+        self.writer = UsageWriter(meter.count_many, on_failed=self._uncountable)
         self._pending: set[asyncio.Task[None]] = set()
+
+    def _uncountable(self, reservation_id: str | None, record: UsageRecord, error: BaseException) -> None:
+        """A record the store refused: kept for inspection, and what it held given back."""
+        if self._dead_letters is not None:
+            self._dead_letters.keep(reservation_id, record, error)
+        else:
+            log.error("usage record %s could not be counted: %r", record.request_id, error)
+        if reservation_id:
+            task = asyncio.create_task(self._meter.release(reservation_id))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def start(self) -> None:
         self.writer.start()

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
@@ -50,6 +51,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return Response(body, status_code=500, media_type="application/json", headers=response_id_headers(request))
 
 
+class GatewayApp(Starlette):
+    """Starlette, except that a request whose bug was answered with the 500 above does not take its connection
+    down: Starlette re-raises the error after sending the 500 (for servers to log), and uvicorn then closes the
+    keep-alive connection silently under the client's next request. It has been logged already."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        with contextlib.suppress(Exception):  # logged by _unexpected, answered with a 500
+            await super().__call__(scope, receive, send)
+
+
 def create_app(
     config: GatewayConfig | str | Path | None = None, routes: Mapping[str, Route] | None = None
 ) -> Starlette:
@@ -69,7 +83,7 @@ def create_app(
         finally:
             await gw.close()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=route_table(prepared.telemetry.metrics, config.observability),
         lifespan=lifespan,
         middleware=[Middleware(RequestIdMiddleware)],

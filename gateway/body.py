@@ -1,4 +1,6 @@
-"""Reading a request body: at most the configured size (413), a JSON object (400)."""
+"""Reading a request body: at most the configured size (413), a JSON object nested at most `MAX_DEPTH` deep
+(400): deeper JSON would overflow the serialiser when forwarded (orjson refuses ~250 levels) or Python's recursion
+limit when read, and no OpenAI request nests more than a handful of levels."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import orjson
 from starlette.requests import Request
 
 from gateway.errors import GatewayError, bad_request
+
+MAX_DEPTH = 64
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -37,7 +41,25 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    if too_deep(payload, MAX_DEPTH):
+        raise bad_request(
+            f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep.", code="nesting_too_deep"
+        )
     return payload
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether `value` nests containers more than `limit` levels deep (iterative: no recursion to overflow)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gateway.accounting import Accounting
 from gateway.config import ConfigError, GatewayConfig
+from gateway.dead_letters import DeadLetters
 from gateway.observability.telemetry import Telemetry
 from gateway.providers import Route, RouteKind, resolve_models, routes_from_json
 from gateway.registry import ModelRegistry
@@ -27,7 +28,7 @@ from gateway.tenancy import Access, build_access
 from gateway.upstream import litellm
 from gateway.upstream.passthrough import PassthroughClient
 from meters.carbon import CarbonEngine, CatalogueError
-from meters.store import Store, open_store
+from meters.store import Store, default_state_dir, open_store
 
 RESOLVED_ROUTES_ENV = "CARBON_GATEWAY_RESOLVED"  # set by `carbon-gateway serve` for its workers
 
@@ -104,7 +105,7 @@ class Gateway:
             store=store,
             access=access,
             router=Router(prepared.registry, telemetry),
-            accounting=Accounting(store.meter, telemetry),
+            accounting=Accounting(store.meter, telemetry, DeadLetters(Path(settings.state_dir or default_state_dir()))),
             client=prepared.client,
         )
         await gateway._start()

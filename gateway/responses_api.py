@@ -14,12 +14,11 @@ from typing import Any
 
 import orjson
 
-from gateway.accounting import Usage
-from gateway.text import input_text
+from gateway.accounting import Usage, ignored_usage, sound_count
+from gateway.text import input_text, output_text
 from gateway.tokens import count_text
 from meters.usage import USAGE_COUNTED_BY_GATEWAY, USAGE_FROM_UPSTREAM
 
-MAX_TOKENS = 10**9
 COMPLETED = "response.completed"
 
 
@@ -28,15 +27,9 @@ def usage_of(payload: dict[str, Any], response: Any, text: Callable[[], str]) ->
     usage = response.get("usage") if isinstance(response, dict) else None
     if isinstance(usage, dict):
         prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
-        if (
-            isinstance(prompt, int)
-            and isinstance(completion, int)
-            and not isinstance(prompt, bool)
-            and not isinstance(completion, bool)
-            and 0 <= prompt < MAX_TOKENS
-            and 0 <= completion < MAX_TOKENS
-        ):
+        if sound_count(prompt) and sound_count(completion):
             return Usage(prompt, completion, USAGE_FROM_UPSTREAM)
+        ignored_usage(prompt, completion)
     return Usage(count_text(input_text(payload.get("input"))), count_text(text()), USAGE_COUNTED_BY_GATEWAY)
 
 
@@ -54,6 +47,15 @@ class ResponsesRelay:
         self.usage: Usage | None = None
         self.completed = False
         self.first_byte_at: float | None = None
+
+    def answered_with_json(self, body: bytes) -> None:
+        """The upstream answered the stream request with a JSON body: meter what it says it generated."""
+        try:
+            response = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        self.usage = usage_of(self._payload, response, lambda: output_text(response))
+        self._carbon_of(self.usage)
 
     def finish(self) -> Usage:
         if self.usage is None:

@@ -11,7 +11,8 @@ import orjson
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError, UpstreamError
 from gateway.observability.telemetry import Telemetry
-from gateway.registry import ModelRegistry, ModelRuntime
+from gateway.redact import Redactor
+from gateway.registry import ModelRegistry, ModelRuntime, api_key
 from gateway.upstream.base import UpstreamResponse
 
 
@@ -26,6 +27,9 @@ class Router:
     def __init__(self, registry: ModelRegistry, telemetry: Telemetry) -> None:
         self.registry = registry
         self._telemetry = telemetry
+        self.redact = Redactor(
+            api_key(runtime.entry, runtime.route) for runtime in registry.models.values()
+        )
 
     def model(self, name: str) -> ModelRuntime:
         return self.registry.model(name)
@@ -68,6 +72,9 @@ class Router:
                 message = error
         except (orjson.JSONDecodeError, AttributeError):
             pass
+        message = self.redact(message)
+        if code is not None:
+            code = self.redact(_as_text(code))
         if status < 500:
             kind = "invalid_request_error" if status != 429 else "rate_limit_error"
             return GatewayError(status, message, code=code, type=kind)
@@ -75,3 +82,13 @@ class Router:
 
     def _observe(self, runtime: ModelRuntime, code: str) -> None:
         self._telemetry.upstream_error(model=runtime.name, provider=runtime.route.provider, code=code)
+
+
+def _as_text(code: Any) -> str:
+    """An upstream's error `code` as the string OpenAI's shape has (some upstreams send numbers or objects)."""
+    if isinstance(code, str):
+        return code
+    try:
+        return orjson.dumps(code).decode()[:200]
+    except TypeError:  # nested beyond orjson's limit
+        return type(code).__name__

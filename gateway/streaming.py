@@ -1,25 +1,37 @@
-"""A streamed answer: relayed event by event (sse.py), metered when it ends, however it ends."""
+"""A streamed answer: relayed event by event (sse.py), metered when it ends, however it ends.
+
+A stream that breaks — the upstream closes it before `data: [DONE]`, resets it, times out, sends an event
+that is not a JSON object, or answers with a plain JSON body — ends with an error event in OpenAI's shape
+(`data: {"error": {...}}`, which the openai SDKs raise as an APIError), is counted with the gateway's own
+count of what was generated (unless the upstream's usage already came), settles its reservation, and is logged
+with its real cause (502/504, not 499). 499 is kept for a client that went away.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.responses import Response, StreamingResponse
 
 from gateway.accounting import Accounting, Usage, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_payload
 from gateway.config import CarbonSettings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamBadResponse, error_body
 from gateway.routing import Router, Sent
 from gateway.sse import StreamState, relay
+from gateway.text import completion_text
 from gateway.unary import FALLBACK_FROM
 from meters.carbon import Estimate
 from meters.usage import USAGE_COUNTED_BY_GATEWAY
 
-CLIENT_LEFT = 499  # the client went away, or the upstream closed without [DONE]
+CLIENT_LEFT = 499  # the client went away
+
+log = logging.getLogger("carbon_gateway.metering")
 
 
 async def respond(
@@ -38,6 +50,9 @@ async def respond(
     if sent.response.status >= 400:
         raise await router.error_of(sent)
     meter = _StreamMeter(admission, payload, sent)
+    meter.state.redact = router.redact
+    if "json" in sent.response.headers.get("content-type", ""):
+        meter.plain_json = await sent.response.read()
     headers = dict(sent.runtime.label_headers)
     headers.update(admission.headers)
     headers["cache-control"] = "no-cache"
@@ -58,6 +73,7 @@ class _StreamMeter:
         self.state = StreamState()
         self.usage: Usage | None = None
         self.figure: Estimate | None = None
+        self.plain_json: bytes | None = None  # the upstream answered the stream request with a JSON body
 
     def finalize(self, state: StreamState) -> dict[str, Any]:
         if state.carbon is not None:
@@ -75,8 +91,12 @@ async def _body(
     accounting: Accounting, meter: _StreamMeter, started: float, *, client_wants_usage: bool, carbon_in_body: bool
 ) -> AsyncIterator[bytes]:
     state, sent = meter.state, meter.sent
-    status = 200
+    status = CLIENT_LEFT  # until the stream ends one way or another
+    failure: GatewayError | None = None
     try:
+        if meter.plain_json is not None:
+            _read_plain_json(state, meter.plain_json)
+            raise UpstreamBadResponse("a JSON body, not an event stream, to a stream request")
         async for piece in relay(
             sent.response.iter_chunks(),
             state,
@@ -85,17 +105,50 @@ async def _body(
             finalize=meter.finalize,
         ):
             yield piece
+        if not state.done:
+            raise UpstreamBadResponse("a stream that ended before data: [DONE]")
+        status = 200
     except GatewayError as exc:
-        status = exc.status  # the upstream broke mid-stream: headers are gone, the client sees the stream end
+        failure = exc  # the upstream broke mid-stream: the headers are gone, the stream ends with an error event
+    except Exception:  # a bug: the stream still ends cleanly and is still counted
+        log.exception("stream relay failed")
+        failure = GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error")
     finally:
         sent.response.close()
-        if not state.done and status == 200:
-            status = CLIENT_LEFT
+        if failure is not None:
+            status = failure.status
+        _settle(accounting, meter, started, status, failure)
+    if failure is not None:
+        yield b"data: " + error_body(failure.message, failure.type, failure.param, failure.code) + b"\n\n"
+
+
+def _read_plain_json(state: StreamState, body: bytes) -> None:
+    """What a JSON answer to a stream request generated, to meter it."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(data, dict):
+        if isinstance(data.get("usage"), dict):
+            state.usage = data["usage"]
+        state.texts.append(completion_text(data))
+
+
+def _settle(
+    accounting: Accounting, meter: _StreamMeter, started: float, status: int, failure: GatewayError | None
+) -> None:
+    """Count what the stream served, however it ended; if even that fails, release what it held."""
+    state, sent, admission = meter.state, meter.sent, meter.admission
+    if failure is not None:
+        log.warning(
+            "stream %s ended early (status %d): %s", admission.request_id, status, failure.message
+        )
+    try:
         meter.finalize(state)
         assert meter.usage is not None and meter.figure is not None
         first = state.first_byte_at
         accounting.finish(
-            meter.admission,
+            admission,
             sent.runtime,
             meter.usage,
             meter.figure,
@@ -104,3 +157,6 @@ async def _body(
             ttft_s=(first - started) if first else None,
             overhead_s=sent.sent_at - started,
         )
+    except Exception:
+        log.exception("stream %s could not be metered; its reservation is released", admission.request_id)
+        accounting.abandon_soon(admission, status, started)

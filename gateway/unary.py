@@ -15,6 +15,7 @@ from gateway.carbon_headers import carbon_headers, carbon_payload
 from gateway.config import CarbonSettings
 from gateway.errors import UpstreamBadResponse
 from gateway.routing import Router
+from gateway.sse import sound_choice
 from gateway.text import completion_text
 from meters.usage import USAGE_COUNTED_BY_GATEWAY
 
@@ -38,18 +39,17 @@ async def respond(
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise UpstreamBadResponse("a response that is not JSON") from None
+    check_shape(data)
     runtime = sent.runtime
-    usage = resolve_usage(
-        admission.endpoint, payload, data.get("usage") if isinstance(data, dict) else None, lambda: completion_text(data)
-    )
-    if usage.source == USAGE_COUNTED_BY_GATEWAY and isinstance(data, dict):
+    usage = resolve_usage(admission.endpoint, payload, data.get("usage"), lambda: completion_text(data))
+    if usage.source == USAGE_COUNTED_BY_GATEWAY:
         data["usage"] = usage.as_openai()
     figure = estimate(runtime, usage, upstream_s)
     headers = carbon_headers(runtime.label_headers, figure, usage.source)
     headers.update(admission.headers)
     if runtime is not admission.runtime:
         headers[FALLBACK_FROM] = admission.runtime.name
-    if settings.body and isinstance(data, dict) and isinstance(data.get("usage"), dict):
+    if settings.body and isinstance(data.get("usage"), dict):
         data["usage"]["carbon"] = carbon_payload(figure, usage.source)
         body = orjson.dumps(data)
     elif usage.source == USAGE_COUNTED_BY_GATEWAY:
@@ -71,3 +71,13 @@ async def respond(
         )
 
     return Response(body, headers=headers, media_type="application/json", background=BackgroundTask(account))
+
+
+def check_shape(data: Any) -> None:
+    """An answer is a JSON object; its `choices`, when there, objects whose `message` is an object: anything else
+    is upstream nonsense (502), not something to relay or count."""
+    if not isinstance(data, dict):
+        raise UpstreamBadResponse("a response that is not a JSON object")
+    choices = data.get("choices")
+    if choices is not None and not (isinstance(choices, list) and all(sound_choice(c) for c in choices)):
+        raise UpstreamBadResponse("a response whose 'choices' are not an array of objects with object messages")

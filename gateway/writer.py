@@ -29,6 +29,11 @@ class UsageWriter:
     `(reservation_id or None, record)`. An `urgent` item cuts the linger short: a request
     reserved on its own (its tenant is near a limit) holds its worst case until it is counted,
     and the tenant's next request should not be refused for that.
+
+    One bad record never drops the others: a batch the store refuses (for anything but an outage) is
+    written again one record at a time (counting is idempotent on the request id, so what the first
+    attempt counted is not counted twice), and a record that still fails goes to `on_failed` (the
+    gateway keeps it in its dead-letter file and releases what it held), named in the log.
     """
 
     def __init__(
@@ -36,13 +41,16 @@ class UsageWriter:
         write_many: Callable[[list[CountItem]], Awaitable[Any]],
         *,
         linger_s: float = LINGER_S,
+        on_failed: Callable[[str | None, UsageRecord, BaseException], None] | None = None,
     ) -> None:
         self._write_many = write_many
+        self._on_failed = on_failed
         self._linger_s = linger_s
         self._queue: asyncio.Queue[CountItem | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._hurry = asyncio.Event()
+        self._busy = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._drain(), name="usage-writer")
@@ -51,6 +59,12 @@ class UsageWriter:
         self._queue.put_nowait((reservation_id, record))
         if urgent:
             self._hurry.set()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is written (tests, and callers that read their own usage)."""
+        while not self._queue.empty() or self._busy:
+            self._hurry.set()
+            await asyncio.sleep(0.002)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -63,6 +77,7 @@ class UsageWriter:
         stopping = False
         while not stopping:
             item = await self._queue.get()
+            self._busy = True
             if item is not None and not self._stopping and not self._hurry.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), self._linger_s)
@@ -76,6 +91,7 @@ class UsageWriter:
             stopping = item is None
             if batch:
                 await self._write(batch)
+            self._busy = False
 
     async def _write(self, batch: list[CountItem]) -> None:
         """Write a batch; while the store is unavailable (fail_closed), keep it and retry.
@@ -97,6 +113,18 @@ class UsageWriter:
                 log.warning("store unavailable, retrying %d usage record(s) in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-            except Exception:  # a bug must not kill the writer or spin: log and move on
-                log.exception("%d usage record(s) could not be written", len(batch))
+            except Exception as exc:  # a record the store cannot take, or a bug: never the whole batch
+                await self._isolate(batch, exc)
                 return
+
+    async def _isolate(self, batch: list[CountItem], exc: Exception) -> None:
+        if len(batch) == 1:
+            reservation_id, record = batch[0]
+            if self._on_failed is None:
+                log.error("usage record %s could not be written: %r", record.request_id, exc)
+            else:
+                self._on_failed(reservation_id, record, exc)
+            return
+        log.warning("a batch of %d usage records failed (%r): writing them one by one", len(batch), exc)
+        for item in batch:
+            await self._write([item])

@@ -139,7 +139,10 @@ async def update_tenant(request: Request, gw: Gateway, store: TenantDirectory) -
     tenant = await _existing(store, request.path_params["tenant_id"])
     body = await _body(request, gw, _PATCH_FIELDS)
     merged = merge_patch(tenant.to_dict(), body)
-    merged["models"] = {model: limits for model, limits in (merged.get("models") or {}).items() if limits}
+    models = merged.get("models") or {}
+    if not isinstance(models, dict):
+        raise bad_request("tenant.models: must be an object of model name to limits.", param="tenant.models")
+    merged["models"] = {model: limits for model, limits in models.items() if limits}
     updated = _checked_tenant(merged, gw)
     await store.put_tenant(updated)
     gw.access.changed(updated.id)  # new limits apply at once here

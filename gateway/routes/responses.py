@@ -9,6 +9,7 @@ that has no /v1/responses answers 404, passed on with that said. The `demo` mode
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,6 +31,8 @@ from gateway.unary import FALLBACK_FROM
 from meters.carbon import Estimate
 
 CLIENT_LEFT = 499
+
+log = logging.getLogger("carbon_gateway.metering")
 
 
 async def _send(router: Router, admission: Admission, payload: dict[str, Any], *, stream: bool) -> Sent:
@@ -152,25 +155,45 @@ async def _body(
     figures: list[Estimate],
     started: float,
 ) -> AsyncIterator[bytes]:
-    status = 200
+    """As gateway/streaming.py: a stream that breaks ends with an error event, and is metered however it ends."""
+    status = CLIENT_LEFT  # until the stream ends one way or another
+    failure: GatewayError | None = None
     try:
+        if "json" in sent.response.headers.get("content-type", ""):
+            relay.answered_with_json(await sent.response.read())
+            raise UpstreamBadResponse("a JSON body, not an event stream, to a stream request")
         async for piece in relay.relay(sent.response.iter_chunks()):
             yield piece
+        if not relay.completed:
+            raise UpstreamBadResponse("a stream that ended before response.completed")
+        status = 200
     except GatewayError as exc:
-        status = exc.status
+        failure = exc
+    except Exception:
+        log.exception("responses stream relay failed")
+        failure = GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error")
     finally:
         sent.response.close()
-        if not relay.completed and status == 200:
-            status = CLIENT_LEFT
-        usage = relay.finish()
-        first = relay.first_byte_at
-        accounting.finish(
-            admission,
-            sent.runtime,
-            usage,
-            figures[-1],
-            status=status,
-            latency_s=time.perf_counter() - started,
-            ttft_s=(first - started) if first else None,
-            overhead_s=sent.sent_at - started,
-        )
+        if failure is not None:
+            status = failure.status
+            log.warning("stream %s ended early (status %d): %s", admission.request_id, status, failure.message)
+        try:
+            usage = relay.finish()
+            first = relay.first_byte_at
+            accounting.finish(
+                admission,
+                sent.runtime,
+                usage,
+                figures[-1],
+                status=status,
+                latency_s=time.perf_counter() - started,
+                ttft_s=(first - started) if first else None,
+                overhead_s=sent.sent_at - started,
+            )
+        except Exception:
+            log.exception("stream %s could not be metered; its reservation is released", admission.request_id)
+            accounting.abandon_soon(admission, status, started)
+    if failure is not None:
+        # The Responses API's own error event (ResponseErrorEvent), which the openai SDKs raise as an APIError.
+        event = {"type": "error", "code": failure.code, "message": failure.message, "param": failure.param}
+        yield b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"

@@ -16,6 +16,28 @@ COUNTER_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "wa", "sp")
 _NANO_FIELDS = {"g", "gmin", "gmax", "en", "wa", "sp"}
 
 
+# A single record's counter may not exceed this (2^56: 72 tonnes of CO2e in nano-grams, 7 * 10^16 tokens), which
+# leaves every 64-bit counter room for 128 such records: beyond it a record is nonsense, refused before any write.
+MAX_RECORD_COUNTER = 2**56
+
+
+class UncountableRecord(ValueError):
+    """A usage record whose numbers no counter can hold (negative, not finite, or absurdly large)."""
+
+
+def check_countable(records: Iterable[UsageRecord]) -> None:
+    """Raise UncountableRecord before a batch touches the store: a Redis script that failed half-way would
+    leave half a record counted, and one SQLite overflow rolls back the whole batch."""
+    for record in records:
+        try:
+            counters = usage_counters(record)
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise UncountableRecord(f"record {record.request_id}: {exc}") from None
+        for field, value in counters.items():
+            if not 0 <= value <= MAX_RECORD_COUNTER:
+                raise UncountableRecord(f"record {record.request_id}: {field}={value} is out of range")
+
+
 def counted_key(tenant_id: str, request_id: str) -> str:
     """What a request is counted once under: its request id within its tenant (another tenant's request
     of the same id is another request)."""

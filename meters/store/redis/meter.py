@@ -27,7 +27,14 @@ from meters.store.aggregates import (
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units
-from meters.store.records import COUNTER_FIELDS, record_from_dict, record_to_dict, tag_labels, usage_counters
+from meters.store.records import (
+    COUNTER_FIELDS,
+    check_countable,
+    record_from_dict,
+    record_to_dict,
+    tag_labels,
+    usage_counters,
+)
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import LABELS_KEY, TENANTS_KEY, packed_args
@@ -149,6 +156,7 @@ class RedisMeter(Meter):
 
     async def count_many(self, items: list[CountItem]) -> list[bool]:
         """A batch in one round trip: the SETTLE scripts pipelined (not a transaction; each is atomic)."""
+        check_countable(record for _, record in items)
         entries = [{"reservation_id": rid, "record": record_to_dict(record)} for rid, record in items]
         try:
             return await self._conn.call(lambda: self._apply_many(entries))

@@ -12,6 +12,7 @@ from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, check_rete
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units, split_portion
+from meters.store.records import check_countable
 from meters.store.sqlite.counting import count_batch, take_portion
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.rows import HOLD, UPSERT_COUNTER, unhold
@@ -165,6 +166,7 @@ class SqliteMeter(Meter):
 
     async def count_many(self, items: list[CountItem]) -> list[bool]:
         # One transaction for a batch: the per-commit fsync and executor hop dominate a single record.
+        check_countable(record for _, record in items)
         return await self._db.run(self._count_many_sync, items)
 
     def _count_many_sync(self, items: list[CountItem]) -> list[bool]:
