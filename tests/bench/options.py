@@ -39,6 +39,22 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser.add_argument(
         "--limits-header", action="append", default=[], help="'name: value' sent to the second gateway"
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="issue 15's table: bare passthrough, metering on, every limit on (embedded and Redis), Portkey and "
+        "LiteLLM's proxy in one run (install the peers first: sh tests/bench/peers/setup.sh)",
+    )
+    parser.add_argument(
+        "--rss-requests",
+        type=int,
+        default=None,
+        help="top the Python servers up to this many requests, then read their RSS (default 100000 with --peers)",
+    )
+    parser.add_argument(
+        "--stream-connections",
+        help="connection counts for the SSE runs (default: --connections; 32 with --peers)",
+    )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(

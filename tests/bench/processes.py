@@ -85,6 +85,7 @@ def start_gateway(
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("GATEWAY_MASTER_KEY", None)
     env["CARBON_GATEWAY_STATE_DIR"] = str(state_dir)
+    env["CARBON_GATEWAY_LOOP_LAG"] = "1"  # its worst loop stall per second, on stderr (the log)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         return subprocess.Popen(pinned(command, cpus), cwd=REPO_ROOT, env=env, stdout=log, stderr=log)

@@ -11,6 +11,7 @@ Run from the repository root (needs the gateway installed, ``pip install -e .``,
         --limits-header "authorization: Bearer sk-bench-tenant"  # budgets off and on, interleaved, compared
     python -m tests.bench.run_bench --py-spy /tmp/gw.raw  # + the gateway's hot spots (pip install py-spy)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
+    sh tests/bench/peers/setup.sh && python -m tests.bench.run_bench --peers --repeat 3  # issue 15's table
 
 What it does:
 
@@ -41,6 +42,13 @@ What it does:
 6. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
    <= +0.5 ms p50 at c=1, <= +1 ms TTFT for streaming, <= 150 MB RSS; ``--json`` prints one JSON document.
    If a gateway run had errors, the end of the gateway's log is included.
+7. ``--peers`` (issue 15) measures in the same run, round by round: the bare passthrough, the gateway with
+   metering on, the gateway with one tenant whose every limit is on (embedded store, and Redis from
+   ``tests/bench/budgets_on_redis.yaml``), Portkey's gateway and LiteLLM's proxy (``tests/bench/peers.py``;
+   install them first with ``sh tests/bench/peers/setup.sh``), then prints one table: RPS, CPU per
+   request and p99 at c=32, p50 added at c=1, SSE at c=32 (against the bare SSE passthrough), TTFT added,
+   the event loop's worst lag during the runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python servers) and RSS
+   after ``--rss-requests`` requests (default 100,000; the Python servers are topped up to that count).
 """
 
 from __future__ import annotations
@@ -62,7 +70,7 @@ if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
 
 import yaml
 
-from tests.bench import loadgen, options, processes, profile
+from tests.bench import loadgen, options, peer_run, processes, profile
 from tests.bench.loadgen import LoadResult
 from tests.bench.report import compare, load_average, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
@@ -111,8 +119,17 @@ class Bench:
         self.servers: dict[str, subprocess.Popen[Any]] = {}  # targets whose CPU is measured
         self.profile: dict[str, Any] | None = None
         self.gateway_log: Path | None = None
+        self.logs: dict[str, Path] = {}  # servers whose stderr carries loop-lag lines
+        self.served: dict[str, int] = {}  # requests each target answered so far (for RSS after N)
 
     def load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
+        result = self._load(target, body, connections, duration_s)
+        for name, known in self.targets.items():
+            if known is target:
+                self.served[name] = self.served.get(name, 0) + result.requests
+        return result
+
+    def _load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
         if self.use_wrk:
             url = f"http://127.0.0.1:{target.port}{PATH}"
             return run_wrk(url, body, connections=connections, duration_s=duration_s, headers=target.headers)
@@ -153,8 +170,12 @@ class Bench:
         if profiled and server is not None:
             profiler = profile.start_py_spy(server.pid, self.args.duration, self._profile_path(name))
         cpu_before = self._server_cpu(name)
+        log_offset = peer_run.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
+        lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset)
+        if lag is not None:
+            figures["loop_lag_max_ms"] = lag
         if profiler is not None:
             self.profile = _finish_profile(profiler, self._profile_path(name))
         return result, figures
@@ -173,6 +194,10 @@ class Bench:
         row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
         row["runs_rps"] = [run.rps for run, _ in runs]
         row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
+        row["runs_p99_ms"] = [run.p99_ms for run, _ in runs]
+        lags = [figures["loop_lag_max_ms"] for _, figures in runs if "loop_lag_max_ms" in figures]
+        if lags:
+            row["loop_lag_max_ms"] = max(lags)
         if cpu:
             row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
             row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
@@ -246,6 +271,7 @@ def _start_gateway(
     gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
     if name == "gateway":
         bench.gateway, bench.gateway_log = gateway, log_path
+    bench.logs[name] = log_path
     bench.servers[name] = gateway  # registered first, so it is stopped even if the probe fails
     processes.wait_ready(gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
     url = f"http://127.0.0.1:{port}{PATH}"
@@ -264,13 +290,20 @@ def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
     return bench.gateway_log.read_text(errors="replace").splitlines()[-40:]
 
 
-def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None) -> None:
+def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None, workdir: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
     command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
-    baseline = subprocess.Popen(
-        processes.pinned(command, cpus), cwd=processes.REPO_ROOT, stdout=subprocess.DEVNULL
-    )
+    log_path = bench.logs["baseline"] = workdir / "baseline.log"
+    env = {**os.environ, "CARBON_GATEWAY_LOOP_LAG": "1"}
+    with log_path.open("wb") as log:
+        baseline = subprocess.Popen(
+            processes.pinned(command, cpus),
+            cwd=processes.REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+        )
     bench.servers["baseline"] = baseline
     processes.wait_port(baseline, port, 30)
     bench.targets["baseline"] = Target(port, "bench-model", {})
@@ -280,16 +313,20 @@ def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
     args = bench.args
     connection_counts = [int(c) for c in args.connections.split(",") if c.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    stream_counts = [int(c) for c in (args.stream_connections or args.connections).split(",") if c.strip()]
     for target in bench.targets.values():
         bench.load(target, request_body(target.model, False), 8, args.warmup)
     profiled_target = "limits" if "limits" in bench.targets else "gateway"
     for mode in modes:
-        for connections in connection_counts:
+        for connections in connection_counts if mode == "json" else stream_counts:
             profiled = bool(args.py_spy) and mode == "json" and connections == max(connection_counts)
             report["results"] += bench.measure_case(mode, connections, profiled_target if profiled else None)
     if "stream" in modes:
         for name in bench.targets:
-            report["ttft"][name] = bench.ttft_ms(name)
+            try:
+                report["ttft"][name] = bench.ttft_ms(name)
+            except (RuntimeError, ConnectionError) as error:
+                report["ttft"][name] = {"error": str(error)}
 
 
 def _headers(lines: list[str]) -> dict[str, str]:
@@ -305,6 +342,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if side_cpus is not None:
         os.sched_setaffinity(0, {int(side_cpus)})  # this script, wrk and the fake share the second core
     bench = Bench(args)
+    if args.peers:
+        peer_run.prepare_args(args)
     gateway_headers, limits_headers = _headers(args.header), _headers(args.limits_header)
     upstream, upstream_port = spawn_fake_upstream(cpus=side_cpus, record_limit=100)
     bench.targets["upstream"] = Target(upstream_port, "bench-model", {})
@@ -344,8 +383,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         extra_config=args.limits_config,
                     )
             if args.baseline:
-                _start_baseline(bench, upstream_port, gateway_cpus)
+                _start_baseline(bench, upstream_port, gateway_cpus, Path(tmp))
+            if args.peers:
+                report["peers"] = peer_run.start_peers(
+                    bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target
+                )
             _measure_all(bench, report)
+            if args.rss_requests:
+                report["rss_after"] = peer_run.rss_after(bench, args.rss_requests, request_body)
             if bench.gateway is not None:
                 report["memory"] = processes.tree_memory_mb(bench.gateway.pid)
                 report["pinning"]["gateway_allowed"] = processes.allowed_cpus(bench.gateway.pid)
@@ -372,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
+        if args.peers:
+            print("\n".join(peer_run.table(report)))
     return 0
 
 
