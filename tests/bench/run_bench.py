@@ -173,9 +173,10 @@ class Bench:
         log_offset = peer_run.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
-        lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset)
-        if lag is not None:
-            figures["loop_lag_max_ms"] = lag
+        for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
+            lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
+            if lag is not None:
+                figures[key] = lag
         if profiler is not None:
             self.profile = _finish_profile(profiler, self._profile_path(name))
         return result, figures
@@ -195,9 +196,10 @@ class Bench:
         row["runs_rps"] = [run.rps for run, _ in runs]
         row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
         row["runs_p99_ms"] = [run.p99_ms for run, _ in runs]
-        lags = [figures["loop_lag_max_ms"] for _, figures in runs if "loop_lag_max_ms" in figures]
-        if lags:
-            row["loop_lag_max_ms"] = max(lags)
+        for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
+            lags = [figures[key] for _, figures in runs if key in figures]
+            if lags:
+                row[key] = max(lags)
         if cpu:
             row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
             row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
