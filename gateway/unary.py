@@ -15,7 +15,6 @@ from gateway.carbon_headers import carbon_headers, carbon_payload
 from gateway.config import CarbonSettings
 from gateway.errors import UpstreamBadResponse
 from gateway.routing import Router
-from gateway.splice import splice_usage_carbon
 from gateway.text import completion_text
 from meters.usage import USAGE_COUNTED_BY_GATEWAY
 
@@ -51,15 +50,8 @@ async def respond(
     if runtime is not admission.runtime:
         headers[FALLBACK_FROM] = admission.runtime.name
     if settings.body and isinstance(data, dict) and isinstance(data.get("usage"), dict):
-        carbon = carbon_payload(figure, usage.source)
-        spliced = None
-        if usage.source != USAGE_COUNTED_BY_GATEWAY:
-            spliced = splice_usage_carbon(body, data["usage"], carbon)
-        if spliced is not None:
-            body = spliced
-        else:
-            data["usage"]["carbon"] = carbon
-            body = orjson.dumps(data)
+        data["usage"]["carbon"] = carbon_payload(figure, usage.source)
+        body = orjson.dumps(data)
     elif usage.source == USAGE_COUNTED_BY_GATEWAY:
         body = orjson.dumps(data)
     finished = time.perf_counter()
