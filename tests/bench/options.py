@@ -55,6 +55,12 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         "--stream-connections",
         help="connection counts for the SSE runs (default: --connections; 32 with --peers)",
     )
+    parser.add_argument(
+        "--compare-root",
+        type=Path,
+        help="another source tree (e.g. `git archive <commit> | tar -x -C DIR`): its gateway (and limits gateway) "
+        "run as targets gateway-ref/limits-ref in the same rounds, compared round by round",
+    )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(
@@ -64,3 +70,12 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="profile the gateway with py-spy during the non-streaming run at the most connections",
     )
     return parser.parse_args(argv)
+
+
+def headers(lines: list[str]) -> dict[str, str]:
+    """``--header 'name: value'`` lines as a mapping."""
+    found = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        found[name.strip()] = value.strip()
+    return found

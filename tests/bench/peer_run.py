@@ -228,3 +228,68 @@ def table(report: dict[str, Any]) -> list[str]:
             f" | {rss} |"
         )
     return lines
+
+
+def start_reference(
+    bench: Any,
+    args: argparse.Namespace,
+    upstream_port: int,
+    cpus: str | None,
+    workdir: Path,
+    start: Callable[..., Any],
+) -> None:
+    """``--compare-root``: the same gateways from another source tree (targets gateway-ref, limits-ref)."""
+    root = args.compare_root.resolve()
+    start(
+        bench,
+        upstream_port,
+        cpus,
+        options_headers(args.header),
+        workdir,
+        name="gateway-ref",
+        extra_config=args.extra_config,
+        root=root,
+    )
+    if args.limits_config:
+        start(
+            bench,
+            upstream_port,
+            cpus,
+            options_headers(args.limits_header),
+            workdir,
+            name="limits-ref",
+            extra_config=args.limits_config,
+            root=root,
+        )
+
+
+def options_headers(lines: list[str]) -> dict[str, str]:
+    from tests.bench.options import headers
+
+    return headers(lines)
+
+
+def reference_lines(report: dict[str, Any]) -> list[str]:
+    """This tree against ``--compare-root``'s, round by round (median of per-round ratios)."""
+    lines = ["", "this tree / reference tree (median of per-round ratios):"]
+    for row in report["results"]:
+        name = row["target"]
+        if name not in ("gateway", "limits"):
+            continue
+        ref = _row(report["results"], f"{name}-ref", row["mode"], row["connections"])
+        if ref is None:
+            continue
+        rps = _median_ratio(row["runs_rps"], ref["runs_rps"])
+        text = f"  {name} {row['mode']} c={row['connections']}: RPS {rps}"
+        if row.get("runs_cpu_us_per_request") and ref.get("runs_cpu_us_per_request"):
+            cpu = _median_ratio(row["runs_cpu_us_per_request"], ref["runs_cpu_us_per_request"])
+            text += f", CPU/request {cpu} ({_pairs(row, ref)})"
+        lines.append(text)
+    return lines
+
+
+def _pairs(row: dict[str, Any], ref: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{a:.0f}/{b:.0f}"
+        for a, b in zip(row["runs_cpu_us_per_request"], ref["runs_cpu_us_per_request"], strict=True)
+    )

@@ -178,7 +178,7 @@ class Bench:
             if lag is not None:
                 figures[key] = lag
         if profiler is not None:
-            self.profile = _finish_profile(profiler, self._profile_path(name))
+            self.profile = profile.finish_py_spy(profiler, self._profile_path(name))
         return result, figures
 
     def _profile_path(self, name: str) -> Path:
@@ -244,13 +244,6 @@ class Target:
     headers: dict[str, str]
 
 
-def _finish_profile(profiler: subprocess.Popen[bytes], output: Path) -> dict[str, Any]:
-    _, errors = profiler.communicate(timeout=120)
-    if profiler.returncode != 0 or not output.exists():
-        return {"error": errors.decode(errors="replace")[-500:]}
-    return {"raw_file": str(output), **profile.hot_spots(output)}
-
-
 def _start_gateway(
     bench: Bench,
     upstream_port: int,
@@ -260,6 +253,7 @@ def _start_gateway(
     *,
     name: str = "gateway",
     extra_config: Path | None = None,
+    root: Path = processes.REPO_ROOT,
 ) -> list[str]:
     """Start a gateway, wait for /healthz, probe one request; return its metering and limit headers."""
     workdir = workdir / name
@@ -270,7 +264,7 @@ def _start_gateway(
     port = free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
-    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
+    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir, root)
     if name == "gateway":
         bench.gateway, bench.gateway_log = gateway, log_path
     bench.logs[name] = log_path
@@ -290,25 +284,6 @@ def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
     if not failed or bench.gateway_log is None or not bench.gateway_log.exists():
         return []
     return bench.gateway_log.read_text(errors="replace").splitlines()[-40:]
-
-
-def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None, workdir: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
-    command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
-    log_path = bench.logs["baseline"] = workdir / "baseline.log"
-    env = {**os.environ, "CARBON_GATEWAY_LOOP_LAG": "1"}
-    with log_path.open("wb") as log:
-        baseline = subprocess.Popen(
-            processes.pinned(command, cpus),
-            cwd=processes.REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-        )
-    bench.servers["baseline"] = baseline
-    processes.wait_port(baseline, port, 30)
-    bench.targets["baseline"] = Target(port, "bench-model", {})
 
 
 def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
@@ -331,14 +306,6 @@ def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
                 report["ttft"][name] = {"error": str(error)}
 
 
-def _headers(lines: list[str]) -> dict[str, str]:
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip()] = value.strip()
-    return headers
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     gateway_cpus, side_cpus = processes.cpu_plan(not args.no_pin)
     if side_cpus is not None:
@@ -346,7 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bench = Bench(args)
     if args.peers:
         peer_run.prepare_args(args)
-    gateway_headers, limits_headers = _headers(args.header), _headers(args.limits_header)
+    gateway_headers, limits_headers = options.headers(args.header), options.headers(args.limits_header)
     upstream, upstream_port = spawn_fake_upstream(cpus=side_cpus, record_limit=100)
     bench.targets["upstream"] = Target(upstream_port, "bench-model", {})
     report: dict[str, Any] = {
@@ -384,8 +351,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         name="limits",
                         extra_config=args.limits_config,
                     )
+            if args.compare_root:
+                peer_run.start_reference(bench, args, upstream_port, gateway_cpus, Path(tmp), _start_gateway)
             if args.baseline:
-                _start_baseline(bench, upstream_port, gateway_cpus, Path(tmp))
+                processes.start_baseline(bench, upstream_port, gateway_cpus, Path(tmp), Target)
             if args.peers:
                 report["peers"] = peer_run.start_peers(
                     bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target
@@ -421,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         print_report(report)
         if args.peers:
             print("\n".join(peer_run.table(report)))
+        if args.compare_root:
+            print("\n".join(peer_run.reference_lines(report)))
     return 0
 
 
