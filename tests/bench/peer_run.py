@@ -173,6 +173,11 @@ def summary(report: dict[str, Any], c_high: int = 32) -> dict[str, dict[str, Any
         if bare is not None:
             figures["rps_ratio"] = _median_ratio(json_row["runs_rps"], bare["runs_rps"])
             figures["p99_ratio"] = _median_ratio(json_row["runs_p99_ms"], bare["runs_p99_ms"])
+            if json_row.get("runs_cpu_us_per_request") and bare.get("runs_cpu_us_per_request"):
+                # What one core would serve, relative to the bare proxy: robust when neighbours steal the core.
+                figures["capacity_ratio"] = _median_ratio(
+                    bare["runs_cpu_us_per_request"], json_row["runs_cpu_us_per_request"]
+                )
         c1 = _row(results, name, "json", 1)
         if c1 is not None and upstream_c1 is not None:
             added = [a - b for a, b in zip(c1["runs_p50_ms"], upstream_c1["runs_p50_ms"], strict=True)]
@@ -203,7 +208,7 @@ def table(report: dict[str, Any]) -> list[str]:
     versions = {name: info.get("version", "") for name, info in (report.get("peers") or {}).items()}
     lines = [
         "",
-        "| server | RPS c=32 (× bare) | CPU/request | p99 (× bare) | p50 added at c=1 | SSE c=32 (× bare SSE)"
+        "| server | RPS c=32 (× bare) | CPU/request (bare's ÷ this) | p99 (× bare) | p50 added at c=1 | SSE c=32 (× bare SSE)"
         " | TTFT added | worst loop lag (busy) | RSS after N requests |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -221,7 +226,7 @@ def table(report: dict[str, Any]) -> list[str]:
             )
         rss = _fmt(f.get("rss_mb"), "{:.0f} MB") + _fmt(f.get("rss_requests"), " ({:,})", "")
         lines.append(
-            f"| {label} | {rps} | {_fmt(f['cpu_us'], '{:,.0f} µs')} | {f['p99_ms']:.1f} ms"
+            f"| {label} | {rps} | {_fmt(f['cpu_us'], '{:,.0f} µs')}{_fmt(f.get('capacity_ratio'), ' ({:.2f})', '')} | {f['p99_ms']:.1f} ms"
             f"{_fmt(f.get('p99_ratio'), ' ({:.2f})', '')} | {_fmt(f.get('p50_added_c1_ms'), '{:+.2f} ms')} | {sse}"
             f" | {_fmt(f.get('ttft_added_ms'), '{:+.2f} ms')} | {_fmt(f.get('loop_lag_max_ms'), '{:.1f} ms')}"
             f"{_fmt(f.get('loop_busy_max_ms'), ' ({:.1f} ms)', '')}"
