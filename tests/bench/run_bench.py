@@ -12,6 +12,7 @@ Run from the repository root (needs the gateway installed, ``pip install -e .``,
     python -m tests.bench.run_bench --py-spy /tmp/gw.raw  # + the gateway's hot spots (pip install py-spy)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
     sh tests/bench/peers/setup.sh && python -m tests.bench.run_bench --peers --repeat 3  # issue 15's table
+    python -m tests.bench.run_bench --modes json --compare-root /tmp/old  # A/B against another tree's gateway
 
 What it does:
 
