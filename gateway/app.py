@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
+from gateway.observability import loop_lag
 from gateway.observability.endpoint import MetricsServer
 from gateway.observability.health import StoreHealthProbe
 from gateway.providers import Route
@@ -78,7 +79,7 @@ def create_app(
         gw = await Gateway.open(prepared)
         app.state.gateway = gw
         try:
-            async with _side_services(prepared, gw):
+            async with _side_services(prepared, gw), loop_lag.running():
                 yield
         finally:
             await gw.close()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from meters.carbon import Estimate, ModelFactors
 
 CATALOGUE_VERSION = "x-carbon-catalogue-version"
+RawHeaders = list[tuple[bytes, bytes]]
+_RAW_LABELS_MAX = 1024
+_raw_labels: dict[int, tuple[Mapping[str, str], RawHeaders]] = {}
 
 
 def fmt(value: float) -> str:
@@ -37,12 +41,12 @@ def label_headers(factors: ModelFactors) -> dict[str, str]:
     return headers
 
 
-def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str) -> dict[str, str]:
+def figure_headers(estimate: Estimate, usage_source: str) -> dict[str, str]:
+    """The headers that change with each figure (the labels are per model)."""
     headers = {
         "x-carbon-gco2e": fmt(estimate.gco2e),
         "x-carbon-gco2e-min": fmt(estimate.gco2e_min),
         "x-carbon-gco2e-max": fmt(estimate.gco2e_max),
-        **labels,
         "x-carbon-usage-source": usage_source,
     }
     if estimate.energy_wh is not None:
@@ -50,6 +54,26 @@ def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str
     if estimate.water_ml is not None:
         headers["x-carbon-water-ml"] = fmt(estimate.water_ml)
     return headers
+
+
+def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str) -> dict[str, str]:
+    return {**labels, **figure_headers(estimate, usage_source)}
+
+
+def encode_headers(headers: Mapping[str, str]) -> RawHeaders:
+    """ASGI's raw form, as Starlette builds it (lower-case latin-1 names and values)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+def raw_carbon_headers(labels: Mapping[str, str], estimate: Estimate, usage_source: str) -> RawHeaders:
+    """`carbon_headers` already encoded, the model's labels encoded once per labels mapping (a model's
+    `label_headers` lives as long as its runtime): Starlette would encode every header per response."""
+    cached = _raw_labels.get(id(labels))
+    if cached is None or cached[0] is not labels:
+        if len(_raw_labels) >= _RAW_LABELS_MAX:
+            _raw_labels.clear()
+        cached = _raw_labels[id(labels)] = (labels, encode_headers(labels))  # holding it keeps the id unique
+    return [*cached[1], *encode_headers(figure_headers(estimate, usage_source))]
 
 
 def carbon_payload(estimate: Estimate, usage_source: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from gateway.accounting import Accounting, estimate, resolve_usage
 from gateway.admission import Admission
-from gateway.carbon_headers import carbon_headers, carbon_payload
+from gateway.carbon_headers import carbon_payload, encode_headers, raw_carbon_headers
 from gateway.config import CarbonSettings
 from gateway.errors import UpstreamBadResponse
 from gateway.routing import Router
@@ -45,10 +45,10 @@ async def respond(
     if usage.source == USAGE_COUNTED_BY_GATEWAY:
         data["usage"] = usage.as_openai()
     figure = estimate(runtime, usage, upstream_s)
-    headers = carbon_headers(runtime.label_headers, figure, usage.source)
-    headers.update(admission.headers)
+    headers = raw_carbon_headers(runtime.label_headers, figure, usage.source)
+    headers += encode_headers(admission.headers)
     if runtime is not admission.runtime:
-        headers[FALLBACK_FROM] = admission.runtime.name
+        headers.append((FALLBACK_FROM.encode(), admission.runtime.name.encode("latin-1")))
     if settings.body and isinstance(data.get("usage"), dict):
         data["usage"]["carbon"] = carbon_payload(figure, usage.source)
         body = orjson.dumps(data)
@@ -70,7 +70,9 @@ async def respond(
             overhead_s=(finished - started) - upstream_s,
         )
 
-    return Response(body, headers=headers, media_type="application/json", background=BackgroundTask(account))
+    response = Response(body, media_type="application/json", background=BackgroundTask(account))
+    response.raw_headers[:0] = headers  # already encoded (the model's labels once per model)
+    return response
 
 
 def check_shape(data: Any) -> None:

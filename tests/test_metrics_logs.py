@@ -27,12 +27,17 @@ def access_lines(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[st
     logs.configure_logging(ObservabilitySettings())
 
 
+def _read(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureResult[str]:
+    logs.flush_access_log()  # lines are queued and written together (within LOG_FLUSH_S in the app)
+    return capsys.readouterr()
+
+
 def test_one_json_line_per_request_with_carbon(access_lines: pytest.CaptureFixture[str]) -> None:
     record = make_record(key_id="key_42", stream=True, ttft_s=0.05)
     logs.log_request(
         record, request_id="req-1", tenant="acme", model="demo", status=200, latency_s=0.12, overhead_s=0.0004
     )
-    lines = access_lines.readouterr().out.splitlines()
+    lines = _read(access_lines).out.splitlines()
     assert len(lines) == 1
     line = orjson.loads(lines[0])
     assert line["event"] == "request"
@@ -64,7 +69,7 @@ def test_failure_line_scrubs_credentials_and_never_has_prompts(
         overhead_s=None,
         error=secret_error,
     )
-    out = access_lines.readouterr().out
+    out = _read(access_lines).out
     line = orjson.loads(out)
     assert line["status"] == 502 and line["overhead_s"] is None
     assert "sk-live" not in out and "zzz" not in out and "abcdef" not in out
@@ -78,7 +83,7 @@ def test_log_requests_off_is_silent(access_lines: pytest.CaptureFixture[str]) ->
     logs.log_request(
         make_record(), request_id="r", tenant="t", model="demo", status=200, latency_s=0.1, overhead_s=0
     )
-    assert access_lines.readouterr().out == ""
+    assert _read(access_lines).out == ""
 
 
 def test_tracing_off_by_default_and_span_attributes_follow_genai_semconv() -> None:

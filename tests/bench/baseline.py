@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.observability import loop_lag
+
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -32,7 +34,8 @@ def build_app(upstream: str) -> Starlette:
         nonlocal session
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
         try:
-            yield
+            async with loop_lag.running():  # the same lag monitor as the gateway's, when asked for
+                yield
         finally:
             await session.close()
 

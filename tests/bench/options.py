@@ -39,6 +39,28 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
     parser.add_argument(
         "--limits-header", action="append", default=[], help="'name: value' sent to the second gateway"
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="issue 15's table: bare passthrough, metering on, every limit on (embedded and Redis), Portkey and "
+        "LiteLLM's proxy in one run (install the peers first: sh tests/bench/peers/setup.sh)",
+    )
+    parser.add_argument(
+        "--rss-requests",
+        type=int,
+        default=None,
+        help="top the Python servers up to this many requests, then read their RSS (default 100000 with --peers)",
+    )
+    parser.add_argument(
+        "--stream-connections",
+        help="connection counts for the SSE runs (default: --connections; 32 with --peers)",
+    )
+    parser.add_argument(
+        "--compare-root",
+        type=Path,
+        help="another source tree (e.g. `git archive <commit> | tar -x -C DIR`): its gateway (and limits gateway) "
+        "run as targets gateway-ref/limits-ref in the same rounds, compared round by round",
+    )
     parser.add_argument("--upstream-only", action="store_true", help="benchmark the fake upstream alone")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument(
@@ -48,3 +70,12 @@ def parse_args(argv: list[str] | None, description: str) -> argparse.Namespace:
         help="profile the gateway with py-spy during the non-streaming run at the most connections",
     )
     return parser.parse_args(argv)
+
+
+def headers(lines: list[str]) -> dict[str, str]:
+    """``--header 'name: value'`` lines as a mapping."""
+    found = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        found[name.strip()] = value.strip()
+    return found

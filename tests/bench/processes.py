@@ -74,7 +74,7 @@ def gateway_command() -> list[str]:
 
 
 def start_gateway(
-    config_path: Path, port: int, cpus: str | None, log_path: Path, state_dir: Path
+    config_path: Path, port: int, cpus: str | None, log_path: Path, state_dir: Path, root: Path = REPO_ROOT
 ) -> subprocess.Popen[bytes]:
     """Start the gateway; its embedded store lives in ``state_dir`` so no run sees another's counters.
 
@@ -85,9 +85,10 @@ def start_gateway(
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("GATEWAY_MASTER_KEY", None)
     env["CARBON_GATEWAY_STATE_DIR"] = str(state_dir)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env["CARBON_GATEWAY_LOOP_LAG"] = "1"  # its worst loop stall per second, on stderr (the log)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
-        return subprocess.Popen(pinned(command, cpus), cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+        return subprocess.Popen(pinned(command, cpus), cwd=root, env=env, stdout=log, stderr=log)
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str, timeout_s: float, log_path: Path) -> None:
@@ -206,3 +207,21 @@ def stop(process: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def start_baseline(bench: Any, upstream_port: int, cpus: str | None, workdir: Path, target: Any) -> None:
+    """The bare Starlette + aiohttp passthrough (``tests/bench/baseline.py``), with the loop-lag monitor on."""
+    from tests.support.ports import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
+    command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
+    log_path = bench.logs["baseline"] = workdir / "baseline.log"
+    env = {**os.environ, "CARBON_GATEWAY_LOOP_LAG": "1"}
+    with log_path.open("wb") as log:
+        baseline = subprocess.Popen(
+            pinned(command, cpus), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, env=env
+        )
+    bench.servers["baseline"] = baseline
+    wait_port(baseline, port, 30)
+    bench.targets["baseline"] = target(port, "bench-model", {})

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 
 def py_spy_available() -> bool:
@@ -69,3 +70,11 @@ def hot_spots(collapsed: Path, top: int = 15) -> dict[str, list[tuple[str, float
         return [(name, round(100 * count / total, 1)) for name, count in counter.most_common(top)]
 
     return {"self": share(self_samples), "inclusive": share(inclusive), "samples": [("total", float(total))]}
+
+
+def finish_py_spy(profiler: subprocess.Popen[bytes], output: Path) -> dict[str, Any]:
+    """Wait for py-spy; its hot spots, or the end of its error output."""
+    _, errors = profiler.communicate(timeout=120)
+    if profiler.returncode != 0 or not output.exists():
+        return {"error": errors.decode(errors="replace")[-500:]}
+    return {"raw_file": str(output), **hot_spots(output)}

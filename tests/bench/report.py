@@ -174,6 +174,9 @@ def print_report(report: dict[str, Any]) -> None:
             f"{row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {row['errors']:>7}{_cpu_columns(row)}"
         )
     for target, figures in report["ttft"].items():
+        if "error" in figures:
+            print(f"TTFT {target}: failed ({figures['error']})")
+            continue
         print(f"TTFT {target}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
     if report["memory"]:
         memory = report["memory"]

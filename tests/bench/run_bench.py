@@ -11,6 +11,8 @@ Run from the repository root (needs the gateway installed, ``pip install -e .``,
         --limits-header "authorization: Bearer sk-bench-tenant"  # budgets off and on, interleaved, compared
     python -m tests.bench.run_bench --py-spy /tmp/gw.raw  # + the gateway's hot spots (pip install py-spy)
     python -m tests.bench.run_bench --upstream-only      # the fake alone (its own ceiling)
+    sh tests/bench/peers/setup.sh && python -m tests.bench.run_bench --peers --repeat 3  # issue 15's table
+    python -m tests.bench.run_bench --modes json --compare-root /tmp/old  # A/B against another tree's gateway
 
 What it does:
 
@@ -41,6 +43,13 @@ What it does:
 6. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
    <= +0.5 ms p50 at c=1, <= +1 ms TTFT for streaming, <= 150 MB RSS; ``--json`` prints one JSON document.
    If a gateway run had errors, the end of the gateway's log is included.
+7. ``--peers`` (issue 15) measures in the same run, round by round: the bare passthrough, the gateway with
+   metering on, the gateway with one tenant whose every limit is on (embedded store, and Redis from
+   ``tests/bench/budgets_on_redis.yaml``), Portkey's gateway and LiteLLM's proxy (``tests/bench/peers.py``;
+   install them first with ``sh tests/bench/peers/setup.sh``), then prints one table: RPS, CPU per
+   request and p99 at c=32, p50 added at c=1, SSE at c=32 (against the bare SSE passthrough), TTFT added,
+   the event loop's worst lag during the runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python servers) and RSS
+   after ``--rss-requests`` requests (default 100,000; the Python servers are topped up to that count).
 """
 
 from __future__ import annotations
@@ -62,7 +71,7 @@ if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
 
 import yaml
 
-from tests.bench import loadgen, options, processes, profile
+from tests.bench import loadgen, options, peer_run, processes, profile
 from tests.bench.loadgen import LoadResult
 from tests.bench.report import compare, load_average, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
@@ -111,8 +120,17 @@ class Bench:
         self.servers: dict[str, subprocess.Popen[Any]] = {}  # targets whose CPU is measured
         self.profile: dict[str, Any] | None = None
         self.gateway_log: Path | None = None
+        self.logs: dict[str, Path] = {}  # servers whose stderr carries loop-lag lines
+        self.served: dict[str, int] = {}  # requests each target answered so far (for RSS after N)
 
     def load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
+        result = self._load(target, body, connections, duration_s)
+        for name, known in self.targets.items():
+            if known is target:
+                self.served[name] = self.served.get(name, 0) + result.requests
+        return result
+
+    def _load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
         if self.use_wrk:
             url = f"http://127.0.0.1:{target.port}{PATH}"
             return run_wrk(url, body, connections=connections, duration_s=duration_s, headers=target.headers)
@@ -153,10 +171,15 @@ class Bench:
         if profiled and server is not None:
             profiler = profile.start_py_spy(server.pid, self.args.duration, self._profile_path(name))
         cpu_before = self._server_cpu(name)
+        log_offset = peer_run.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
+        for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
+            lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
+            if lag is not None:
+                figures[key] = lag
         if profiler is not None:
-            self.profile = _finish_profile(profiler, self._profile_path(name))
+            self.profile = profile.finish_py_spy(profiler, self._profile_path(name))
         return result, figures
 
     def _profile_path(self, name: str) -> Path:
@@ -173,6 +196,11 @@ class Bench:
         row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
         row["runs_rps"] = [run.rps for run, _ in runs]
         row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
+        row["runs_p99_ms"] = [run.p99_ms for run, _ in runs]
+        for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
+            lags = [figures[key] for _, figures in runs if key in figures]
+            if lags:
+                row[key] = max(lags)
         if cpu:
             row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
             row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
@@ -217,13 +245,6 @@ class Target:
     headers: dict[str, str]
 
 
-def _finish_profile(profiler: subprocess.Popen[bytes], output: Path) -> dict[str, Any]:
-    _, errors = profiler.communicate(timeout=120)
-    if profiler.returncode != 0 or not output.exists():
-        return {"error": errors.decode(errors="replace")[-500:]}
-    return {"raw_file": str(output), **profile.hot_spots(output)}
-
-
 def _start_gateway(
     bench: Bench,
     upstream_port: int,
@@ -233,6 +254,7 @@ def _start_gateway(
     *,
     name: str = "gateway",
     extra_config: Path | None = None,
+    root: Path = processes.REPO_ROOT,
 ) -> list[str]:
     """Start a gateway, wait for /healthz, probe one request; return its metering and limit headers."""
     workdir = workdir / name
@@ -243,9 +265,10 @@ def _start_gateway(
     port = free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
-    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir)
+    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir, root)
     if name == "gateway":
         bench.gateway, bench.gateway_log = gateway, log_path
+    bench.logs[name] = log_path
     bench.servers[name] = gateway  # registered first, so it is stopped even if the probe fails
     processes.wait_ready(gateway, f"http://127.0.0.1:{port}/healthz", 90, log_path)
     url = f"http://127.0.0.1:{port}{PATH}"
@@ -264,40 +287,24 @@ def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
     return bench.gateway_log.read_text(errors="replace").splitlines()[-40:]
 
 
-def _start_baseline(bench: Bench, upstream_port: int, cpus: str | None) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
-    command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
-    baseline = subprocess.Popen(
-        processes.pinned(command, cpus), cwd=processes.REPO_ROOT, stdout=subprocess.DEVNULL
-    )
-    bench.servers["baseline"] = baseline
-    processes.wait_port(baseline, port, 30)
-    bench.targets["baseline"] = Target(port, "bench-model", {})
-
-
 def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
     args = bench.args
     connection_counts = [int(c) for c in args.connections.split(",") if c.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    stream_counts = [int(c) for c in (args.stream_connections or args.connections).split(",") if c.strip()]
     for target in bench.targets.values():
         bench.load(target, request_body(target.model, False), 8, args.warmup)
     profiled_target = "limits" if "limits" in bench.targets else "gateway"
     for mode in modes:
-        for connections in connection_counts:
+        for connections in connection_counts if mode == "json" else stream_counts:
             profiled = bool(args.py_spy) and mode == "json" and connections == max(connection_counts)
             report["results"] += bench.measure_case(mode, connections, profiled_target if profiled else None)
     if "stream" in modes:
         for name in bench.targets:
-            report["ttft"][name] = bench.ttft_ms(name)
-
-
-def _headers(lines: list[str]) -> dict[str, str]:
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip()] = value.strip()
-    return headers
+            try:
+                report["ttft"][name] = bench.ttft_ms(name)
+            except (RuntimeError, ConnectionError) as error:
+                report["ttft"][name] = {"error": str(error)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -305,7 +312,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if side_cpus is not None:
         os.sched_setaffinity(0, {int(side_cpus)})  # this script, wrk and the fake share the second core
     bench = Bench(args)
-    gateway_headers, limits_headers = _headers(args.header), _headers(args.limits_header)
+    if args.peers:
+        peer_run.prepare_args(args)
+    gateway_headers, limits_headers = options.headers(args.header), options.headers(args.limits_header)
     upstream, upstream_port = spawn_fake_upstream(cpus=side_cpus, record_limit=100)
     bench.targets["upstream"] = Target(upstream_port, "bench-model", {})
     report: dict[str, Any] = {
@@ -343,9 +352,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         name="limits",
                         extra_config=args.limits_config,
                     )
+            if args.compare_root:
+                peer_run.start_reference(bench, args, upstream_port, gateway_cpus, Path(tmp), _start_gateway)
             if args.baseline:
-                _start_baseline(bench, upstream_port, gateway_cpus)
+                processes.start_baseline(bench, upstream_port, gateway_cpus, Path(tmp), Target)
+            if args.peers:
+                report["peers"] = peer_run.start_peers(
+                    bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target
+                )
             _measure_all(bench, report)
+            if args.rss_requests:
+                report["rss_after"] = peer_run.rss_after(bench, args.rss_requests, request_body)
             if bench.gateway is not None:
                 report["memory"] = processes.tree_memory_mb(bench.gateway.pid)
                 report["pinning"]["gateway_allowed"] = processes.allowed_cpus(bench.gateway.pid)
@@ -372,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
+        if args.peers:
+            print("\n".join(peer_run.table(report)))
+        if args.compare_root:
+            print("\n".join(peer_run.reference_lines(report)))
     return 0
 
 

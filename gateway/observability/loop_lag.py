@@ -1,0 +1,75 @@
+"""Opt-in event-loop lag monitor: how late a periodic timer fires, i.e. how long the loop was stalled.
+
+Off unless ``CARBON_GATEWAY_LOOP_LAG=1`` is set (benchmarks set it). Then a task sleeps ``INTERVAL_S`` at a
+time and measures how late each wake-up is; once a second it writes one JSON line to stderr:
+``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z}``. A stall
+of the loop (a synchronous transaction, a long batch) shows up as a late wake-up; the benchmark takes the
+largest figure logged during each run. On a shared machine the OS also makes the timer late by running
+something else: ``max_busy_ms`` counts only lateness during which the loop's thread was on the CPU (its
+thread CPU time over the wait, minus the interval), i.e. the loop's own work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+ENV = "CARBON_GATEWAY_LOOP_LAG"
+INTERVAL_S = 0.005
+REPORT_EVERY_S = 1.0
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def monitor(interval_s: float = INTERVAL_S, report_every_s: float = REPORT_EVERY_S) -> None:
+    """Runs until cancelled; one line per window with the window's worst and mean lateness."""
+    clock = time.perf_counter
+    window_start = clock()
+    cpu = time.thread_time
+    worst = total = worst_busy = 0.0
+    wakeups = 0
+    while True:
+        before, cpu_before = clock(), cpu()
+        await asyncio.sleep(interval_s)
+        now = clock()
+        late = max(0.0, now - before - interval_s)
+        busy = min(late, max(0.0, cpu() - cpu_before - interval_s))
+        wakeups += 1
+        total += late
+        worst = max(worst, late)
+        worst_busy = max(worst_busy, busy)
+        if now - window_start >= report_every_s:
+            line = {
+                "event": "loop_lag",
+                "window_s": round(now - window_start, 3),
+                "wakeups": wakeups,
+                "max_ms": round(worst * 1000, 3),
+                "mean_ms": round(total / wakeups * 1000, 3),
+                "max_busy_ms": round(worst_busy * 1000, 3),
+            }
+            sys.stderr.write(orjson.dumps(line).decode() + "\n")
+            sys.stderr.flush()
+            window_start, worst, total, worst_busy, wakeups = now, 0.0, 0.0, 0.0, 0
+
+
+@contextlib.asynccontextmanager
+async def running() -> AsyncIterator[None]:
+    """The monitor for the duration of the block when the environment asks for it; else nothing."""
+    if not enabled():
+        yield
+        return
+    task = asyncio.create_task(monitor(), name="loop-lag-monitor")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

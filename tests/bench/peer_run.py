@@ -1,0 +1,300 @@
+"""``run_bench --peers`` (issue 15): the extra targets, loop lag from the servers' logs, RSS after N requests,
+and the side-by-side table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.bench import peers, processes
+from tests.bench.report import _median_ratio
+from tests.support.ports import free_port
+
+BENCH_DIR = Path(__file__).resolve().parent
+BUDGETS_ON = BENCH_DIR / "budgets_on.yaml"
+BUDGETS_ON_REDIS = BENCH_DIR / "budgets_on_redis.yaml"
+TENANT_HEADER = "authorization: Bearer sk-bench-tenant"
+REDIS_PREFIX = "cgbench:"
+PYTHON_SERVERS = ("baseline", "gateway", "limits", "limits-redis")
+ROWS = {
+    "baseline": "bare Starlette + aiohttp passthrough (no metering)",
+    "gateway": "carbon-gateway, metering on",
+    "limits": "carbon-gateway, one tenant with every limit on (embedded store)",
+    "limits-redis": "carbon-gateway, one tenant with every limit on (Redis)",
+    "portkey": "Portkey gateway {version} (Node)",
+    "litellm": "LiteLLM proxy {version}",
+}
+
+
+def prepare_args(args: argparse.Namespace) -> None:
+    """--peers implies the bare passthrough and a budgets-on gateway, SSE at the most connections only."""
+    peers.check_installed()
+    args.baseline = True
+    if args.limits_config is None:
+        args.limits_config, args.limits_header = BUDGETS_ON, [TENANT_HEADER]
+    if args.rss_requests is None:
+        args.rss_requests = 100_000
+    if args.stream_connections is None:
+        args.stream_connections = str(max(int(c) for c in args.connections.split(",") if c.strip()))
+
+
+def log_size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def loop_lag_ms(path: Path | None, offset: int, field: str = "max_ms") -> float | None:
+    """The worst loop lag the server logged after ``offset`` (``CARBON_GATEWAY_LOOP_LAG`` lines): ``max_ms``
+    (wall clock, includes the OS running other work) or ``max_busy_ms`` (the loop's own work only)."""
+    if path is None or not path.exists():
+        return None
+    with path.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    worst = None
+    for line in text.splitlines():
+        if '"loop_lag"' not in line:
+            continue
+        try:
+            value = float(json.loads(line)[field])
+        except (ValueError, KeyError, TypeError):
+            continue
+        worst = value if worst is None else max(worst, value)
+    return worst
+
+
+def start_peers(
+    bench: Any,
+    upstream_port: int,
+    cpus: str | None,
+    workdir: Path,
+    *,
+    start_gateway: Callable[..., Any],
+    target: Any,
+) -> dict[str, Any]:
+    """The Redis budgets-on gateway, Portkey and LiteLLM's proxy, each probed once before timing."""
+    found: dict[str, Any] = {}
+    _clear_redis()
+    headers = {"authorization": TENANT_HEADER.split(":", 1)[1].strip()}
+    found["limits-redis"] = {"probe_headers": []}
+    found["limits-redis"]["probe_headers"] = start_gateway(
+        bench, upstream_port, cpus, headers, workdir, name="limits-redis", extra_config=BUDGETS_ON_REDIS
+    )
+    portkey = peers.start_portkey(upstream_port, free_port(), cpus, workdir / "portkey.log")
+    litellm_dir = workdir / "litellm"
+    litellm_dir.mkdir()
+    litellm = peers.start_litellm(upstream_port, free_port(), cpus, litellm_dir)
+    for peer in (portkey, litellm):
+        bench.servers[peer.name] = peer.process
+        processes.wait_port(peer.process, peer.port, 120)
+        url = f"http://127.0.0.1:{peer.port}/v1/chat/completions"
+        body = json.dumps({"model": peer.model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+        status, _, answer = processes.probe(url, body, peer.headers)
+        if status != 200:
+            raise RuntimeError(f"probe through {peer.name} got HTTP {status}: {answer[:300]!r}")
+        bench.targets[peer.name] = target(peer.port, peer.model, peer.headers)
+        found[peer.name] = {"version": peer.version}
+    return found
+
+
+def _clear_redis() -> None:
+    """Drop the benchmark tenant's keys (its prefix only) in the Redis DB budgets_on_redis.yaml names."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    try:
+        keys = list(client.scan_iter(f"{REDIS_PREFIX}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def rss_after(bench: Any, requests: int, request_body: Callable[..., bytes]) -> dict[str, Any]:
+    """Top the Python servers up to ``requests`` answered, then read every server's RSS (bounded loop)."""
+    out: dict[str, Any] = {}
+    for name in bench.servers:
+        target = bench.targets.get(name)
+        if target is None:
+            continue
+        for _ in range(20):
+            served = bench.served.get(name, 0)
+            if name not in PYTHON_SERVERS or served >= requests:
+                break
+            probe = bench.load(target, request_body(target.model, False), 32, 2)
+            rate = max(probe.rps, 100.0)
+            bench.load(
+                target, request_body(target.model, False), 32, min(60.0, max(2.0, (requests - served) / rate))
+            )
+        memory = processes.tree_memory_mb(bench.servers[name].pid)
+        out[name] = {"requests": bench.served.get(name, 0), **memory}
+    return out
+
+
+def _row(results: list[dict[str, Any]], target: str, mode: str, connections: int) -> dict[str, Any] | None:
+    for row in results:
+        if (row["target"], row["mode"], row["connections"]) == (target, mode, connections):
+            return row
+    return None
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def summary(report: dict[str, Any], c_high: int = 32) -> dict[str, dict[str, Any]]:
+    """Per server: the table's figures, ratios to the bare passthrough taken round by round (median)."""
+    results, ttft = report["results"], report["ttft"]
+    bare, bare_sse = _row(results, "baseline", "json", c_high), _row(results, "baseline", "stream", c_high)
+    upstream_c1 = _row(results, "upstream", "json", 1)
+    out: dict[str, dict[str, Any]] = {}
+    for name in ROWS:
+        json_row = _row(results, name, "json", c_high)
+        if json_row is None:
+            continue
+        figures: dict[str, Any] = {
+            "rps": json_row["rps"],
+            "errors": json_row["errors"],
+            "cpu_us": json_row.get("server_cpu_us_per_request"),
+            "p99_ms": json_row["p99_ms"],
+            "loop_lag_max_ms": json_row.get("loop_lag_max_ms"),
+            "loop_busy_max_ms": json_row.get("loop_busy_max_ms"),
+        }
+        if bare is not None:
+            figures["rps_ratio"] = _median_ratio(json_row["runs_rps"], bare["runs_rps"])
+            figures["p99_ratio"] = _median_ratio(json_row["runs_p99_ms"], bare["runs_p99_ms"])
+            if json_row.get("runs_cpu_us_per_request") and bare.get("runs_cpu_us_per_request"):
+                # What one core would serve, relative to the bare proxy: robust when neighbours steal the core.
+                figures["capacity_ratio"] = _median_ratio(
+                    bare["runs_cpu_us_per_request"], json_row["runs_cpu_us_per_request"]
+                )
+        c1 = _row(results, name, "json", 1)
+        if c1 is not None and upstream_c1 is not None:
+            added = [a - b for a, b in zip(c1["runs_p50_ms"], upstream_c1["runs_p50_ms"], strict=True)]
+            figures["p50_added_c1_ms"] = round(_median(added), 3)
+        sse = _row(results, name, "stream", c_high)
+        if sse is not None:
+            figures["sse_rps"], figures["sse_errors"] = sse["rps"], sse["errors"]
+            if bare_sse is not None:
+                figures["sse_ratio"] = _median_ratio(sse["runs_rps"], bare_sse["runs_rps"])
+            for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
+                if sse.get(key) is not None:
+                    figures[key] = max(figures[key] or 0.0, sse[key])
+        if "p50_ms" in ttft.get(name, {}) and "p50_ms" in ttft.get("upstream", {}):
+            figures["ttft_added_ms"] = round(ttft[name]["p50_ms"] - ttft["upstream"]["p50_ms"], 3)
+        rss = report.get("rss_after", {}).get(name)
+        if rss:
+            figures["rss_mb"], figures["rss_requests"] = rss["rss_mb"], rss["requests"]
+        out[name] = figures
+    return out
+
+
+def _fmt(value: Any, pattern: str, missing: str = "—") -> str:
+    return missing if value is None else pattern.format(value)
+
+
+def table(report: dict[str, Any]) -> list[str]:
+    """The issue's table (Markdown), plus SSE, TTFT, loop lag and RSS columns."""
+    versions = {name: info.get("version", "") for name, info in (report.get("peers") or {}).items()}
+    lines = [
+        "",
+        "| server | RPS c=32 (× bare) | CPU/request (bare's ÷ this) | p99 (× bare) | p50 added at c=1 | SSE c=32 (× bare SSE)"
+        " | TTFT added | worst loop lag (busy) | RSS after N requests |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in summary(report).items():
+        label = ROWS[name].format(version=versions.get(name, ""))
+        rps = f"{f['rps']:,.0f}" + _fmt(f.get("rps_ratio"), " ({:.2f})", "")
+        if f["errors"]:
+            rps += f" [{f['errors']} errors]"
+        sse = "—"
+        if "sse_rps" in f:
+            sse = (
+                "failed"
+                if f["sse_errors"] and f["sse_errors"] >= 0.5 * max(f["sse_rps"], 1)
+                else (f"{f['sse_rps']:,.0f}" + _fmt(f.get("sse_ratio"), " ({:.2f})", ""))
+            )
+        rss = _fmt(f.get("rss_mb"), "{:.0f} MB") + _fmt(f.get("rss_requests"), " ({:,})", "")
+        lines.append(
+            f"| {label} | {rps} | {_fmt(f['cpu_us'], '{:,.0f} µs')}{_fmt(f.get('capacity_ratio'), ' ({:.2f})', '')} | {f['p99_ms']:.1f} ms"
+            f"{_fmt(f.get('p99_ratio'), ' ({:.2f})', '')} | {_fmt(f.get('p50_added_c1_ms'), '{:+.2f} ms')} | {sse}"
+            f" | {_fmt(f.get('ttft_added_ms'), '{:+.2f} ms')} | {_fmt(f.get('loop_lag_max_ms'), '{:.1f} ms')}"
+            f"{_fmt(f.get('loop_busy_max_ms'), ' ({:.1f} ms)', '')}"
+            f" | {rss} |"
+        )
+    return lines
+
+
+def start_reference(
+    bench: Any,
+    args: argparse.Namespace,
+    upstream_port: int,
+    cpus: str | None,
+    workdir: Path,
+    start: Callable[..., Any],
+) -> None:
+    """``--compare-root``: the same gateways from another source tree (targets gateway-ref, limits-ref)."""
+    root = args.compare_root.resolve()
+    start(
+        bench,
+        upstream_port,
+        cpus,
+        options_headers(args.header),
+        workdir,
+        name="gateway-ref",
+        extra_config=args.extra_config,
+        root=root,
+    )
+    if args.limits_config:
+        start(
+            bench,
+            upstream_port,
+            cpus,
+            options_headers(args.limits_header),
+            workdir,
+            name="limits-ref",
+            extra_config=args.limits_config,
+            root=root,
+        )
+
+
+def options_headers(lines: list[str]) -> dict[str, str]:
+    from tests.bench.options import headers
+
+    return headers(lines)
+
+
+def reference_lines(report: dict[str, Any]) -> list[str]:
+    """This tree against ``--compare-root``'s, round by round (median of per-round ratios)."""
+    lines = ["", "this tree / reference tree (median of per-round ratios):"]
+    for row in report["results"]:
+        name = row["target"]
+        if name not in ("gateway", "limits"):
+            continue
+        ref = _row(report["results"], f"{name}-ref", row["mode"], row["connections"])
+        if ref is None:
+            continue
+        rps = _median_ratio(row["runs_rps"], ref["runs_rps"])
+        text = f"  {name} {row['mode']} c={row['connections']}: RPS {rps}"
+        if row.get("runs_cpu_us_per_request") and ref.get("runs_cpu_us_per_request"):
+            cpu = _median_ratio(row["runs_cpu_us_per_request"], ref["runs_cpu_us_per_request"])
+            text += f", CPU/request {cpu} ({_pairs(row, ref)})"
+        lines.append(text)
+    return lines
+
+
+def _pairs(row: dict[str, Any], ref: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{a:.0f}/{b:.0f}"
+        for a, b in zip(row["runs_cpu_us_per_request"], ref["runs_cpu_us_per_request"], strict=True)
+    )
