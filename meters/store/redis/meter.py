@@ -7,12 +7,12 @@ Under `fail_open` an unreachable Redis lets requests through (`degraded=True`) a
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from meters.limits import Quantity, Scope, default_scope_ids
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
@@ -22,11 +22,14 @@ from meters.store.records import COUNTER_FIELDS, record_from_dict, record_to_dic
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import packed_args
+from meters.store.redis.keys import anchor, ltenants_key, new_reservation_id, reservation_tenant
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
 from meters.store.windows import day_end_ts, windows_at
 
 _COUNTER_MARGIN_S = 120
 _DEGRADED = "degraded-"
+# Daily and monthly usage aggregates (what reports read) outlive the ledger: at least 13 months.
+AGGREGATE_RETENTION_DAYS = 400
 
 
 class RedisMeter(Meter):
@@ -71,7 +74,7 @@ class RedisMeter(Meter):
         units = request_units(amounts)
         scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
         reservation = Reservation(
-            uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+            new_reservation_id(tenant_id), tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
         )
         args: list[Any] = [
             self.prefix,
@@ -97,7 +100,8 @@ class RedisMeter(Meter):
             ]
         args += [len(scope_ids), *scope_ids, lease, LEASE_SHARE]
         try:
-            result = await self._conn.call(lambda: self._reserve(args=packed_args(args)))
+            keys = [anchor(self.prefix, tenant_id)]
+            result = await self._conn.call(lambda: self._reserve(keys=keys, args=packed_args(args)))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
@@ -120,17 +124,25 @@ class RedisMeter(Meter):
         reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
         if not reservation_id or reservation_id.startswith(_DEGRADED):
             return
+        tenant_id = reservation_tenant(reservation_id.partition("/")[0])  # a portion id: <lease>/<units>
+        if tenant_id is None:
+            return  # not one of this store's ids: it holds nothing here
+        keys = [anchor(self.prefix, tenant_id)]
         try:
-            await self._conn.call(lambda: self._release(args=[self.prefix, reservation_id]))
+            await self._conn.call(lambda: self._release(keys=keys, args=[self.prefix, reservation_id]))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
             # The reservation expires on its own once Redis is back.
 
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        tenant_id = reservation_tenant(lease_id)
+        if tenant_id is None:
+            return
+        keys = [anchor(self.prefix, tenant_id)]
         args: list[str | int] = [self.prefix, lease_id, requests, *units, minute]
         try:
-            await self._conn.call(lambda: self._return_lease(args=args))
+            await self._conn.call(lambda: self._return_lease(keys=keys, args=args))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
@@ -148,14 +160,32 @@ class RedisMeter(Meter):
             return [self._conn.journal_entry(entry) for entry in entries]
 
     async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
-        pipe = self._redis.pipeline(transaction=False)
-        for entry in entries:
-            await self._settle(args=packed_args(self._settle_args(entry)), client=pipe)
-        return [bool(result) for result in await pipe.execute()]
+        """SETTLE per entry, then the tenants into the (global) set of tenants with a ledger.
+
+        A pipeline does not load scripts: a node that does not have it yet (new, or restarted) answers
+        NOSCRIPT, and the batch is sent again once it is loaded (SETTLE counts each request id once)."""
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for entry in entries:
+                tenant_id = entry["record"]["tenant_id"]
+                keys = [anchor(self.prefix, tenant_id)]
+                # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
+                pipe.execute_command("EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry)))
+            tenants = sorted({entry["record"]["tenant_id"] for entry in entries})
+            pipe.sadd(ltenants_key(self.prefix), *tenants)
+            results = await pipe.execute(raise_on_error=False)
+            failed = [r for r in results if isinstance(r, Exception)]
+            if not failed:
+                return [bool(result) for result in results[: len(entries)]]
+            if attempt == 1 and all(isinstance(r, NoScriptError) for r in failed):
+                self._settle.sha = await self._redis.script_load(scripts.SETTLE)
+                continue
+            raise failed[0]
+        raise AssertionError("unreachable")
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
-        """Count one settled/recorded request (a journal entry) with the SETTLE script."""
-        return bool(await self._settle(args=packed_args(self._settle_args(entry))))
+        """Count one settled/recorded request (a journal entry)."""
+        return (await self._apply_many([entry]))[0]
 
     def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
         record = record_from_dict(entry["record"])
@@ -184,7 +214,7 @@ class RedisMeter(Meter):
             counters["sp"],
             counters["g"],
             day,
-            day_end_ts(day) + self._retention_s,
+            day_end_ts(day) + AGGREGATE_RETENTION_DAYS * 86400,
             windows.month[2:],
             record.model,
             orjson.dumps(entry["record"]),
@@ -198,4 +228,6 @@ class RedisMeter(Meter):
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         now_ms = int(self._clock() * 1000)
-        return int(await self._conn.call(lambda: self._outstanding(args=[self.prefix, tenant_id, now_ms])))
+        keys = [anchor(self.prefix, tenant_id)]
+        args: list[str | int] = [self.prefix, tenant_id, now_ms]
+        return int(await self._conn.call(lambda: self._outstanding(keys=keys, args=args)))
