@@ -11,6 +11,7 @@ from meters.store.redis.directory import RedisDirectory
 from meters.store.redis.keys import check_prefix
 from meters.store.redis.meter import RedisMeter
 from meters.store.redis.reports import RedisReports
+from meters.store.retention import LEDGER_RETENTION_DAYS
 from meters.store.store import Store
 from meters.store.values import StoreUnavailable
 
@@ -23,7 +24,7 @@ async def open_redis(
     prefix: str,
     on_failure: str,
     journal: Journal,
-    ledger_retention_days: int = 35,
+    ledger_retention_days: int = LEDGER_RETENTION_DAYS,
     idempotency_ttl_s: float = 7 * 86400,
     clock: Callable[[], float] = time.time,
 ) -> Store:

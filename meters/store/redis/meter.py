@@ -23,13 +23,12 @@ from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import packed_args
 from meters.store.redis.keys import anchor, ltenants_key, new_reservation_id, reservation_tenant
+from meters.store.retention import AGGREGATE_RETENTION_DAYS
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
 from meters.store.windows import day_end_ts, windows_at
 
 _COUNTER_MARGIN_S = 120
 _DEGRADED = "degraded-"
-# Daily and monthly usage aggregates (what reports read) outlive the ledger: at least 13 months.
-AGGREGATE_RETENTION_DAYS = 400
 
 
 class RedisMeter(Meter):
