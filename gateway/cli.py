@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.commands import catalogue, check_config, serve, tenants
+from gateway.commands import catalogue, check_config, ledger, serve, tenants
 
-COMMANDS = (serve, check_config, catalogue, tenants)
+COMMANDS = (serve, check_config, catalogue, tenants, ledger)
 
 
 def parser() -> argparse.ArgumentParser:
