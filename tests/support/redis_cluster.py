@@ -36,7 +36,8 @@ def free_cluster_port() -> int:
 
 
 class ClusterNodeProcess:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, persistent: bool = False) -> None:
+        self.persistent = persistent  # an AOF written at every command: a killed master comes back whole
         self.port = free_cluster_port()
         self.directory = directory / str(self.port)
         self.directory.mkdir(parents=True)
@@ -46,8 +47,8 @@ class ClusterNodeProcess:
         args = [
             REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory),
+            "--cluster-node-timeout", "2000", "--save", "", "--dir", str(self.directory),
+            *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
@@ -71,8 +72,8 @@ class ClusterNodeProcess:
 
 
 class RedisCluster:
-    def __init__(self, directory: Path, masters: int = 3) -> None:
-        self.nodes = [ClusterNodeProcess(directory) for _ in range(masters)]
+    def __init__(self, directory: Path, masters: int = 3, persistent: bool = False) -> None:
+        self.nodes = [ClusterNodeProcess(directory, persistent) for _ in range(masters)]
 
     @property
     def url(self) -> str:
@@ -101,6 +102,20 @@ class RedisCluster:
             finally:
                 client.close()
 
+    def master_of(self, key: str) -> ClusterNodeProcess:
+        """The node serving `key`'s hash slot."""
+        for node in self.nodes:
+            if node.process is not None:
+                client = redis.Redis(port=node.port)
+                try:
+                    slot = client.cluster("KEYSLOT", key)
+                    for start, end, primary, *_ in client.cluster("SLOTS"):
+                        if start <= slot <= end:
+                            return next(n for n in self.nodes if n.port == primary[1])
+                finally:
+                    client.close()
+        raise LookupError(key)
+
     def restart(self, node: ClusterNodeProcess) -> None:
         node.start()
         self.wait_ok()
@@ -120,8 +135,8 @@ class RedisCluster:
 
 
 @contextlib.contextmanager
-def redis_cluster(directory: Path) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(directory)
+def redis_cluster(directory: Path, persistent: bool = False) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(directory, persistent=persistent)
     try:
         cluster.start()
         yield cluster
