@@ -12,7 +12,6 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from meters.tenants import hash_key
-from tests.support.gateway import GatewayProcess, running_gateway, write_config
+from tests.support.gateway import GatewayProcess, running_gateways, write_config
 from tests.support.redis_cluster import RedisCluster, redis_cluster
 from tests.support.stores import delete_prefix
 from tests.support.tenancy import bearer, chat, open_gateway_store, tenancy_config
@@ -34,10 +33,8 @@ def cluster_store(cluster: RedisCluster, **extra: Any) -> dict[str, Any]:
     return {"redis_url": cluster.url, "prefix": f"cgtest-cluster:{uuid.uuid4().hex[:10]}:", **extra}
 
 
-@contextlib.contextmanager
-def three_gateways(path: Path) -> Iterator[list[GatewayProcess]]:
-    with running_gateway(path) as a, running_gateway(path) as b, running_gateway(path) as c:
-        yield [a, b, c]
+def three_gateways(path: Path) -> contextlib.AbstractContextManager[list[GatewayProcess]]:
+    return running_gateways(path, 3)
 
 
 async def test_three_gateways_race_a_budget_on_the_cluster(
