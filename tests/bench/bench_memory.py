@@ -65,10 +65,13 @@ async def redis_memory(url: str, n: int) -> dict[str, float]:
     client = aioredis.from_url(url)
     try:
         before = (await client.info("memory"))["used_memory"]
+        await client.config_resetstat()
         store = await open_store(url, prefix=prefix, state_dir=tempfile.mkdtemp(), on_failure="fail_closed")
         await _traffic(store, n)
         await store.close()
         after = (await client.info("memory"))["used_memory"]
+        stats = await client.info("commandstats")
+        busy_us = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_"))
         _, ledger = await _key_bytes(client, prefix + "l:*")
         done_n, done = await _key_bytes(client, prefix + "done:*")
         _, other = await _key_bytes(client, prefix + "[wourk]*")
@@ -77,6 +80,7 @@ async def redis_memory(url: str, n: int) -> dict[str, float]:
             "ledger_per_request": ledger / n,
             "done_mark_per_request": done / done_n,
             "counters_and_aggregates_total": other,
+            "redis_cpu_us_per_request": busy_us / n,  # reserve + settle scripts and the rest, without leases
         }
     finally:
         keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
