@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.commands import catalogue, check_config, ledger, serve, tenants
+from gateway.commands import catalogue, check_config, ledger, serve, store, tenants
 
-COMMANDS = (serve, check_config, catalogue, tenants, ledger)
+COMMANDS = (serve, check_config, catalogue, tenants, ledger, store)
 
 
 def parser() -> argparse.ArgumentParser:
