@@ -162,25 +162,31 @@ class RedisMeter(Meter):
         """SETTLE per entry, then the tenants into the (global) set of tenants with a ledger.
 
         A pipeline does not load scripts: a node that does not have it yet (new, or restarted) answers
-        NOSCRIPT, and the batch is sent again once it is loaded (SETTLE counts each request id once)."""
-        for attempt in (1, 2):
-            pipe = self._redis.pipeline(transaction=False)
-            for entry in entries:
-                tenant_id = entry["record"]["tenant_id"]
-                keys = [anchor(self.prefix, tenant_id)]
-                # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
-                pipe.execute_command("EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry)))
-            tenants = sorted({entry["record"]["tenant_id"] for entry in entries})
-            pipe.sadd(ltenants_key(self.prefix), *tenants)
-            results = await pipe.execute(raise_on_error=False)
-            failed = [r for r in results if isinstance(r, Exception)]
-            if not failed:
-                return [bool(result) for result in results[: len(entries)]]
-            if attempt == 1 and all(isinstance(r, NoScriptError) for r in failed):
-                self._settle.sha = await self._redis.script_load(scripts.SETTLE)
-                continue
-            raise failed[0]
-        raise AssertionError("unreachable")
+        NOSCRIPT; the script is loaded (on every master) and only those entries are sent again, so each
+        entry's answer stays the first one (counted now, or counted before)."""
+        results: list[Any] = await self._settle_pipeline(entries)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            self._settle.sha = await self._redis.script_load(scripts.SETTLE)
+            again = await self._settle_pipeline([entries[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [bool(result) for result in results]
+
+    async def _settle_pipeline(self, entries: list[dict[str, Any]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for entry in entries:
+            keys = [anchor(self.prefix, entry["record"]["tenant_id"])]
+            # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
+            pipe.execute_command("EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry)))
+        pipe.sadd(ltenants_key(self.prefix), *sorted({entry["record"]["tenant_id"] for entry in entries}))
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        if isinstance(results[-1], Exception):
+            raise results[-1]
+        return results[:-1]
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry)."""
