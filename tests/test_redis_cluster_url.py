@@ -6,7 +6,14 @@ import pytest
 from redis.crc import key_slot
 
 from meters.store.redis.connection import cluster_nodes
-from meters.store.redis.keys import anchor, check_prefix, dir_key, new_reservation_id, reservation_tenant, tenant_key
+from meters.store.redis.keys import (
+    anchor,
+    check_prefix,
+    dir_key,
+    new_reservation_id,
+    reservation_tenant,
+    tenant_key,
+)
 
 
 def test_cluster_url_nodes_and_credentials():
