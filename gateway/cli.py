@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from gateway import __version__
-from gateway.commands import audited, catalogue, check_config, report, serve, tenants
+from gateway.commands import audited, catalogue, check_config, ledger, report, serve, store, tenants
 
-COMMANDS = (serve, check_config, catalogue, tenants, audited, report)
+COMMANDS = (serve, check_config, catalogue, tenants, audited, report, ledger, store)
 
 
 def parser() -> argparse.ArgumentParser:

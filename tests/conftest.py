@@ -18,6 +18,7 @@ from tests.fakes import spawn_fake_upstream
 from tests.support.configs import proxy_config
 from tests.support.gateway import GatewayProcess, running_gateway, write_config
 from tests.support.ports import free_port
+from tests.support.stores import shared_cluster  # noqa: F401 - the session's Redis Cluster, for every store suite
 
 _OWN_REDIS: list[subprocess.Popen[bytes]] = []
 

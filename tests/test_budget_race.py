@@ -70,12 +70,12 @@ async def one(client: httpx.AsyncClient, url: str, kind: str) -> int:
         return response.status_code
 
 
-async def race(urls: list[str], store_config: dict[str, Any]) -> None:
-    limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=0)
+async def race(urls: list[str], store_config: dict[str, Any], requests: int = REQUESTS) -> None:
+    limits = httpx.Limits(max_connections=requests, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         for i in range(ALREADY_SPENT_REQUESTS):
             assert await one(client, urls[i % len(urls)], "ok") == 200
-        kinds = [KINDS[i % len(KINDS)] for i in range(REQUESTS)]
+        kinds = [KINDS[i % len(KINDS)] for i in range(requests)]
         statuses = await asyncio.gather(*(one(client, urls[i % len(urls)], k) for i, k in enumerate(kinds)))
     outcome = Counter(zip(kinds, statuses, strict=True))
     served = sum(n for (_, status), n in outcome.items() if status == 200)

@@ -36,6 +36,7 @@ GOOD_MODEL = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_ba
         ({"model_list": [GOOD_MODEL], "gateway": {"max_body_bytes": 0}}, "gateway.max_body_bytes", "positive integer"),
         ({"model_list": [GOOD_MODEL], "carbon": {"body": "yes"}}, "carbon.body", "true or false"),
         ({"model_list": [GOOD_MODEL], "store": {"on_failure": "maybe"}}, "store.on_failure", "fail_open or fail_closed"),
+        ({"model_list": [GOOD_MODEL], "store": {"prefix": "cg:{x}:"}}, "store.prefix", "must not contain braces"),
     ],
 )  # fmt: skip
 def test_errors_name_file_key_and_problem(raw: dict, key: str, problem: str) -> None:

@@ -216,8 +216,15 @@ def test_kubernetes_manifests_are_consistent() -> None:
     assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     hpa = objects[("HorizontalPodAutoscaler", "carbon-gateway")]
+    assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == "carbon-gateway"
-    assert hpa["spec"]["minReplicas"] >= 2
+    assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    # The HPA owns the replica count (a `replicas:` would reset it on every apply); the fail-open journal
+    # goes to a writable volume of its own (the root filesystem is read-only).
+    assert "replicas" not in deployment["spec"]
+    state = next(m for m in container["volumeMounts"] if m["name"] == "state")
+    assert env["CARBON_GATEWAY_STATE_DIR"] == state["mountPath"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 def test_configmap_config_loads_with_the_gateway_loader(

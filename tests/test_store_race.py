@@ -40,7 +40,7 @@ async def _run_worker(
 ) -> dict:
     rng = random.Random(seed)
     store = await open_store(
-        redis_url if backend == "redis" else None,
+        redis_url if backend.startswith("redis") else None,
         prefix=prefix,
         state_dir=state_dir,
         lease_requests=lease_requests,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from gateway.config.reader import Block
+from meters.store.retention import LEDGER_RETENTION_DAYS
 
 FAIL_OPEN = "fail_open"
 FAIL_CLOSED = "fail_closed"
@@ -29,7 +30,7 @@ class StoreSettings:
     state_dir: str | None = None
     prefix: str = "cg:"
     on_failure: str = FAIL_OPEN
-    ledger_retention_days: int = 400
+    ledger_retention_days: int = LEDGER_RETENTION_DAYS  # the per-request ledger (see meters.store.retention)
     monthly_retention_months: int = 25  # the reports' monthly aggregates (>= 13), whatever the ledger's
     lease_requests: int = 256  # see meters.store.portions; 0 = reserve every request in the store
     lease_s: float = 0.5
@@ -49,11 +50,14 @@ def parse_store(top: Block) -> StoreSettings:
     lease_requests = block.get("lease_requests", default.lease_requests)
     if isinstance(lease_requests, bool) or not isinstance(lease_requests, int) or lease_requests in (1,) or lease_requests < 0:
         raise block.fail("lease_requests", f"must be 0 (no leases) or an integer >= 2, got {lease_requests!r}")
+    prefix = block.text("prefix", default.prefix) or default.prefix
+    if "{" in prefix or "}" in prefix:  # before every Redis hash tag: it would become the tag of every key
+        raise block.fail("prefix", f"must not contain braces, got {prefix!r}")
     state_dir = block.text("state_dir") or os.environ.get("CARBON_GATEWAY_STATE_DIR") or None
     return StoreSettings(
         redis_url=redis_url,
         state_dir=state_dir,
-        prefix=block.text("prefix", default.prefix) or default.prefix,
+        prefix=prefix,
         on_failure=on_failure,
         ledger_retention_days=block.integer("ledger_retention_days", default.ledger_retention_days, low=1),
         monthly_retention_months=block.integer(

@@ -23,6 +23,7 @@ from meters.store.interfaces import (
     TenantDirectory,
     UsageReports,
 )
+from meters.store.retention import LEDGER_RETENTION_DAYS
 from meters.store.store import Store
 from meters.store.values import (
     Amounts,
@@ -70,7 +71,7 @@ async def open_store(
     on_failure: str = "fail_open",
     journal_path: str | os.PathLike[str] | None = None,
     journal_max: int = 100_000,
-    ledger_retention_days: int = 400,
+    ledger_retention_days: int = LEDGER_RETENTION_DAYS,
     idempotency_ttl_s: float = 7 * 86400,
     clock: Callable[[], float] = time.time,
     lease_requests: int = 0,

@@ -24,7 +24,7 @@ from meters.reports.model import Report
 from meters.reports.rows import CarbonLabel, Counters
 from meters.store import Store, open_store
 from meters.store.aggregates import label_id, label_json, pack
-from meters.store.redis.encoding import LABELS_KEY, TENANTS_KEY, tenant_key
+from meters.store.redis.keys import labels_key, ltenants_key, tenant_key
 from meters.store.reporting import store_report
 from meters.store.sqlite.reports_schema import (
     INSERT_LABEL,
@@ -88,11 +88,11 @@ async def fill(
         client = store.backend.client  # type: ignore[attr-defined]
         pipe = _Chunked(client)
         for key, text in labels.values():
-            pipe.hset(prefix + LABELS_KEY, key, text)
-        pipe.sadd(prefix + TENANTS_KEY, *names)
+            pipe.hset(labels_key(prefix), key, text)
+        pipe.sadd(ltenants_key(prefix), *names)
         for tenant, month, model, provider, currency, label, values in month_rows:
             pipe.hset(
-                prefix + tenant_key("ra", tenant, month),
+                tenant_key(prefix, "ra", tenant, f"|{month}"),
                 f"{model}\t{provider}\t{currency}\t{label}",
                 pack(values),
             )
@@ -106,11 +106,11 @@ async def fill(
                 line[i] += value
             line[11], line[12] = min(line[11], number), max(line[12], number)
         for (tenant, year, field), line in years.items():
-            pipe.hset(prefix + tenant_key("ry", tenant, year), field, pack(line))
+            pipe.hset(tenant_key(prefix, "ry", tenant, f"|{year}"), field, pack(line))
         for tenant, month, tag, model, label, values in tag_rows:
-            pipe.hset(prefix + tenant_key("rt", tenant, month), f"{tag}\t{model}\t{label}", pack(values))
+            pipe.hset(tenant_key(prefix, "rt", tenant, f"|{month}"), f"{tag}\t{model}\t{label}", pack(values))
         for tenant, day, grams in day_rows:
-            pipe.hset(prefix + tenant_key("rd", tenant, day[:7]), day, grams)
+            pipe.hset(tenant_key(prefix, "rd", tenant, f"|{day[:7]}"), day, grams)
         await pipe.flush()
     for item in sorted(imports, key=lambda i: (i.month, i.version)):
         await store.audited.add(ParsedImport(item.month, item.source, item.figures, item.basis))

@@ -111,3 +111,18 @@ def start_gateway(
         time.sleep(0.1)
     gateway.stop()
     raise RuntimeError(f"gateway did not become ready in {timeout_s}s:\n{gateway.log()}")
+
+
+
+@contextmanager
+def running_gateways(config_path: Path, count: int, **options: Any) -> Iterator[list[GatewayProcess]]:
+    """`count` gateway processes (replicas) on one config, started one after the other (started side by
+    side on a 2-core machine, each takes longer than the lot in turn)."""
+    gateways: list[GatewayProcess] = []
+    try:
+        for _ in range(count):
+            gateways.append(start_gateway(config_path, **options))
+        yield gateways
+    finally:
+        for gateway in gateways:
+            gateway.stop()

@@ -10,8 +10,10 @@ from meters.store.journal import Journal
 from meters.store.redis.aggregates import RedisAggregates, RedisAudited
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.directory import RedisDirectory
+from meters.store.redis.keys import check_prefix
 from meters.store.redis.meter import RedisMeter
 from meters.store.redis.reports import RedisReports
+from meters.store.retention import LEDGER_RETENTION_DAYS
 from meters.store.store import Store
 from meters.store.values import StoreUnavailable
 
@@ -24,12 +26,12 @@ async def open_redis(
     prefix: str,
     on_failure: str,
     journal: Journal,
-    ledger_retention_days: int = 400,
+    ledger_retention_days: int = LEDGER_RETENTION_DAYS,
     idempotency_ttl_s: float = 7 * 86400,
     clock: Callable[[], float] = time.time,
     monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
 ) -> Store:
-    conn = RedisConnection.from_url(url, prefix=prefix, on_failure=on_failure, journal=journal)
+    conn = RedisConnection.from_url(url, prefix=check_prefix(prefix), on_failure=on_failure, journal=journal)
     if conn.fail_closed and not await conn.ping():
         await conn.close()
         raise StoreUnavailable(f"Redis at {conn.host()} is unreachable")

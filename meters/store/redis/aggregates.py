@@ -17,14 +17,8 @@ from meters.store.audited_codec import decode, encode, newest_first, stamp
 from meters.store.interfaces import AuditedStore, ReportAggregates
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import (
-    AUDITED_MONTHS_KEY,
-    LABELS_KEY,
-    TENANTS_KEY,
-    audited_key,
-    tenant_key,
-    text,
-)
+from meters.store.redis.encoding import text
+from meters.store.redis.keys import audited_key, audited_months_key, labels_key, ltenants_key, tenant_key
 from meters.store.windows import NANO
 
 _TENANTS_PER_PIPELINE = 100
@@ -46,21 +40,21 @@ class RedisAggregates(ReportAggregates):
                     for tenant in group:
                         for month in months:
                             for kind in kinds:
-                                pipe.hgetall(self.prefix + tenant_key(kind, tenant, month))
+                                pipe.hgetall(tenant_key(self.prefix, kind, tenant, f"|{month}"))
                     return await pipe.execute()
 
             replies += await self._conn.call(read)
         return replies
 
     async def _tenants(self) -> list[str]:
-        members = await self._conn.call(lambda: self._redis.smembers(self.prefix + TENANTS_KEY))
+        members = await self._conn.call(lambda: self._redis.smembers(ltenants_key(self.prefix)))
         return sorted(text(m) for m in members)
 
     async def report_input(
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
     ) -> ReportInput:
         tenants = [tenant_id] if tenant_id else await self._tenants()
-        raw_labels = await self._conn.call(lambda: self._redis.hgetall(self.prefix + LABELS_KEY))
+        raw_labels = await self._conn.call(lambda: self._redis.hgetall(labels_key(self.prefix)))
         labels = LabelBook({text(k): v for k, v in raw_labels.items()})
         folder = MonthlyFolder(labels, audited)
         year = whole_year(months)
@@ -143,7 +137,7 @@ class RedisAggregates(ReportAggregates):
         async def read() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for tenant, month, names, _ in wanted:
-                    pipe.hmget(self.prefix + tenant_key("ra", tenant, month), names)
+                    pipe.hmget(tenant_key(self.prefix, "ra", tenant, f"|{month}"), names)
                 return await pipe.execute()
 
         if not wanted:
@@ -184,7 +178,7 @@ class RedisAudited(AuditedStore):
 
     async def add(self, parsed: ParsedImport) -> AuditedImport:
         at = stamp(parsed, 0, self._clock()).imported_at
-        keys = [self.prefix + audited_key(parsed.month), self.prefix + AUDITED_MONTHS_KEY]
+        keys = [audited_key(self.prefix, parsed.month), audited_months_key(self.prefix)]
         version = await self._conn.call(lambda: self._add(keys=keys, args=[parsed.month, at, encode(parsed)]))
         return AuditedImport(parsed.month, parsed.source, int(version), at, parsed.figures, parsed.basis)
 
@@ -192,13 +186,13 @@ class RedisAudited(AuditedStore):
         if month:
             months = [month]
         else:
-            members = await self._conn.call(lambda: self._redis.smembers(self.prefix + AUDITED_MONTHS_KEY))
+            members = await self._conn.call(lambda: self._redis.smembers(audited_months_key(self.prefix)))
             months = sorted(text(m) for m in members)
 
         async def read() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for each in months:
-                    pipe.hgetall(self.prefix + audited_key(each))
+                    pipe.hgetall(audited_key(self.prefix, each))
                 return await pipe.execute()
 
         imports: list[AuditedImport] = []

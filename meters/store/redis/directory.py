@@ -1,7 +1,8 @@
 """Tenants and API keys on Redis.
 
-Keys under the store's prefix P: P tenant:<id> (JSON), P tenants (set of ids),
-P key:<sha256> (JSON, the hot path), P keyid:<key_id> -> sha256, P tkeys:<tenant> (set).
+Keys under the store's prefix P, all in the hash slot {dir} (see keys.py): P{dir}tenant:<id> (JSON),
+P{dir}tenants (set of ids), P{dir}key:<sha256> (JSON, the hot path), P{dir}keyid:<key_id> -> sha256,
+P{dir}tkeys:<tenant> (set).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from meters.store.interfaces import TenantDirectory
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import text
+from meters.store.redis.keys import DIR
 from meters.tenants import ApiKey, Tenant, api_key_from_json, tenant_from_json
 
 # The tenant, its key records and their indexes, in one atomic step; nil when there is no such tenant, else
-# the revoked key ids. ARGV: prefix, tenant id.
+# the revoked key ids. KEYS[1]: the tenant's record; ARGV: prefix (with {dir}), tenant id.
 DELETE_TENANT = """
 local p, t = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'tenant:' .. t) == 0 then return false end
@@ -41,7 +43,8 @@ class RedisDirectory(TenantDirectory):
     def __init__(self, conn: RedisConnection) -> None:
         self._conn = conn
         self._redis = conn.client
-        self.prefix = conn.prefix
+        self.prefix = conn.prefix + DIR  # every directory key is in the slot {dir}
+        self._script_prefix = conn.prefix
         self._call = conn.call
         self._resolve = conn.client.register_script(scripts.RESOLVE_KEY)
         self._delete_tenant = conn.client.register_script(DELETE_TENANT)
@@ -100,11 +103,13 @@ class RedisDirectory(TenantDirectory):
         return await self._call(revoke)
 
     async def delete_tenant(self, tenant_id: str) -> list[str] | None:
-        found = await self._call(lambda: self._delete_tenant(args=[self.prefix, tenant_id]))
+        keys = [f"{self.prefix}tenant:{tenant_id}"]
+        found = await self._call(lambda: self._delete_tenant(keys=keys, args=[self.prefix, tenant_id]))
         return None if found is None else sorted(text(key_id) for key_id in found)
 
     async def resolve_key_hash(self, key_hash: str) -> tuple[Tenant, ApiKey] | None:
-        found = await self._call(lambda: self._resolve(args=[self.prefix, key_hash]))
+        keys = [f"{self.prefix}key:{key_hash}"]
+        found = await self._call(lambda: self._resolve(keys=keys, args=[self._script_prefix, key_hash]))
         if not found:
             return None
         return tenant_from_json(found[0]), api_key_from_json(found[1])

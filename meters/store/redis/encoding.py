@@ -6,20 +6,6 @@ from typing import Any
 
 import orjson
 
-# Global report keys (after the store's prefix), each with its own hash tag (see scripts.py).
-LABELS_KEY = "labels:{labels}"
-TENANTS_KEY = "rtenants:{reports}"
-AUDITED_MONTHS_KEY = "audm:{audited}"
-
-
-def audited_key(month: str) -> str:
-    return f"aud:{{audited}}|{month}"
-
-
-def tenant_key(kind: str, tenant: str, month: str) -> str:
-    """A tenant's report key (kind ra, rt or rd) for a month, with the tenant's hash tag."""
-    return f"{kind}:{{{tenant}}}|{month}"
-
 
 def text(value: bytes | str) -> str:
     """A reply as text (the client returns bytes; redis-py types replies as bytes or str)."""

@@ -7,12 +7,12 @@ Under `fail_open` an unreachable Redis lets requests through (`degraded=True`) a
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from meters.limits import Quantity, Scope, default_scope_ids
 from meters.store.aggregates import (
@@ -37,7 +37,9 @@ from meters.store.records import (
 )
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import LABELS_KEY, TENANTS_KEY, packed_args
+from meters.store.redis.encoding import packed_args
+from meters.store.redis.keys import anchor, labels_key, ltenants_key, new_reservation_id, reservation_tenant
+from meters.store.retention import AGGREGATE_RETENTION_DAYS
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
 from meters.store.windows import day_end_ts, month_expiry, windows_at
 
@@ -89,7 +91,7 @@ class RedisMeter(Meter):
         units = request_units(amounts)
         scope_ids = list(dict.fromkeys(scope.scope_id for scope in scopes))
         reservation = Reservation(
-            uuid.uuid4().hex, tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
+            new_reservation_id(tenant_id), tenant_id, tuple(scope_ids), amounts, now + ttl_s, model, key_id
         )
         args: list[Any] = [
             self.prefix,
@@ -115,7 +117,8 @@ class RedisMeter(Meter):
             ]
         args += [len(scope_ids), *scope_ids, lease, LEASE_SHARE]
         try:
-            result = await self._conn.call(lambda: self._reserve(args=packed_args(args)))
+            keys = [anchor(self.prefix, tenant_id)]
+            result = await self._conn.call(lambda: self._reserve(keys=keys, args=packed_args(args)))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
@@ -138,17 +141,25 @@ class RedisMeter(Meter):
         reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
         if not reservation_id or reservation_id.startswith(_DEGRADED):
             return
+        tenant_id = reservation_tenant(reservation_id.partition("/")[0])  # a portion id: <lease>/<units>
+        if tenant_id is None:
+            return  # not one of this store's ids: it holds nothing here
+        keys = [anchor(self.prefix, tenant_id)]
         try:
-            await self._conn.call(lambda: self._release(args=[self.prefix, reservation_id]))
+            await self._conn.call(lambda: self._release(keys=keys, args=[self.prefix, reservation_id]))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
             # The reservation expires on its own once Redis is back.
 
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
+        tenant_id = reservation_tenant(lease_id)
+        if tenant_id is None:
+            return
+        keys = [anchor(self.prefix, tenant_id)]
         args: list[str | int] = [self.prefix, lease_id, requests, *units, minute]
         try:
-            await self._conn.call(lambda: self._return_lease(args=args))
+            await self._conn.call(lambda: self._return_lease(keys=keys, args=args))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
@@ -167,19 +178,40 @@ class RedisMeter(Meter):
             return [self._conn.journal_entry(entry) for entry in entries]
 
     async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
+        """SETTLE per entry, then the tenants into the (global) set of tenants with a ledger.
+
+        A pipeline does not load scripts: a node that does not have it yet (new, or restarted) answers
+        NOSCRIPT; the script is loaded (on every master) and only those entries are sent again, so each
+        entry's answer stays the first one (counted now, or counted before)."""
+        results: list[Any] = await self._settle_pipeline(entries)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            self._settle.sha = await self._redis.script_load(scripts.SETTLE)
+            again = await self._settle_pipeline([entries[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return [bool(result) for result in results]
+
+    async def _settle_pipeline(self, entries: list[dict[str, Any]]) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
-        self._registry(pipe, [entry["record"] for entry in entries])
-        extra = len(pipe.command_stack)
+        extra = self._registry(pipe, [entry["record"] for entry in entries])
         for entry in entries:
-            await self._settle(args=packed_args(self._settle_args(entry)), client=pipe)
-        return [bool(result) for result in (await pipe.execute())[extra:]]
+            keys = [anchor(self.prefix, entry["record"]["tenant_id"])]
+            # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
+            pipe.execute_command("EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry)))
+        pipe.sadd(ltenants_key(self.prefix), *sorted({entry["record"]["tenant_id"] for entry in entries}))
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        for result in [*results[:extra], results[-1]]:
+            if isinstance(result, Exception):
+                raise result
+        return results[extra:-1]
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
-        """Count one settled/recorded request (a journal entry) with the SETTLE script."""
-        pipe = self._redis.pipeline(transaction=False)
-        if self._registry(pipe, [entry["record"]]):
-            await pipe.execute()
-        return bool(await self._settle(args=packed_args(self._settle_args(entry))))
+        """Count one settled/recorded request (a journal entry)."""
+        return (await self._apply_many([entry]))[0]
 
     def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
         record = record_from_dict(entry["record"])
@@ -208,7 +240,7 @@ class RedisMeter(Meter):
             counters["sp"],
             counters["g"],
             day,
-            day_end_ts(day) + self._retention_s,
+            day_end_ts(day) + AGGREGATE_RETENTION_DAYS * 86400,
             windows.month[2:],
             record.model,
             orjson.dumps(entry["record"]),
@@ -226,21 +258,18 @@ class RedisMeter(Meter):
         return args
 
     def _registry(self, pipe: Any, records: list[dict[str, Any]]) -> int:
-        """Queue the global writes of a batch (label registry, tenants with aggregates): idempotent, outside
-        the tenants' scripts (their own hash tags). Returns how many commands were queued."""
+        """Queue the label registry's writes of a batch: idempotent, outside the tenants' scripts (its own
+        hash tag). Returns how many commands were queued."""
         labels: dict[str, str] = {}
-        tenants: set[str] = set()
         for data in records:
-            record = record_from_dict(data)
-            fields = label_fields(record)
+            fields = label_fields(record_from_dict(data))
             labels.setdefault(label_id(fields), label_json(fields))
-            tenants.add(record.tenant_id)
         for lid, text in labels.items():
-            pipe.hsetnx(f"{self.prefix}{LABELS_KEY}", lid, text)
-        if tenants:
-            pipe.sadd(f"{self.prefix}{TENANTS_KEY}", *sorted(tenants))
-        return len(labels) + (1 if tenants else 0)
+            pipe.hsetnx(labels_key(self.prefix), lid, text)
+        return len(labels)
 
     async def outstanding_reservations(self, tenant_id: str) -> int:
         now_ms = int(self._clock() * 1000)
-        return int(await self._conn.call(lambda: self._outstanding(args=[self.prefix, tenant_id, now_ms])))
+        keys = [anchor(self.prefix, tenant_id)]
+        args: list[str | int] = [self.prefix, tenant_id, now_ms]
+        return int(await self._conn.call(lambda: self._outstanding(keys=keys, args=args)))

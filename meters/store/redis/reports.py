@@ -12,6 +12,7 @@ from meters.store.interfaces import UsageReports
 from meters.store.records import build_usage_report
 from meters.store.redis.connection import RedisConnection
 from meters.store.redis.encoding import text, usage_rows
+from meters.store.redis.keys import ltenants_key, tenant_key
 
 _LEDGER_PAGE = 500
 
@@ -28,8 +29,8 @@ class RedisReports(UsageReports):
         async def read() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for day in days:
-                    pipe.hgetall(f"{self.prefix}u:{tenant_id}|{day}")
-                    pipe.hgetall(f"{self.prefix}ut:{tenant_id}|{day}")
+                    pipe.hgetall(tenant_key(self.prefix, "u", tenant_id, f"|{day}"))
+                    pipe.hgetall(tenant_key(self.prefix, "ut", tenant_id, f"|{day}"))
                 return await pipe.execute()
 
         raw = await self._conn.call(read)
@@ -41,7 +42,7 @@ class RedisReports(UsageReports):
         self, tenant_id: str | None, start_ts: float, end_ts: float
     ) -> AsyncIterator[dict[str, Any]]:
         if tenant_id is None:
-            members = await self._conn.call(lambda: self._redis.smembers(f"{self.prefix}ltenants"))
+            members = await self._conn.call(lambda: self._redis.smembers(ltenants_key(self.prefix)))
             tenants = sorted(text(m) for m in members)
         else:
             tenants = [tenant_id]
@@ -55,7 +56,7 @@ class RedisReports(UsageReports):
         # Entries are appended when a request is counted, which is never before it started
         # (a journal replay may be much later): start at start_ts, minus a minute of clock skew.
         cursor = f"{max(0, int((start_ts - 60) * 1000))}-0"
-        key = f"{self.prefix}l:{tenant_id}"
+        key = tenant_key(self.prefix, "l", tenant_id)
         while True:
             page = await self._page(key, cursor)
             for entry_id, fields in page:
@@ -77,13 +78,13 @@ class RedisReports(UsageReports):
         if tenant_id is not None:
             tenants = [tenant_id]
         else:  # an admin's look-up: every tenant with a ledger, in one pipelined round trip
-            members = await self._conn.call(lambda: self._redis.smembers(f"{self.prefix}ltenants"))
+            members = await self._conn.call(lambda: self._redis.smembers(ltenants_key(self.prefix)))
             tenants = sorted(text(m) for m in members)
 
         async def read() -> list[tuple[str, bytes | None]]:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for tenant in tenants:
-                    pipe.get(f"{self.prefix}done:{tenant}|{request_id}")
+                    pipe.get(tenant_key(self.prefix, "done", tenant, f"|{request_id}"))
                 marks = await pipe.execute()
             return list(zip(tenants, marks, strict=True))
 
@@ -91,7 +92,7 @@ class RedisReports(UsageReports):
             if mark is None or mark == b"1":
                 continue
             entry_id = text(mark)
-            for _, fields in await self._page(f"{self.prefix}l:{tenant}", entry_id, entry_id):
+            for _, fields in await self._page(tenant_key(self.prefix, "l", tenant), entry_id, entry_id):
                 found: dict[str, Any] = orjson.loads(fields[b"r"])
                 return found
         return None

@@ -1,39 +1,46 @@
-"""Lua scripts that make reserve / settle / release atomic on Redis.
+"""Lua scripts that make reserve / settle / release atomic on Redis, one tenant's keys each.
 
-Key layout under the store's prefix P (scope ids look like t:<tenant>, k:<key>, m:<tenant>:<model>):
-  P w:<scope>|<window>   hash requests/tokens/spend/gco2e used in a limit window (expires after it)
-  P o:<scope>            hash tokens/spend/gco2e held by outstanding reservations
-  P r:<id>               hash of one reservation: tenant, scopes ("\\n"-joined), tokens, spend, gco2e
-  P rz:<tenant>          zset of the tenant's reservation ids by expiry (ms); expired ones are
-                         purged (their holds given back) before every check
-  P done:<tenant>|<request_id>  idempotency mark of a counted request; its value is the request's
-                         ledger entry id (for GET /v1/carbon/requests/{id})
-  P u:<tenant>|<day>     hash "<model>\\t<field>" daily usage; P ut:<tenant>|<day> the same per tag
-  P um:<tenant>|<month>  hash gco2e: the tenant's month so far
-  P l:<tenant>           stream: the usage ledger; P ltenants: set of tenants with a ledger
-  Report aggregates (Redis Cluster-ready: a tenant's keys carry its hash tag {<tenant>}):
-  P ra:{<tenant>}|<month>  hash "<model>\t<provider>\t<currency>\t<label id>" -> packed counters
-                         (aggregates.MONTH_FIELDS as comma-separated integers, added exactly)
-  P ry:{<tenant>}|<year>   the same per year, each value followed by the line's first and last month (YYYYMM)
-  P rt:{<tenant>}|<month>  hash "<tag>\t<model>\t<label id>" -> packed counters
-  P rd:{<tenant>}|<month>  hash "<day>" -> the tenant's gCO2e of that day (nano-g)
-  Global keys, written outside the tenant's script: P labels:{labels} (label id -> label JSON, HSETNX),
-  P rtenants:{reports} (tenants with report aggregates), P aud:{audited}|<month> (audited imports: field
-  "versions" and one field per version), P audm:{audited} (months with an import).
-Keys are built inside the scripts from the prefix, so this layout needs a single Redis
-(or one hash slot), not Redis Cluster. Amounts are integer strings (tokens, nano-units):
+Key layout under the store's prefix P (see keys.py): every key of a tenant T carries the hash tag {T},
+so each script touches one slot and runs on Redis Cluster (scope ids look like t:<tenant>, k:<key>,
+m:<tenant>:<model>; a scope's keys carry the tag of the tenant whose request counts in it):
+  P w:{T}<scope>|<window>  hash requests/tokens/spend/gco2e used in a limit window (expires after it)
+  P o:{T}<scope>           hash tokens/spend/gco2e held by outstanding reservations
+  P r:{T}<id>              hash of one reservation: tenant, scopes ("\\n"-joined), tokens, spend, gco2e;
+                           ids are 32 hex digits followed by the tenant id (keys.reservation_tenant)
+  P rz:{T}                 zset of the tenant's reservation ids by expiry (ms); expired ones are
+                           purged (their holds given back) before every check. KEYS[1] of every script.
+  P done:{T}|<request_id>  idempotency mark of a counted request; its value is the request's
+                           ledger entry id (for GET /v1/carbon/requests/{id})
+  P u:{T}|<day>            hash "<model>\\t<field>" daily usage; P ut:{T}|<day> the same per tag
+  P um:{T}|<month>         hash gco2e: the tenant's month so far
+  P l:{T}                  stream: the usage ledger (trimmed to `ledger_retention_days` at every write)
+  Report aggregates (aggregates.MONTH_FIELDS as comma-separated integers, added exactly):
+  P ra:{T}|<month>         hash "<model>\t<provider>\t<currency>\t<label id>" -> packed counters
+  P ry:{T}|<year>          the same per year, each value followed by the line's first and last month (YYYYMM)
+  P rt:{T}|<month>         hash "<tag>\t<model>\t<label id>" -> packed counters
+  P rd:{T}|<month>         hash "<day>" -> the tenant's gCO2e of that day (nano-g)
+Global keys (the tenant directory under {dir}, the set of tenants with a ledger P{ltenants}, the label
+registry P labels:{labels} (label id -> label JSON, HSETNX), the audited imports P aud:{audited}|<month>
+(field "versions" and one field per version) and P audm:{audited} (months with an import)) are written
+by separate commands, never inside a tenant's script. Amounts are integer strings (tokens, nano-units):
 Lua would format large numbers in exponent notation, so the scripts never compute a value
 they write except by HINCRBY with the caller's strings.
 """
 
 _DROP = """
+-- A key of tenant t: P <kind>:{t}<rest> (one hash slot per tenant).
+local function tk(p, kind, t, rest) return p .. kind .. ':{' .. t .. '}' .. (rest or '') end
+-- The tenant a reservation (or lease) id belongs to: its id is 32 hex digits and the tenant id.
+local function owner(id) return string.sub(id, 33) end
+
 local function drop(p, id)
-  local rkey = p .. 'r:' .. id
-  local r = redis.call('HMGET', rkey, 'scopes', 'tokens', 'spend', 'gco2e', 'tenant')
+  local t = owner(id)
+  local rkey = tk(p, 'r', t, id)
+  local r = redis.call('HMGET', rkey, 'scopes', 'tokens', 'spend', 'gco2e')
   if not r[1] then return false end
-  redis.call('ZREM', p .. 'rz:' .. r[5], id)
+  redis.call('ZREM', tk(p, 'rz', t), id)
   for scope in string.gmatch(r[1], '[^\\n]+') do
-    local okey = p .. 'o:' .. scope
+    local okey = tk(p, 'o', t, scope)
     if r[2] ~= '0' then redis.call('HINCRBY', okey, 'tokens', '-' .. r[2]) end
     if r[3] ~= '0' then redis.call('HINCRBY', okey, 'spend', '-' .. r[3]) end
     if r[4] ~= '0' then redis.call('HINCRBY', okey, 'gco2e', '-' .. r[4]) end
@@ -44,7 +51,8 @@ end
 
 -- Take a request's portion (tokens, spend, gco2e strings) off a lease and off its scopes' holds.
 local function take(p, id, tokens, spend, gco2e)
-  local rkey = p .. 'r:' .. id
+  local t = owner(id)
+  local rkey = tk(p, 'r', t, id)
   local scopes = redis.call('HGET', rkey, 'scopes')
   if not scopes then return false end
   local amounts = {tokens = tokens, spend = spend, gco2e = gco2e}
@@ -52,7 +60,7 @@ local function take(p, id, tokens, spend, gco2e)
     if amount ~= '0' then
       redis.call('HINCRBY', rkey, quantity, '-' .. amount)
       for scope in string.gmatch(scopes, '[^\\n]+') do
-        redis.call('HINCRBY', p .. 'o:' .. scope, quantity, '-' .. amount)
+        redis.call('HINCRBY', tk(p, 'o', t, scope), quantity, '-' .. amount)
       end
     end
   end
@@ -67,7 +75,7 @@ local function portion(id)
 end
 
 local function purge(p, tenant, now_ms)
-  local zkey = p .. 'rz:' .. tenant
+  local zkey = tk(p, 'rz', tenant)
   local expired = redis.call('ZRANGEBYSCORE', zkey, '-inf', now_ms)
   for _, id in ipairs(expired) do drop(p, id) end
   if #expired > 0 then redis.call('ZREMRANGEBYSCORE', zkey, '-inf', now_ms) end
@@ -92,12 +100,12 @@ local held = {tokens = ARGV[6], spend = ARGV[7], gco2e = ARGV[8]}
 local this = {requests = 1, tokens = tonumber(ARGV[6]), spend = tonumber(ARGV[7]), gco2e = tonumber(ARGV[8])}
 local n_checks = tonumber(ARGV[12])
 local i = 13
-local result = {1, redis.call('HGET', p .. 'um:' .. tenant .. '|' .. ARGV[11], 'gco2e') or '0'}
+local result = {1, redis.call('HGET', tk(p, 'um', tenant, '|' .. ARGV[11]), 'gco2e') or '0'}
 for c = 1, n_checks do
   local scope, window, quantity = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local current = tonumber(redis.call('HGET', p .. 'w:' .. scope .. '|' .. window, quantity) or '0')
+  local current = tonumber(redis.call('HGET', tk(p, 'w', tenant, scope .. '|' .. window), quantity) or '0')
   if quantity ~= 'requests' then
-    current = current + tonumber(redis.call('HGET', p .. 'o:' .. scope, quantity) or '0')
+    current = current + tonumber(redis.call('HGET', tk(p, 'o', tenant, scope), quantity) or '0')
   end
   result[c + 2] = current
   if ARGV[i + 4] == '1' and current + this[quantity] > tonumber(ARGV[i + 3]) then result[1] = 0 end
@@ -120,15 +128,15 @@ if lease >= 2 then
 end
 local scopes = {}
 for s = 1, n_scopes do scopes[s] = ARGV[i + s] end
-redis.call('HSET', p .. 'r:' .. rid, 'scopes', table.concat(scopes, '\\n'), 'tenant', tenant,
+redis.call('HSET', tk(p, 'r', tenant, rid), 'scopes', table.concat(scopes, '\\n'), 'tenant', tenant,
   'tokens', held.tokens, 'spend', held.spend, 'gco2e', held.gco2e)
 redis.call('ZADD', zkey, ARGV[5], rid)
 for _, scope in ipairs(scopes) do
-  local okey = p .. 'o:' .. scope
+  local okey = tk(p, 'o', tenant, scope)
   for quantity, amount in pairs(held) do
     if amount ~= '0' then redis.call('HINCRBY', okey, quantity, amount) end
   end
-  local wkey = p .. 'w:' .. scope .. '|' .. ARGV[9]
+  local wkey = tk(p, 'w', tenant, scope .. '|' .. ARGV[9])
   redis.call('HINCRBY', wkey, 'requests', result[1])
   redis.call('EXPIREAT', wkey, ARGV[10])
 end
@@ -155,7 +163,7 @@ local p = ARGV[1]
 local scopes = take(p, ARGV[2], ARGV[4], ARGV[5], ARGV[6])
 if scopes and ARGV[3] ~= '0' then
   for scope in string.gmatch(scopes, '[^\\n]+') do
-    local wkey = p .. 'w:' .. scope .. '|' .. ARGV[7]
+    local wkey = tk(p, 'w', owner(ARGV[2]), scope .. '|' .. ARGV[7])
     if redis.call('EXISTS', wkey) == 1 then redis.call('HINCRBY', wkey, 'requests', '-' .. ARGV[3]) end
   end
 end
@@ -191,13 +199,13 @@ local row, tokens, spend, gco2e = portion(rid)
 if rid ~= '' and not row then
   scopes = drop(p, rid)
 end
-local done = p .. 'done:' .. tenant .. '|' .. ARGV[4]
+local done = tk(p, 'done', tenant, '|' .. ARGV[4])
 if not redis.call('SET', done, '1', 'NX', 'EX', ARGV[5]) then return 0 end
 -- A portion is taken off its lease only by the settle that counts it.
 if row then scopes = take(p, row, tokens, spend, gco2e) end
 local windows = {{ARGV[8], ARGV[9]}, {ARGV[10], ARGV[11]}, {ARGV[12], ARGV[13]}}
 for scope in string.gmatch(scopes or ARGV[7], '[^\\n]+') do
-  local base = p .. 'w:' .. scope .. '|'
+  local base = tk(p, 'w', tenant, scope .. '|')
   if ARGV[6] ~= '1' then redis.call('HINCRBY', base .. ARGV[8], 'requests', 1) end
   for w, window in ipairs(windows) do
     local wkey = base .. window[1]
@@ -217,9 +225,9 @@ local function add_usage(key, label)
   end
   redis.call('EXPIREAT', key, ARGV[18])
 end
-add_usage(p .. 'u:' .. tenant .. '|' .. ARGV[17], ARGV[20])
-for t = 1, tonumber(ARGV[24]) do add_usage(p .. 'ut:' .. tenant .. '|' .. ARGV[17], ARGV[33 + t]) end
-local mkey = p .. 'um:' .. tenant .. '|' .. ARGV[19]
+add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20])
+for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[33 + t]) end
+local mkey = tk(p, 'um', tenant, '|' .. ARGV[19])
 if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
 redis.call('EXPIREAT', mkey, ARGV[18])
 -- Report aggregates: packed counters added exactly (doubles below 2^53, digit by digit beyond).
@@ -278,7 +286,7 @@ end
 local rdkey = p .. 'rd:' .. tail
 if ARGV[16] ~= '0' then redis.call('HINCRBY', rdkey, ARGV[17], ARGV[16]) end
 redis.call('EXPIREAT', rdkey, ARGV[base])
-local lkey = p .. 'l:' .. tenant
+local lkey = tk(p, 'l', tenant)
 local id_ms = tonumber(ARGV[23])
 local last = redis.call('XREVRANGE', lkey, '+', '-', 'COUNT', 1)
 if last[1] then
@@ -287,7 +295,6 @@ if last[1] then
 end
 local entry = redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d-*', id_ms), 'r', ARGV[21])
 redis.call('SET', done, entry, 'XX', 'KEEPTTL')
-redis.call('SADD', p .. 'ltenants', tenant)
 return 1
 """
 )
@@ -303,10 +310,10 @@ return version
 
 # ARGV: prefix, key hash. Returns {tenant json, key json} or {} (one round trip on the hot path).
 RESOLVE_KEY = """
-local key = redis.call('GET', ARGV[1] .. 'key:' .. ARGV[2])
+local key = redis.call('GET', ARGV[1] .. '{dir}key:' .. ARGV[2])
 if not key then return {} end
 local tenant_id = cjson.decode(key)['tenant_id']
-local tenant = redis.call('GET', ARGV[1] .. 'tenant:' .. tenant_id)
+local tenant = redis.call('GET', ARGV[1] .. '{dir}tenant:' .. tenant_id)
 if not tenant then return {} end
 return {tenant, key}
 """

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS
+from meters.store.retention import LEDGER_RETENTION_DAYS
 from meters.store.sqlite.aggregates import SqliteAggregates, SqliteAudited
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.directory import SqliteDirectory
@@ -22,7 +23,7 @@ def open_sqlite(
     path: Path,
     *,
     clock: Callable[[], float] = time.time,
-    ledger_retention_days: int = 400,
+    ledger_retention_days: int = LEDGER_RETENTION_DAYS,
     idempotency_ttl_s: float = 7 * 86400,
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,

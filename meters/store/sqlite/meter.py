@@ -13,6 +13,7 @@ from meters.store.checks import decide, lease_size, plan_checks, request_units, 
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units, split_portion
 from meters.store.records import check_countable
+from meters.store.retention import AGGREGATE_RETENTION_DAYS, LEDGER_RETENTION_DAYS
 from meters.store.sqlite.counting import count_batch, take_portion
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.rows import HOLD, UPSERT_COUNTER, unhold
@@ -20,6 +21,7 @@ from meters.store.values import Amounts, Reservation, ReserveOutcome
 from meters.store.windows import Windows, first_kept_month, windows_at
 
 _CLEANUP_EVERY_S = 60.0
+_TRIM_BATCH = 5000  # ledger rows deleted per transaction
 _HELD = (Quantity.TOKENS, Quantity.SPEND, Quantity.GCO2E)  # what a reservation holds until settled
 _DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ? RETURNING scopes, tokens, spend, gco2e"
 _DELETE_EXPIRED = (
@@ -33,7 +35,7 @@ class SqliteMeter(Meter):
         db: SqliteDatabase,
         *,
         clock: Callable[[], float] = time.time,
-        ledger_retention_days: int = 400,
+        ledger_retention_days: int = LEDGER_RETENTION_DAYS,
         idempotency_ttl_s: float = 7 * 86400,
         monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS,
     ) -> None:
@@ -178,11 +180,12 @@ class SqliteMeter(Meter):
         return counted
 
     def _maybe_cleanup(self, now: float) -> None:
-        """Bound the tables: old limit counters, idempotency marks, ledger and daily rows past retention."""
+        """Bound the tables (in the writer's executor thread, never on the event loop): old limit counters,
+        idempotency marks, the ledger past `ledger_retention_days` and daily aggregates past 400 days."""
         if now < self._next_cleanup:
             return
         self._next_cleanup = now + _CLEANUP_EVERY_S
-        cutoff_day = windows_at(now - self._retention_s).day[1:]
+        cutoff_day = windows_at(now - AGGREGATE_RETENTION_DAYS * 86400).day[1:]
         with self._db.write() as conn:
             # Expired reservations of every tenant; then scopes nothing is held in any more.
             expired = conn.execute(
@@ -193,7 +196,6 @@ class SqliteMeter(Meter):
             conn.execute("DELETE FROM held WHERE tokens = 0 AND spend = 0 AND gco2e = 0")
             conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
             conn.execute("DELETE FROM settled WHERE expires_at < ?", (now,))
-            conn.execute("DELETE FROM ledger WHERE ts < ?", (now - self._retention_s,))
             conn.execute("DELETE FROM usage_model_day WHERE day < ?", (cutoff_day,))
             conn.execute("DELETE FROM usage_tag_day WHERE day < ?", (cutoff_day,))
             # Monthly report aggregates: their own retention (>= 13 months), whatever the ledger's.
@@ -202,6 +204,21 @@ class SqliteMeter(Meter):
             conn.execute("DELETE FROM usage_tag_month WHERE month < ?", (first_month,))
             conn.execute("DELETE FROM usage_year WHERE last_month < ?", (first_month,))
             conn.execute("DELETE FROM usage_tenant_day WHERE day < ?", (first_month,))
+        self.trim_ledger(now - self._retention_s)
+
+    def trim_ledger(self, before_ts: float) -> int:
+        """Delete ledger entries older than `before_ts` in batches, one short transaction each (other
+        writers go in between), so a first trim of a long ledger never holds the database for long."""
+        deleted = 0
+        while True:
+            with self._db.write() as conn:
+                batch = conn.execute(
+                    "DELETE FROM ledger WHERE rowid IN (SELECT rowid FROM ledger WHERE ts < ? LIMIT ?)",
+                    (before_ts, _TRIM_BATCH),
+                ).rowcount
+            deleted += batch
+            if batch < _TRIM_BATCH:
+                return deleted
 
     async def release(self, reservation: Reservation | str | None) -> None:
         reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
