@@ -18,7 +18,9 @@ EXIT_INVALID = 2
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("serve", help="run the gateway")
-    parser.add_argument("--config", help="config file (default: $CARBON_GATEWAY_CONFIG or the packaged default)")
+    parser.add_argument(
+        "--config", help="config file (default: $CARBON_GATEWAY_CONFIG or the packaged default)"
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -30,9 +32,14 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.commands import lifecycle
     from gateway.gateway import RESOLVED_ROUTES_ENV
     from gateway.providers import resolve_models, routes_to_json
 
+    problem = lifecycle.port_problem(args.host, args.port)
+    if problem is not None:
+        print(f"carbon-gateway: {problem}", file=sys.stderr, flush=True)
+        return lifecycle.EXIT_UNAVAILABLE
     config_path = args.config or str(default_config_path())
     try:
         config = load_config(config_path)
@@ -55,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=lifecycle.GRACEFUL_SHUTDOWN_S,
         # The gateway uses no client address, so no X-Forwarded-* rewriting on every request;
         # `server` header off: one less header per response, and no version banner.
         proxy_headers=False,
@@ -75,8 +82,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    uvicorn.run(app, **common)
-    return 0
+    return lifecycle.run(uvicorn.Config(app, **common))
 
 
 def _prepare_metrics_dir(workers: int) -> None:
