@@ -12,6 +12,7 @@ from gateway.accounting import Accounting, Usage, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_payload
 from gateway.config import CarbonSettings
+from gateway.deadlines import error_event
 from gateway.errors import GatewayError
 from gateway.routing import Router, Sent
 from gateway.sse import StreamState, relay
@@ -86,7 +87,10 @@ async def _body(
         ):
             yield piece
     except GatewayError as exc:
-        status = exc.status  # the upstream broke mid-stream: headers are gone, the client sees the stream end
+        # The upstream broke or stalled mid-stream, or the stream ran too long: headers are gone, so the client
+        # gets an error event in OpenAI's shape (the openai SDKs raise it), then the stream ends.
+        status = exc.status
+        yield error_event(exc)
     finally:
         sent.response.close()
         if not state.done and status == 200:

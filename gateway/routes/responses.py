@@ -21,6 +21,7 @@ from gateway.accounting import Accounting, Usage, estimate
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_headers, carbon_payload
 from gateway.config import CarbonSettings
+from gateway.deadlines import responses_error_event
 from gateway.errors import GatewayError, UpstreamBadResponse
 from gateway.providers import RouteKind
 from gateway.responses_api import ResponsesRelay, usage_of
@@ -158,6 +159,7 @@ async def _body(
             yield piece
     except GatewayError as exc:
         status = exc.status
+        yield responses_error_event(exc)
     finally:
         sent.response.close()
         if not relay.completed and status == 200:
