@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gateway.commands import connections
 from gateway.config import CONFIG_ENV, ConfigError, default_config_path, load_config
 
 DEFAULT_HOST = "127.0.0.1"
@@ -25,6 +26,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=connections.DEFAULT_HEADER_TIMEOUT_S,
+        metavar="S",
+        help="close a connection whose request headers are not in after S seconds, with a 408 "
+        f"(default {connections.DEFAULT_HEADER_TIMEOUT_S:g}; the body's deadline is gateway.body_timeout_s)",
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=_count,
+        default=connections.DEFAULT_LIMIT_CONCURRENCY,
+        metavar="N",
+        help="at most N open connections (and requests) per worker; beyond, 503 "
+        f"(default {connections.DEFAULT_LIMIT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        metavar="S",
+        help="close an idle kept-alive connection after S seconds (default 5)",
+    )
     parser.set_defaults(run=serve)
 
 
@@ -54,13 +78,17 @@ def serve(args: argparse.Namespace) -> int:
     atexit.register(lambda: Path(resolved).unlink(missing_ok=True))
     os.environ[RESOLVED_ROUTES_ENV] = resolved
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    os.environ[connections.HEADER_TIMEOUT_ENV] = str(args.header_timeout)
+    os.environ[connections.MAX_CONNECTIONS_ENV] = str(args.limit_concurrency)
     common = dict(
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=connections.GuardedHttpToolsProtocol,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
         lifespan="on",
         timeout_graceful_shutdown=lifecycle.GRACEFUL_SHUTDOWN_S,
         # The gateway uses no client address, so no X-Forwarded-* rewriting on every request;
@@ -83,6 +111,20 @@ def serve(args: argparse.Namespace) -> int:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
     return lifecycle.run(uvicorn.Config(app, **common))
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, 3600], got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def _prepare_metrics_dir(workers: int) -> None:
