@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway.commands import connections
+from gateway.commands import connections, exposure
 from gateway.config import CONFIG_ENV, ConfigError, default_config_path, load_config
 
 DEFAULT_HOST = "127.0.0.1"
@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve without keys on an address beyond loopback (also CARBON_GATEWAY_ALLOW_ANONYMOUS=1 "
+        "or gateway.allow_anonymous: true); without it such a gateway refuses to start",
+    )
     parser.add_argument(
         "--header-timeout",
         type=_positive,
@@ -71,6 +77,11 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    access = exposure.access_of(config)
+    exposed = not exposure.is_loopback(args.host)
+    if access != "keys" and exposed and not exposure.anonymous_allowed(args.allow_anonymous, config):
+        print(f"carbon-gateway: {exposure.refusal(args.host, access)}", file=sys.stderr, flush=True)
+        return EXIT_INVALID
     # Workers read the resolved routes instead of importing LiteLLM themselves.
     handle, resolved = tempfile.mkstemp(prefix="carbon-gateway-routes-", suffix=".json")
     with os.fdopen(handle, "w") as out:
@@ -97,7 +108,8 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     print(
-        f"carbon-gateway: serving {len(routes)} model(s) from {config_path} on http://{args.host}:{args.port}",
+        f"carbon-gateway: serving {len(routes)} model(s) from {config_path} on http://{args.host}:{args.port}; "
+        f"store: {exposure.describe_store(config)}; access: {_ACCESS[access]}",
         file=sys.stderr,
         flush=True,
     )
@@ -111,6 +123,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
     return lifecycle.run(uvicorn.Config(app, **common))
+
+
+_ACCESS = {
+    "keys": "keys required",
+    "anonymous": "ANONYMOUS (no key configured: anyone who can reach it may call it)",
+    "unknown": "anonymous unless the store holds tenants (it cannot be reached now)",
+}
 
 
 def _positive(text: str) -> float:

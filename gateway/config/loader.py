@@ -25,7 +25,8 @@ TOP_LEVEL_KEYS = frozenset(
     {"model_list", "router_settings", "gateway", "carbon", "store", "tenants", "observability"}
 )
 GATEWAY_KEYS = frozenset(
-    {"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s", "stream_max_duration_s", "body_timeout_s"}
+    {"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s", "stream_max_duration_s", "body_timeout_s",
+     "allow_anonymous"}
 )
 GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage"})  # the rest of `carbon:` is the engine's
 STREAM_USAGE = ("asked", "always")
@@ -45,6 +46,8 @@ class GatewaySettings:
     stream_max_duration_s: float = 900.0
     # A client that has not sent its whole body this long after its headers gets a 408 and is closed.
     body_timeout_s: float = 30.0
+    # Serve without keys on an address beyond loopback (`serve --allow-anonymous` says the same).
+    allow_anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ def _parse_gateway(top: Block) -> GatewaySettings:
         stream_max_duration_s=block.number(
             "stream_max_duration_s", default.stream_max_duration_s, low=1, high=86400, unit="seconds"
         ),
+        allow_anonymous=block.boolean("allow_anonymous", False),
         body_timeout_s=block.number("body_timeout_s", default.body_timeout_s, low=0.1, high=3600, unit="seconds"),
     )
 
