@@ -7,13 +7,14 @@ waits far longer than the gateway should, and the upstream's slow answers would 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from gateway.deadlines import StreamIdle, StreamTooLong, guarded
 from tests.support.gateway import GatewayProcess, running_gateway, write_config
 from tests.support.slow_upstream import SlowUpstream, threaded
 
@@ -104,3 +105,45 @@ async def test_a_stream_ends_with_an_error_event_and_is_accounted(
         await asyncio.sleep(0.2)  # the usage writer's batch (the look-up also waits for it once)
         record = await _record(client, request_id)
     assert record["status"] == 504 and record["stream"] is True, record
+
+
+async def _drip_bytes() -> AsyncIterator[bytes]:
+    for _ in range(1000):
+        await asyncio.sleep(0.01)
+        yield b"x"  # never a whole event
+
+
+async def _events() -> AsyncIterator[bytes]:
+    for _ in range(1000):
+        await asyncio.sleep(0.01)
+        yield b"data: {}\n\n"
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> str:
+    try:
+        async for _ in chunks:
+            pass
+    except (StreamIdle, StreamTooLong) as exc:
+        return type(exc).__name__
+    return "ended"
+
+
+async def test_the_guard_ends_a_dripping_or_endless_stream() -> None:
+    assert await _drain(guarded(_drip_bytes(), idle_s=0.2, max_s=100)) == "StreamIdle"
+    assert await _drain(guarded(_events(), idle_s=0.2, max_s=0.3)) == "StreamTooLong"
+
+
+async def test_a_slow_client_is_not_the_upstreams_idleness_and_a_cancel_is_not_a_timeout() -> None:
+    received = 0
+    async for _ in guarded(_events(), idle_s=0.2, max_s=100):
+        received += 1
+        if received == 3:
+            await asyncio.sleep(0.5)  # the client reads slowly: the upstream is not idle
+        if received == 10:
+            break
+    assert received == 10
+    task = asyncio.create_task(_drain(guarded(_drip_bytes(), idle_s=10, max_s=100)))
+    await asyncio.sleep(0.1)
+    task.cancel()  # the client left: a cancellation, not a StreamIdle
+    with pytest.raises(asyncio.CancelledError):
+        await task
