@@ -52,7 +52,10 @@ async def guarded(chunks: AsyncIterator[bytes], *, idle_s: float, max_s: float) 
             except StopAsyncIteration:
                 return
             except asyncio.CancelledError:
-                raise watch.cause() from None
+                fired = watch.fired()
+                if fired is None:
+                    raise  # the client left, or the server is stopping: not a timeout
+                raise fired from None
             finally:
                 watch.waiting = None
             if b"\n\n" in chunk or b"\r\n\r\n" in chunk or _completes_event(tail, chunk):
@@ -98,12 +101,13 @@ class _Watch:
     def yielded(self) -> None:
         self._yielded_at = self._loop.time()
 
-    def cause(self) -> BaseException:
-        """What a cancellation of the read was: this watch's timeout, or someone else's cancellation."""
+    def fired(self) -> UpstreamError | None:
+        """The timeout this watch cancelled the read for, or None when the cancellation came from elsewhere
+        (also when both did: the other cancellation wins)."""
         task = asyncio.current_task()
         if self._fired is not None and task is not None and task.uncancel() == 0:
             return self._fired
-        return asyncio.CancelledError()
+        return None
 
     def _check(self) -> None:
         now = self._loop.time()
