@@ -1,9 +1,10 @@
-"""Reading a request body: at most the configured size (413), a JSON object nested at most `MAX_DEPTH` deep
+"""Reading a request body: at most the configured size (413), within `gateway.body_timeout_s` (408), a JSON object nested at most `MAX_DEPTH` deep
 (400): deeper JSON would overflow the serialiser when forwarded (orjson refuses ~250 levels) or Python's recursion
 limit when read, and no OpenAI request nests more than a handful of levels."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -12,19 +13,31 @@ from starlette.requests import Request
 from gateway.errors import GatewayError, bad_request
 
 MAX_DEPTH = 64
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> bytes:
+    """The whole body, within `limit` bytes (413) and `timeout_s` seconds (408, and the connection is closed:
+    a client that sends its body a byte at a time must not hold a connection for ever)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise GatewayError(
+            408,
+            f"The request body did not arrive within {timeout_s:g} s (gateway.body_timeout_s).",
+            code="request_timeout",
+            headers={"connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -62,5 +75,7 @@ def too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
-    return parse_json_object(await read_body(request, limit))
+async def read_json_object(
+    request: Request, limit: int, timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+) -> dict[str, Any]:
+    return parse_json_object(await read_body(request, limit, timeout_s))

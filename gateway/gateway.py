@@ -104,7 +104,9 @@ class Gateway:
             telemetry=telemetry,
             store=store,
             access=access,
-            router=Router(prepared.registry, telemetry),
+            router=Router(
+                prepared.registry, telemetry, stream_max_duration_s=prepared.config.gateway.stream_max_duration_s
+            ),
             accounting=Accounting(store.meter, telemetry, DeadLetters(Path(settings.state_dir or default_state_dir()))),
             client=prepared.client,
         )

@@ -106,6 +106,7 @@ def _upstream(entry: ModelEntry, route: Route, client: PassthroughClient) -> Ups
         api_key=key,
         connect_timeout_s=entry.connect_timeout_s,
         read_timeout_s=entry.timeout_s,
+        stream_idle_s=entry.stream_idle_s,
         max_retries=entry.max_retries,
     )
 

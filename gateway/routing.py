@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway.deadlines import guarded
 from gateway.endpoints import Endpoint
 from gateway.errors import GatewayError, UpstreamError
 from gateway.observability.telemetry import Telemetry
@@ -24,12 +26,13 @@ class Sent:
 
 
 class Router:
-    def __init__(self, registry: ModelRegistry, telemetry: Telemetry) -> None:
+    def __init__(self, registry: ModelRegistry, telemetry: Telemetry, *, stream_max_duration_s: float = 900.0) -> None:
         self.registry = registry
         self._telemetry = telemetry
         self.redact = Redactor(
             api_key(runtime.entry, runtime.route) for runtime in registry.models.values()
         )
+        self._stream_max_duration_s = stream_max_duration_s
 
     def model(self, name: str) -> ModelRuntime:
         return self.registry.model(name)
@@ -53,8 +56,19 @@ class Router:
                 self._observe(runtime, str(response.status))
                 response.close()
                 continue
+            if stream and response.status < 400:
+                response = self._deadlined(runtime, response)
             return Sent(runtime, response, sent_at)
         raise AssertionError("unreachable: the last candidate returns or raises")
+
+    def _deadlined(self, runtime: ModelRuntime, response: UpstreamResponse) -> UpstreamResponse:
+        """The stream's events under the model's idle timeout and the gateway's maximum duration."""
+        idle_s, max_s = runtime.entry.stream_idle_s, self._stream_max_duration_s
+
+        def chunks() -> AsyncIterator[bytes]:
+            return guarded(response.iter_chunks(), idle_s=idle_s, max_s=max_s)
+
+        return UpstreamResponse(response.status, response.headers, chunks=chunks, close=response.close)
 
     async def error_of(self, sent: Sent) -> GatewayError:
         """An upstream's error answer as the client's error: 4xx passed through, 5xx as 502."""

@@ -21,7 +21,8 @@ from gateway.accounting import Accounting, Usage, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_payload
 from gateway.config import CarbonSettings
-from gateway.errors import GatewayError, UpstreamBadResponse, error_body
+from gateway.deadlines import error_event
+from gateway.errors import GatewayError, UpstreamBadResponse
 from gateway.routing import Router, Sent
 from gateway.sse import StreamState, relay
 from gateway.text import completion_text
@@ -119,7 +120,7 @@ async def _body(
             status = failure.status
         _settle(accounting, meter, started, status, failure)
     if failure is not None:
-        yield b"data: " + error_body(failure.message, failure.type, failure.param, failure.code) + b"\n\n"
+        yield error_event(failure)
 
 
 def _read_plain_json(state: StreamState, body: bytes) -> None:

@@ -183,7 +183,7 @@ def test_kubernetes_manifests_are_consistent() -> None:
     assert {"Namespace", "Deployment", "Service", "ConfigMap", "Secret", "HorizontalPodAutoscaler"} <= kinds
     kustomization = load_yaml(DEPLOY / "k8s" / "kustomization.yaml")[0]
     assert sorted(kustomization["resources"]) == sorted(
-        p.name for p in (DEPLOY / "k8s").glob("*.yaml") if p.name != "kustomization.yaml"
+        p.name for p in (DEPLOY / "k8s").glob("*.yaml") if p.name != "kustomization.yaml" and ".example." not in p.name
     )
     deployment = objects[("Deployment", "carbon-gateway")]
     pod = deployment["spec"]["template"]
@@ -272,3 +272,45 @@ def test_dockerfile_build_context_is_enough_to_build_the_package(tmp_path: Path)
     assert "carbon-gateway = gateway.cli:main" in scripts
     # config/ is data beside the package, found through CARBON_GATEWAY_DATA=/app/config.
     assert (source / "config" / "gateway.yaml").is_file()
+
+
+def test_kustomization_never_blanks_a_filled_in_secret() -> None:
+    """Re-applying the kustomization must not overwrite the Secret the operator created: it ships none."""
+    kustomization = load_yaml(DEPLOY / "k8s" / "kustomization.yaml")[0]
+    for resource in kustomization["resources"]:
+        for doc in load_yaml(DEPLOY / "k8s" / resource):
+            assert doc["kind"] != "Secret", resource
+    assert not kustomization.get("secretGenerator"), "a generator would replace the operator's Secret too"
+    example = load_yaml(DEPLOY / "k8s" / "secret.example.yaml")[0]
+    assert example["kind"] == "Secret" and example["metadata"]["name"] == "carbon-gateway-secrets"
+    assert "kubectl -n carbon-gateway create secret generic carbon-gateway-secrets" in (
+        DEPLOY / "k8s" / "secret.example.yaml"
+    ).read_text()
+    assert "kubectl -n carbon-gateway create secret" in (DEPLOY / "README.md").read_text()
+
+
+def test_the_state_dir_is_a_writable_volume_under_a_read_only_root() -> None:
+    deployment = k8s_objects()[("Deployment", "carbon-gateway")]
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {item["name"]: item["value"] for item in container["env"]}
+    state_dir = env["CARBON_GATEWAY_STATE_DIR"]
+    mount = next(m for m in container["volumeMounts"] if state_dir.startswith(m["mountPath"]))
+    assert not mount.get("readOnly", False)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert "emptyDir" in volume or "persistentVolumeClaim" in volume, volume
+    # The image's own default agrees, and compose keeps it on a volume too.
+    assert f"CARBON_GATEWAY_STATE_DIR={state_dir}" in " ".join(arg for kind, arg in dockerfile_instructions())
+    gateway = compose()["services"]["gateway"]
+    assert any(volume.endswith(f":{state_dir}") for volume in gateway["volumes"])
+
+
+def test_anonymous_access_is_explicit_wherever_the_gateway_listens_beyond_loopback() -> None:
+    """`serve --host 0.0.0.0` without a key refuses to start unless told: compose (a demo stack) says so, the
+    Kubernetes pod gets its keys from the Secret instead."""
+    gateway = compose()["services"]["gateway"]
+    assert "--allow-anonymous" in gateway["command"] or gateway["environment"].get("CARBON_GATEWAY_ALLOW_ANONYMOUS")
+    container = k8s_objects()[("Deployment", "carbon-gateway")]["spec"]["template"]["spec"]["containers"][0]
+    assert "--allow-anonymous" not in container["args"]
+    assert container["envFrom"][0]["secretRef"]["name"] == "carbon-gateway-secrets"

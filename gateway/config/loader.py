@@ -25,7 +25,10 @@ CONFIG_ENV = "CARBON_GATEWAY_CONFIG"
 TOP_LEVEL_KEYS = frozenset(
     {"model_list", "router_settings", "gateway", "carbon", "store", "tenants", "observability"}
 )
-GATEWAY_KEYS = frozenset({"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s"})
+GATEWAY_KEYS = frozenset(
+    {"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s", "stream_max_duration_s", "body_timeout_s",
+     "allow_anonymous"}
+)
 # The rest of `carbon:` is the engine's.
 GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage", "calibrate_from_audited", "audited_sku_patterns"})
 STREAM_USAGE = ("asked", "always")
@@ -40,6 +43,13 @@ class GatewaySettings:
     # How long a worker trusts a key lookup: a revocation or a tenant's new limits reach the other
     # workers and replicas within this (the worker that revokes forgets at once). 0 = ask every time.
     key_cache_ttl_s: float = 1.0
+    # A stream ends (with an error event) after this long, whatever the upstream still sends; its reservation
+    # is settled then. Each model's `stream_timeout` bounds the wait between two events.
+    stream_max_duration_s: float = 900.0
+    # A client that has not sent its whole body this long after its headers gets a 408 and is closed.
+    body_timeout_s: float = 30.0
+    # Serve without keys on an address beyond loopback (`serve --allow-anonymous` says the same).
+    allow_anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,11 @@ def _parse_gateway(top: Block) -> GatewaySettings:
             "reserve_completion_tokens", default.reserve_completion_tokens, low=0, high=10_000_000
         ),
         key_cache_ttl_s=block.number("key_cache_ttl_s", default.key_cache_ttl_s, low=0, high=300, unit="seconds"),
+        stream_max_duration_s=block.number(
+            "stream_max_duration_s", default.stream_max_duration_s, low=1, high=86400, unit="seconds"
+        ),
+        allow_anonymous=block.boolean("allow_anonymous", False),
+        body_timeout_s=block.number("body_timeout_s", default.body_timeout_s, low=0.1, high=3600, unit="seconds"),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.config.reader import Block
 from meters.errors import near_miss
@@ -29,6 +29,7 @@ LITELLM_KEYS = frozenset(
         "tenant_id", "client_id", "client_secret", "input_cost_per_token", "output_cost_per_token",
     }
 )  # fmt: skip
+T = TypeVar("T", float, None)
 PRICE_KEYS = ("input_cost_per_token", "output_cost_per_token")
 MODEL_INFO_KEYS = frozenset({*PRICE_KEYS, "currency"})
 DEFAULT_TIMEOUT_S = 120.0
@@ -45,14 +46,19 @@ class ModelEntry:
     api_base: str | None = None
     api_key: str | None = None  # resolved value
     api_key_env: str | None = None  # the VAR of `os.environ/VAR`, for messages
-    timeout_s: float = DEFAULT_TIMEOUT_S  # read timeout
+    timeout_s: float = DEFAULT_TIMEOUT_S  # a non-stream call's whole time (each model tried), and its read timeout
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     max_retries: int = DEFAULT_MAX_RETRIES
+    stream_timeout_s: float | None = None  # a stream's longest wait between two events (None: timeout_s)
     carbon: Mapping[str, Any] | None = None  # the entry's `carbon:` block, for meters.carbon
     input_cost_per_token: float | None = None  # model_info prices override LiteLLM's
     output_cost_per_token: float | None = None
     currency: str | None = None  # of the model_info prices (LiteLLM's are USD)
     extra_params: Mapping[str, Any] = field(default_factory=dict)  # other litellm_params, for LiteLLM
+
+    @property
+    def stream_idle_s(self) -> float:
+        return self.stream_timeout_s if self.stream_timeout_s is not None else self.timeout_s
 
 
 def parse_models(top: Block) -> tuple[ModelEntry, ...]:
@@ -102,6 +108,7 @@ def _parse_entry(name: str, entry: Block) -> ModelEntry:
         timeout_s=_seconds(params, "timeout", DEFAULT_TIMEOUT_S),
         connect_timeout_s=_seconds(params, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_S),
         max_retries=params.integer("max_retries", DEFAULT_MAX_RETRIES, low=0, high=10),
+        stream_timeout_s=_seconds(params, "stream_timeout", None),
         carbon=carbon,
         input_cost_per_token=prices["input_cost_per_token"],
         output_cost_per_token=prices["output_cost_per_token"],
@@ -110,7 +117,7 @@ def _parse_entry(name: str, entry: Block) -> ModelEntry:
     )
 
 
-def _seconds(params: Block, key: str, default: float) -> float:
+def _seconds(params: Block, key: str, default: T) -> float | T:
     value = params.get(key)
     if value is None:
         return default

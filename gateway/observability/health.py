@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from gateway.observability.metrics import Metrics
 
 DEFAULT_INTERVAL_S = 10.0
+STOP_TIMEOUT_S = 2.0  # a probe that will not stop is abandoned after this: shutdown must never hang on it
 
 
 class StoreHealthProbe:
@@ -39,10 +40,14 @@ class StoreHealthProbe:
         self._backend = backend
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def check_once(self) -> bool:
         try:
-            up = bool(await asyncio.wait_for(self._ping(), timeout=max(self._interval_s, 1.0)))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result of a ping that finished
+            # as the task was cancelled, swallowing the cancellation, and the lifespan then waited forever.
+            async with asyncio.timeout(max(self._interval_s, 1.0)):
+                up = bool(await self._ping())
         except Exception:  # any failure to answer is "down"; the probe itself must not die
             up = False
         self._metrics.set_store_up(up, self._backend)
@@ -55,12 +60,18 @@ class StoreHealthProbe:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        task, self._task = self._task, None
+        self._stopping = True
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
+        if not task.done():
+            task.cancel()  # a cancellation swallowed somewhere below: try once more, then leave it behind
+            await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
+        if task.done() and not task.cancelled():
+            with contextlib.suppress(Exception):
+                task.result()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self.check_once()
             await asyncio.sleep(self._interval_s)

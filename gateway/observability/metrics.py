@@ -9,7 +9,8 @@ values live in PROMETHEUS_MULTIPROC_DIR and `render()` merges every worker's fil
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import prometheus_client
@@ -26,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.config import ObservabilitySettings
 from gateway.observability.multiprocess import MULTIPROC_ENV, prepare_multiprocess_dir
+from meters.periods import month_of
 from meters.usage import UsageRecord
 
 # prepare_multiprocess_dir is re-exported: the CLI imports it from here.
@@ -112,8 +114,10 @@ class Metrics:
         known_models: Iterable[str],
         *,
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self.multiprocess_dir = multiprocess_dir()
         if self.multiprocess_dir and values.ValueClass is values.MutexValue:
             # prometheus_client picks its value store when first imported: values would stay per-process.
@@ -176,6 +180,11 @@ class Metrics:
             ("tenant", "kind"), registry=registry, multiprocess_mode="mostrecent",
         )  # fmt: skip
         self._budget_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        # The UTC month of each budget gauge's last write, and its limit: at the next month the gauge is set
+        # back to the limit (`roll_budgets`), else an exhausted budget's alert would fire into the new month
+        # until the tenant's next request.
+        self._budget_months: dict[tuple[str, str], str] = {}
+        self._budget_limits: dict[tuple[str, str], float] = {}
         # Labelled so that nothing is exported (and no alert fires) before the first health check.
         self.store_up = Gauge(
             PREFIX + "store_up", "1 when the counter store answers, else 0 (backend=redis|embedded).",
@@ -251,10 +260,25 @@ class Metrics:
         # With the tenant label off, per-tenant budgets cannot be told apart: export none.
         if self._tenant_label:
             self._budget_gauges(tenant, kind)[1].set(value)
+            self._budget_months[(tenant, kind)] = month_of(self._clock())
 
     def set_budget_limit(self, *, tenant: str, kind: str, value: float) -> None:
         if self._tenant_label:
             self._budget_gauges(tenant, kind)[0].set(value)
+            self._budget_limits[(tenant, kind)] = value
+
+    def roll_budgets(self) -> int:
+        """Budgets are per UTC calendar month: a gauge last written in an earlier month shows its whole limit
+        again (nothing is spent yet in this month). Run periodically by every worker (each resets what it
+        wrote, so the most recent write, across workers, is the reset). Returns how many were reset."""
+        month = month_of(self._clock())
+        stale = [key for key, written in self._budget_months.items() if written != month]
+        for key in stale:
+            limit = self._budget_limits.get(key)
+            if limit is not None:
+                self._budget_gauges(*key)[1].set(limit)
+            self._budget_months[key] = month
+        return len(stale)
 
     def _budget_gauges(self, tenant: str, kind: str) -> tuple[Any, Any]:
         """(limit, remaining) children, looked up once: `labels()` costs more than `set()`, per request."""

@@ -15,6 +15,7 @@ from gateway.observability.tracing import RequestTracer, configure_tracing
 from meters.usage import UsageRecord
 
 LOG_FLUSH_S = 0.2  # access lines reach stdout within this; one write per interval, not per request
+BUDGET_ROLL_S = 30.0  # a budget gauge shows the new month's whole budget within this of the UTC month's start
 
 
 class Telemetry:
@@ -31,6 +32,7 @@ class Telemetry:
         self._tracer = tracer
         self._log = log_requests
         self._flusher: asyncio.Task[None] | None = None
+        self._roller: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: ObservabilitySettings, where: str, known_models: list[str]) -> Telemetry:
@@ -43,8 +45,12 @@ class Telemetry:
     def start(self) -> None:
         if self._log:
             self._flusher = asyncio.create_task(_flush_every(LOG_FLUSH_S), name="access-log-flush")
+        if self.metrics is not None:
+            self._roller = asyncio.create_task(_roll_every(self.metrics, BUDGET_ROLL_S), name="budget-month-roll")
 
     def close(self) -> None:
+        if self._roller is not None:
+            self._roller.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
             flush_access_log()
@@ -124,6 +130,12 @@ class Telemetry:
     def store_up(self, up: bool, backend: str) -> None:
         if self.metrics is not None:
             self.metrics.set_store_up(up, backend)
+
+
+async def _roll_every(metrics: Metrics, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        metrics.roll_budgets()
 
 
 async def _flush_every(interval_s: float) -> None:

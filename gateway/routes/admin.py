@@ -65,7 +65,7 @@ def admin_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def _body(
     request: Request, gw: Gateway, allowed: set[str], *, optional: bool = False
 ) -> dict[str, Any]:
-    raw = await read_body(request, gw.config.gateway.max_body_bytes)
+    raw = await read_body(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s)
     if optional and not raw.strip():
         return {}
     body = parse_json_object(raw)

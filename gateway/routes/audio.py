@@ -86,7 +86,8 @@ async def transcriptions(request: Request) -> Response:
     try:
         principal = await gw.access.authenticate(request)
         form = parse_form(
-            await read_body(request, gw.config.gateway.max_body_bytes), request.headers.get("content-type")
+            await read_body(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s),
+            request.headers.get("content-type"),
         )
         model, upload = _checked(form)
         runtime = gw.router.model(model)

@@ -100,7 +100,7 @@ def _factors(gw: Gateway, model: str) -> tuple[ModelFactors, ModelRuntime | None
 
 
 async def _json_body(request: Request, gw: Gateway) -> dict[str, Any]:
-    return await read_json_object(request, gw.config.gateway.max_body_bytes)
+    return await read_json_object(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s)
 
 
 async def estimate(request: Request) -> Response:

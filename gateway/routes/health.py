@@ -1,10 +1,17 @@
-"""GET /healthz (alive) and GET /readyz (config loaded, store reachable)."""
+"""GET /healthz (alive) and GET /readyz (ready to serve, as the failure policy says).
+
+`/readyz` answers 200 whenever the gateway would serve: `ready` (the store reachable and writable), or
+`degraded` (Redis unreachable or refusing writes under `store.on_failure: fail_open`: requests are served and
+their usage journalled). It answers 503 `unavailable` when it would not count what it serves: the embedded store
+cannot write (state directory read-only, or deleted and not recreatable), or Redis is down under `fail_closed`.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.config.store import FAIL_OPEN
 from gateway.routes.current import gateway_of
 
 
@@ -14,7 +21,22 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     gw = gateway_of(request)
-    store_ok = await gw.store.ping()
-    gw.telemetry.store_up(store_ok, gw.store.backend.name)
-    body = {"status": "ready" if store_ok else "unavailable", "models": len(gw.registry.models), "store": store_ok}
-    return JSONResponse(body, status_code=200 if store_ok else 503)
+    backend = gw.store.backend
+    reachable = await gw.store.ping()
+    writable = reachable and await backend.writable()
+    gw.telemetry.store_up(reachable, backend.name)
+    if writable:
+        status = "ready"
+    elif backend.name == "redis" and gw.config.store.on_failure == FAIL_OPEN:
+        status = "degraded"  # served, the usage journalled until Redis is back
+    else:
+        status = "unavailable"
+    body = {
+        "status": status,
+        "models": len(gw.registry.models),
+        "store": reachable,
+        "store_writable": writable,
+        "store_backend": backend.name,
+        "on_failure": gw.config.store.on_failure,
+    }
+    return JSONResponse(body, status_code=503 if status == "unavailable" else 200)

@@ -42,7 +42,7 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
     runtime: ModelRuntime | None = None
     try:
         principal = await gw.access.authenticate(request)
-        payload = await read_json_object(request, gw.config.gateway.max_body_bytes)
+        payload = await read_json_object(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s)
         validate(endpoint, payload)
         runtime = gw.router.model(payload["model"])
         reason = runtime.unavailable_reason

@@ -22,6 +22,7 @@ from gateway.accounting import Accounting, Usage, estimate
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_headers, carbon_payload
 from gateway.config import CarbonSettings
+from gateway.deadlines import responses_error_event
 from gateway.errors import GatewayError, UpstreamBadResponse
 from gateway.providers import RouteKind
 from gateway.responses_api import ResponsesRelay, usage_of
@@ -195,5 +196,4 @@ async def _body(
             accounting.abandon_soon(admission, status, started)
     if failure is not None:
         # The Responses API's own error event (ResponseErrorEvent), which the openai SDKs raise as an APIError.
-        event = {"type": "error", "code": failure.code, "message": failure.message, "param": failure.param}
-        yield b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
+        yield responses_error_event(failure)

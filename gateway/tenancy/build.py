@@ -54,4 +54,5 @@ async def build_access(
         telemetry=telemetry,
         master_key=master_key,
         reserve_completion_tokens=config.gateway.reserve_completion_tokens,
+        stream_max_duration_s=config.gateway.stream_max_duration_s,
     )

@@ -22,7 +22,7 @@ from meters.tenants import ApiKey, Tenant
 
 log = logging.getLogger("carbon_gateway.tenancy")
 
-STREAM_RESERVATION_S = 900.0  # a stream may last long after its read timeouts; expiry only guards crashes
+STREAM_RESERVATION_S = 900.0  # a stream lasts up to gateway.stream_max_duration_s; expiry only guards crashes
 RESERVATION_MARGIN_S = 60.0
 SCOPE_CACHE_MAX = 4096
 
@@ -48,6 +48,7 @@ class TenantGuard:
         telemetry: Telemetry,
         master_key: str | None,
         reserve_completion_tokens: int,
+        stream_max_duration_s: float = STREAM_RESERVATION_S,
     ) -> None:
         self._registry = registry
         self._meter = meter
@@ -55,6 +56,7 @@ class TenantGuard:
         self._telemetry = telemetry
         self._master_key = master_key
         self._reserve_completion_tokens = reserve_completion_tokens
+        self._stream_reservation_s = max(STREAM_RESERVATION_S, stream_max_duration_s + RESERVATION_MARGIN_S)
         self._scope_cache: dict[tuple[int, int, str], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
 
     async def authenticate(self, request: Request) -> auth.Principal:
@@ -141,7 +143,7 @@ class TenantGuard:
         # crashed worker held (a finished request settles or releases its reservation at once).
         entry = runtime.entry
         ttl = entry.connect_timeout_s + entry.timeout_s * self._registry.attempts(runtime) + RESERVATION_MARGIN_S
-        return max(ttl, STREAM_RESERVATION_S) if stream else ttl
+        return max(ttl, self._stream_reservation_s) if stream else ttl
 
     def _observe(self, principal: auth.Principal, tenant: Tenant, outcome: ReserveOutcome) -> None:
         if not outcome.ok:

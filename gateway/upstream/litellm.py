@@ -52,6 +52,7 @@ class LiteLLMUpstream:
     ) -> None:
         self._fixed = {**extra_params, "model": litellm_model, "api_key": api_key, "timeout": timeout_s}
         self._fixed["num_retries"] = max_retries
+        self._timeout_s = timeout_s
         if api_base:
             self._fixed["api_base"] = api_base
 
@@ -60,12 +61,17 @@ class LiteLLMUpstream:
         params = {k: v for k, v in payload.items() if k != "model"}
         params.update(self._fixed)
         try:
-            if endpoint is Endpoint.EMBEDDINGS:
-                result = await litellm.aembedding(**params)
-            elif endpoint is Endpoint.COMPLETIONS:
-                result = await litellm.atext_completion(**params)
-            else:
-                result = await litellm.acompletion(**params)
+            # The model's `timeout` is the call's whole time, LiteLLM's retries included (a stream's events
+            # are then watched by gateway.deadlines).
+            async with asyncio.timeout(self._timeout_s):
+                if endpoint is Endpoint.EMBEDDINGS:
+                    result = await litellm.aembedding(**params)
+                elif endpoint is Endpoint.COMPLETIONS:
+                    result = await litellm.atext_completion(**params)
+                else:
+                    result = await litellm.acompletion(**params)
+        except TimeoutError:
+            raise UpstreamTimeout(f"after {self._timeout_s:g} s in total (the model's timeout, LiteLLM)") from None
         except Exception as exc:
             return _failure(exc)
         if stream:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -52,29 +52,16 @@ class PassthroughClient:
         connect_timeout_s: float,
         read_timeout_s: float,
         max_retries: int,
+        total_timeout_s: float,
+        stream: bool = False,
     ) -> UpstreamResponse:
-        assert self._session is not None, "PassthroughClient.start() was not awaited"
+        """POST `body`, retrying. A non-stream call ends within `total_timeout_s`, every attempt, retry, upload
+        and the answer's body included; a stream's answer must start within it (then `gateway.deadlines`
+        watches the events), and its reads wait at most `read_timeout_s` each."""
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
-        attempt = 0
-        while True:
-            try:
-                resp = await self._session.post(url, data=body, headers=headers, timeout=timeout)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                if attempt < max_retries:
-                    attempt += 1
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise transport_failure(exc, f"after {attempt + 1} attempt(s)") from None
-            if resp.status in RETRYABLE_STATUS and attempt < max_retries:
-                retry_after = resp.headers.get("retry-after")
-                resp.release()
-                attempt += 1
-                await asyncio.sleep(self._delay(attempt, retry_after))
-                continue
-            return _wrap(resp)
+        return await self._send(
+            url, lambda: body, headers, api_key, connect_timeout_s, read_timeout_s, max_retries, total_timeout_s, stream
+        )
 
     async def post_form(
         self,
@@ -85,31 +72,54 @@ class PassthroughClient:
         connect_timeout_s: float,
         read_timeout_s: float,
         max_retries: int,
+        total_timeout_s: float,
     ) -> UpstreamResponse:
         """A multipart/form-data POST (audio uploads), the parts sent as the client sent them; the same
-        retries as `post`. The form is built again for every attempt (aiohttp consumes it)."""
-        assert self._session is not None, "PassthroughClient.start() was not awaited"
+        retries and deadline as `post`. The form is built again for every attempt (aiohttp consumes it)."""
         headers = {"accept-encoding": "identity"}
+        return await self._send(
+            url, lambda: _form_data(parts), headers, api_key, connect_timeout_s, read_timeout_s, max_retries,
+            total_timeout_s, False,
+        )  # fmt: skip
+
+    async def _send(
+        self,
+        url: str,
+        data: Callable[[], Any],
+        headers: dict[str, str],
+        api_key: str | None,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        max_retries: int,
+        total_timeout_s: float,
+        stream: bool,
+    ) -> UpstreamResponse:
+        assert self._session is not None, "PassthroughClient.start() was not awaited"
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+        deadline = asyncio.get_running_loop().time() + total_timeout_s
         attempt = 0
-        while True:
-            try:
-                resp = await self._session.post(url, data=_form_data(parts), headers=headers, timeout=timeout)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                if attempt < max_retries:
-                    attempt += 1
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                raise transport_failure(exc, f"after {attempt + 1} attempt(s)") from None
-            if resp.status in RETRYABLE_STATUS and attempt < max_retries:
-                retry_after = resp.headers.get("retry-after")
-                resp.release()
-                attempt += 1
-                await asyncio.sleep(self._delay(attempt, retry_after))
-                continue
-            return _wrap(resp)
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    try:
+                        resp = await self._session.post(url, data=data(), headers=headers, timeout=timeout)
+                    except (TimeoutError, aiohttp.ClientError) as exc:
+                        if attempt < max_retries:
+                            attempt += 1
+                            await asyncio.sleep(self._delay(attempt, None))
+                            continue
+                        raise transport_failure(exc, f"after {attempt + 1} attempt(s)") from None
+                    if resp.status in RETRYABLE_STATUS and attempt < max_retries:
+                        retry_after = resp.headers.get("retry-after")
+                        resp.release()
+                        attempt += 1
+                        await asyncio.sleep(self._delay(attempt, retry_after))
+                        continue
+                    return _wrap(resp, None if stream else deadline, total_timeout_s)
+        except TimeoutError:
+            raise _overall(total_timeout_s) from None
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
@@ -131,6 +141,10 @@ def _form_data(parts: Sequence[Part]) -> aiohttp.FormData:
     return form
 
 
+def _overall(total_timeout_s: float) -> UpstreamTimeout:
+    return UpstreamTimeout(f"after {total_timeout_s:g} s in total (the model's timeout)")
+
+
 def transport_failure(exc: BaseException, when: str) -> UpstreamError:
     """A timeout is a 504, anything else on the wire a 502; both may fall back to another model."""
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
@@ -149,6 +163,7 @@ class PassthroughUpstream:
         api_key: str | None,
         connect_timeout_s: float,
         read_timeout_s: float,
+        stream_idle_s: float,
         max_retries: int,
     ) -> None:
         self._client = client
@@ -156,6 +171,7 @@ class PassthroughUpstream:
         self._api_key = api_key
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._stream_idle_s = stream_idle_s
         self._max_retries = max_retries
 
     async def send(self, endpoint: Endpoint, payload: dict[str, Any], *, stream: bool) -> UpstreamResponse:
@@ -164,8 +180,10 @@ class PassthroughUpstream:
             orjson.dumps(payload),
             api_key=self._api_key,
             connect_timeout_s=self._connect_timeout_s,
-            read_timeout_s=self._read_timeout_s,
+            read_timeout_s=self._stream_idle_s if stream else self._read_timeout_s,
             max_retries=self._max_retries,
+            total_timeout_s=self._read_timeout_s,
+            stream=stream,
         )
 
     async def send_form(self, endpoint: Endpoint, parts: Sequence[Part]) -> UpstreamResponse:
@@ -177,13 +195,20 @@ class PassthroughUpstream:
             connect_timeout_s=self._connect_timeout_s,
             read_timeout_s=self._read_timeout_s,
             max_retries=self._max_retries,
+            total_timeout_s=self._read_timeout_s,
         )
 
 
-def _wrap(resp: aiohttp.ClientResponse) -> UpstreamResponse:
+def _wrap(resp: aiohttp.ClientResponse, deadline: float | None, total_timeout_s: float) -> UpstreamResponse:
     async def read() -> bytes:
         try:
-            return await resp.read()
+            if deadline is None:
+                return await resp.read()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await resp.read()
+            except TimeoutError:
+                raise _overall(total_timeout_s) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_failure(exc, "while sending its response") from None
         finally:

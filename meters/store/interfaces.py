@@ -179,4 +179,9 @@ class Backend(abc.ABC):
     async def ping(self) -> bool: ...
 
     @abc.abstractmethod
+    async def writable(self) -> bool:
+        """Whether usage can be written now (a read-only or deleted state directory, a Redis refusing writes:
+        False). A backend that can repair what it finds (the embedded store's deleted file) does so first."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,9 @@ def running_gateway(
     workers: int = 1,
     port: int | None = None,
     timeout_s: float = 60.0,
+    args: Sequence[str] = (),
 ) -> Iterator[GatewayProcess]:
-    gateway = start_gateway(config_path, env=env, workers=workers, port=port, timeout_s=timeout_s)
+    gateway = start_gateway(config_path, env=env, workers=workers, port=port, timeout_s=timeout_s, args=args)
     try:
         yield gateway
     finally:
@@ -69,6 +70,7 @@ def start_gateway(
     workers: int = 1,
     port: int | None = None,
     timeout_s: float = 60.0,
+    args: Sequence[str] = (),
 ) -> GatewayProcess:
     port = port or free_port()
     full_env = {
@@ -95,6 +97,7 @@ def start_gateway(
         str(port),
         "--workers",
         str(workers),
+        *args,
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)

@@ -185,6 +185,14 @@ class RedisConnection(Backend):
         except (*UNREACHABLE, RedisClusterException):
             return False
 
+    async def writable(self) -> bool:
+        """A short-lived probe key written: False when Redis is unreachable or refuses writes (a read-only
+        replica, MISCONF after a failed save, out of memory)."""
+        try:
+            return bool(await self.client.set(f"{self.prefix}writable-probe", b"1", px=10_000))
+        except Exception:
+            return False
+
     async def close(self) -> None:
         if self._replaying is not None:
             await asyncio.gather(self._replaying, return_exceptions=True)

@@ -5,11 +5,19 @@ on SQLite's lock; each metering call is one short `BEGIN IMMEDIATE` transaction,
 check-and-reserve atomic across processes. The hot-path operations (key lookup, reserve, release) run on
 the event loop's own thread with a second connection: a hop to the store thread costs ~100 µs here, more
 than the SQL. Their lock wait is capped; past it they retry on the store thread.
+
+A file deleted under a running gateway (its state directory removed) would go on taking writes into an unlinked
+inode, lost at the next start. Every store-thread call first checks that the path is still the file it opened: if
+it is gone, the open connection's content (everything counted, since too) is copied to a new file at the path
+(SQLite's backup API) and the connections reopen on it; if another process put a new file there, they reopen on
+that one. Either is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -23,6 +31,15 @@ from meters.store.sqlite.schema import BUSY_TIMEOUT_MS, INLINE_BUSY_TIMEOUT_MS, 
 from meters.store.values import StoreUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:  # gone, or its directory replaced by a file
+        return None
+    return (stat.st_dev, stat.st_ino)
 
 
 class SqliteDatabase(Backend):
@@ -30,6 +47,7 @@ class SqliteDatabase(Backend):
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="cg-sqlite"
         )
@@ -38,6 +56,7 @@ class SqliteDatabase(Backend):
         self._inline_conn = connect(path, INLINE_BUSY_TIMEOUT_MS)
         # WAL checkpoints (with their fsync) happen on the store thread's commits, never on the loop.
         self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._identity = _identity(path)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -49,6 +68,8 @@ class SqliteDatabase(Backend):
         read-only disk) become StoreUnavailable."""
         if self._executor is None:
             raise StoreUnavailable(f"embedded store {self.path} is closed")
+        if _identity(self.path) != self._identity:
+            await self._reopen()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except sqlite3.OperationalError as exc:
@@ -79,11 +100,64 @@ class SqliteDatabase(Backend):
         conn.execute("COMMIT")
 
     async def ping(self) -> bool:
-        return await self.run(lambda: self.conn.execute("SELECT 1").fetchone() == (1,))
+        try:
+            return await self.run(lambda: self.conn.execute("SELECT 1").fetchone() == (1,))
+        except StoreUnavailable:
+            return False
+
+    async def writable(self) -> bool:
+        if self._executor is None:
+            return False
+        if _identity(self.path) != self._identity:
+            try:
+                await self._reopen()
+            except StoreUnavailable:
+                return False
+        return os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+
+    async def _reopen(self) -> None:
+        """The file at the path is not the one open: restore it from the open connection (deleted), or
+        reopen on the one now there (replaced)."""
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        try:
+            restored = await loop.run_in_executor(self._executor, self._reopen_sync)
+            inline, self._inline_conn = self._inline_conn, connect(self.path, INLINE_BUSY_TIMEOUT_MS)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"embedded store {self.path} is gone and cannot be recreated: {exc}") from exc
+        self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
+        inline.close()
+        self._identity = _identity(self.path)
+        if restored:
+            log.warning(
+                "embedded store %s was deleted under the running gateway: recreated from the open database, "
+                "every count and ledger entry kept", self.path,
+            )  # fmt: skip
+        else:
+            log.warning("embedded store %s was replaced by another file: reopened on it", self.path)
+
+    def _reopen_sync(self) -> bool:
+        restored = False
+        if _identity(self.path) is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            copy = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                self._thread_conn.backup(copy)
+            finally:
+                copy.close()
+            restored = True
+        old, self._thread_conn = self._thread_conn, connect(self.path, self._busy_timeout_ms)
+        old.close()
+        return restored
 
     async def close(self) -> None:
         if self._executor is None:
             return
+        if _identity(self.path) != self._identity:
+            try:
+                await self._reopen()  # what was counted since the file vanished is not lost at the exit
+            except StoreUnavailable as exc:
+                log.error("%s: the usage counted since is lost", exc)
         await self.run(self._thread_conn.close)
         self._inline_conn.close()
         self._executor.shutdown(wait=True)
