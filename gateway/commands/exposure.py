@@ -36,8 +36,9 @@ def describe_store(config: GatewayConfig) -> str:
     settings = config.store
     if settings.redis_url:
         url = urlsplit(settings.redis_url)
-        where = f"{url.scheme}://{url.hostname or ''}{f':{url.port}' if url.port else ''}{url.path}"
-        return f"redis at {where} (on failure: {settings.on_failure})"
+        nodes = url.netloc.rpartition("@")[2]  # never the password; a cluster URL names several host:port
+        kind = "Redis Cluster" if url.scheme.endswith("+cluster") else "redis"
+        return f"{kind} at {url.scheme}://{nodes}{url.path} (on failure: {settings.on_failure})"
     directory = Path(settings.state_dir) if settings.state_dir else default_state_dir()
     return f"embedded SQLite at {directory / SQLITE_FILENAME}"
 
