@@ -161,6 +161,34 @@ class Accounting:
         self.writer.submit(admission.reservation_id, record, urgent=admission.urgent)
         return record
 
+    def finish_stream(
+        self,
+        admission: Admission,
+        runtime: ModelRuntime,
+        measure: Callable[[], tuple[Usage, Estimate, float | None]],
+        *,
+        status: int,
+        started: float,
+        sent_at: float,
+    ) -> None:
+        """Count what a stream served, however it ended (`measure` gives its usage, figure and first-byte time);
+        if even measuring it fails, release what it held."""
+        try:
+            usage, figure, first = measure()
+            self.finish(
+                admission,
+                runtime,
+                usage,
+                figure,
+                status=status,
+                latency_s=time.perf_counter() - started,
+                ttft_s=(first - started) if first else None,
+                overhead_s=sent_at - started,
+            )
+        except Exception:
+            log.exception("stream %s could not be metered; its reservation is released", admission.request_id)
+            self.abandon_soon(admission, status, started)
+
     async def abandon(self, admission: Admission, status: int, started: float) -> None:
         """The request failed before any usage: release what it held."""
         if admission.reservation is not None:

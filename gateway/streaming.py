@@ -144,20 +144,9 @@ def _settle(
         log.warning(
             "stream %s ended early (status %d): %s", admission.request_id, status, failure.message
         )
-    try:
+    def measure() -> tuple[Usage, Estimate, float | None]:
         meter.finalize(state)
         assert meter.usage is not None and meter.figure is not None
-        first = state.first_byte_at
-        accounting.finish(
-            admission,
-            sent.runtime,
-            meter.usage,
-            meter.figure,
-            status=status,
-            latency_s=time.perf_counter() - started,
-            ttft_s=(first - started) if first else None,
-            overhead_s=sent.sent_at - started,
-        )
-    except Exception:
-        log.exception("stream %s could not be metered; its reservation is released", admission.request_id)
-        accounting.abandon_soon(admission, status, started)
+        return meter.usage, meter.figure, state.first_byte_at
+
+    accounting.finish_stream(admission, sent.runtime, measure, status=status, started=started, sent_at=sent.sent_at)

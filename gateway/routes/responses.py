@@ -178,22 +178,14 @@ async def _body(
         if failure is not None:
             status = failure.status
             log.warning("stream %s ended early (status %d): %s", admission.request_id, status, failure.message)
-        try:
-            usage = relay.finish()
-            first = relay.first_byte_at
-            accounting.finish(
-                admission,
-                sent.runtime,
-                usage,
-                figures[-1],
-                status=status,
-                latency_s=time.perf_counter() - started,
-                ttft_s=(first - started) if first else None,
-                overhead_s=sent.sent_at - started,
-            )
-        except Exception:
-            log.exception("stream %s could not be metered; its reservation is released", admission.request_id)
-            accounting.abandon_soon(admission, status, started)
+        accounting.finish_stream(
+            admission,
+            sent.runtime,
+            lambda: (relay.finish(), figures[-1], relay.first_byte_at),
+            status=status,
+            started=started,
+            sent_at=sent.sent_at,
+        )
     if failure is not None:
         # The Responses API's own error event (ResponseErrorEvent), which the openai SDKs raise as an APIError.
         yield responses_error_event(failure)
