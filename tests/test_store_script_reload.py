@@ -20,9 +20,8 @@ def flush_scripts(factory) -> None:
         client.close()
 
 
+@pytest.mark.parametrize("factory", ["redis", "redis-cluster"], indirect=True)  # Redis scripts only
 async def test_batch_after_the_scripts_were_flushed(factory, clock):
-    if factory.backend == "sqlite":
-        pytest.skip("Redis scripts only")
     store = await factory.open(clock=clock)
     tenants = [f"t{i}" for i in range(12)]  # on every master of a cluster
     assert await store.meter.record(make_record("t0", request_id="first"))
