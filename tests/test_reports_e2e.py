@@ -142,3 +142,18 @@ def test_a_tenant_sees_its_own_report_only(served) -> None:
     pdf = httpx.get(f"{process.base_url}/carbon/report", params={"period": PERIOD, "format": "pdf"}, headers=bearer(keys["tb"]))
     assert pdf.headers["content-disposition"] == f'attachment; filename="carbon-report-{PERIOD}-tenant-tb.pdf"'
     assert httpx.get(f"{process.base_url}/carbon/report", params={"period": PERIOD}).status_code == 401
+
+
+def test_usage_keeps_unknown_energy_null(served) -> None:
+    """`small` is priced by a coefficient without energy or water: its usage rows show null, never 0."""
+    process, keys = served
+    answer = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD}, headers=bearer(keys["ta"]))
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()
+    small = usage["by_model"]["small"]
+    assert small["requests"] == 3 and small["energy_wh"] is None and small["water_ml"] is None
+    assert small["energy_known_requests"] == 0 and small["water_known_requests"] == 0
+    assert usage["totals"]["energy_known_requests"] == usage["by_model"]["fake"]["energy_known_requests"]
+    as_csv = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD, "format": "csv"}, headers=bearer(keys["ta"]))
+    (row,) = [r for r in csv.DictReader(io.StringIO(as_csv.text)) if r["model"] == "small"]
+    assert row["energy_wh"] == "" and row["energy_known_requests"] == "0"  # unknown: empty, not 0

@@ -30,6 +30,8 @@ CSV_COLUMNS = (
     "gco2e_max",
     "energy_wh",
     "water_ml",
+    "energy_known_requests",
+    "water_known_requests",
     "spend",
 )
 

@@ -11,8 +11,10 @@ from meters.usage import UsageRecord
 
 # Counter fields kept per tenant x model x day and per tenant x tag x day. Grams, Wh, mL
 # and money are integer nano-units (see windows.NANO); gco2e_min/max are sums of the
-# per-request bounds.
-COUNTER_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "wa", "sp")
+# per-request bounds; `enk`/`wak` count the requests whose energy/water was known (unknown
+# stays unknown, never 0), like aggregates.MONTH_FIELDS. New fields go at the end: the Redis
+# SETTLE script reads them by position (scripts.py).
+COUNTER_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "wa", "sp", "enk", "wak")
 _NANO_FIELDS = {"g", "gmin", "gmax", "en", "wa", "sp"}
 
 
@@ -46,6 +48,7 @@ def counted_key(tenant_id: str, request_id: str) -> str:
 
 def usage_counters(record: UsageRecord) -> dict[str, int]:
     estimate = record.estimate
+    energy, water = estimate.energy_wh, estimate.water_ml
     return {
         "req": 1,
         "pt": int(record.prompt_tokens),
@@ -53,9 +56,11 @@ def usage_counters(record: UsageRecord) -> dict[str, int]:
         "g": to_nano(estimate.gco2e),
         "gmin": to_nano(estimate.gco2e_min),
         "gmax": to_nano(estimate.gco2e_max),
-        "en": to_nano(estimate.energy_wh),
-        "wa": to_nano(estimate.water_ml),
+        "en": to_nano(energy),
+        "wa": to_nano(water),
         "sp": to_nano(record.spend),
+        "enk": 0 if energy is None else 1,
+        "wak": 0 if water is None else 1,
     }
 
 
@@ -96,11 +101,23 @@ def record_from_dict(data: Mapping[str, Any]) -> UsageRecord:
     return UsageRecord(**fields, estimate=Estimate(**data["carbon"]))
 
 
+def known_counts(counters: Mapping[str, int]) -> dict[str, int]:
+    """`enk`/`wak` of one stored (day, label) row. Where a row has none (Redis leaves a 0 count out; a row
+    written before the counts existed), its energy (water) counts as known for all of the row's requests
+    when its sum is above 0, else as unknown for all of them (before, an unknown figure was stored as 0)."""
+    requests = int(counters.get("req", 0))
+    return {
+        known: int(counters[known]) if known in counters else (requests if int(counters.get(total, 0)) > 0 else 0)
+        for known, total in (("enk", "en"), ("wak", "wa"))
+    }
+
+
 def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
     def value(field: str) -> float | int:
         raw = int(counters.get(field, 0))
         return from_nano(raw) if field in _NANO_FIELDS else raw
 
+    energy_known, water_known = int(counters.get("enk", 0)), int(counters.get("wak", 0))
     return {
         "requests": value("req"),
         "prompt_tokens": value("pt"),
@@ -109,15 +126,19 @@ def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
         "gco2e": value("g"),
         "gco2e_min": value("gmin"),
         "gco2e_max": value("gmax"),
-        "energy_wh": value("en"),
-        "water_ml": value("wa"),
+        # Null where no request of the row had a known figure: unknown is never 0.
+        "energy_wh": value("en") if energy_known else None,
+        "water_ml": value("wa") if water_known else None,
+        "energy_known_requests": energy_known,
+        "water_known_requests": water_known,
         "spend": value("sp"),
     }
 
 
 def _add(into: dict[str, int], counters: Mapping[str, int]) -> None:
+    known = known_counts(counters)
     for field in COUNTER_FIELDS:
-        into[field] = into.get(field, 0) + int(counters.get(field, 0))
+        into[field] = into.get(field, 0) + (known[field] if field in known else int(counters.get(field, 0)))
 
 
 def build_usage_report(
