@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     "energy_known_requests",
     "water_known_requests",
     "spend",
+    "currency",
 )
 
 

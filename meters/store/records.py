@@ -112,12 +112,36 @@ def known_counts(counters: Mapping[str, int]) -> dict[str, int]:
     }
 
 
+def usage_label(label: str, currency: str) -> str:
+    """What a daily usage row is kept under: its model (or "k=v" tag) and the currency of its spend, so that
+    spend is never summed across currencies."""
+    return f"{label}\t{currency}"
+
+
+def split_usage_label(stored: str) -> tuple[str, str]:
+    """(model or tag, currency) of a stored row label; a row written before the currency was kept has none:
+    its spend is in currency `UNKNOWN_CURRENCY`."""
+    label, tab, currency = stored.rpartition("\t")
+    if tab and len(currency) == 3 and currency.isascii() and currency.isalpha() and currency.isupper():
+        return label, currency
+    return stored, UNKNOWN_CURRENCY
+
+
+UNKNOWN_CURRENCY = "unknown"
+_SPEND = "sp:"  # accumulator keys "sp:<currency>": a row's spend per currency
+
+
 def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
     def value(field: str) -> float | int:
         raw = int(counters.get(field, 0))
         return from_nano(raw) if field in _NANO_FIELDS else raw
 
     energy_known, water_known = int(counters.get("enk", 0)), int(counters.get("wak", 0))
+    by_currency = {
+        key[len(_SPEND) :]: from_nano(amount)
+        for key, amount in sorted(counters.items())
+        if key.startswith(_SPEND) and amount
+    }
     return {
         "requests": value("req"),
         "prompt_tokens": value("pt"),
@@ -131,14 +155,18 @@ def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
         "water_ml": value("wa") if water_known else None,
         "energy_known_requests": energy_known,
         "water_known_requests": water_known,
-        "spend": value("sp"),
+        # One currency (or none): its amount; several: null, never their sum (see spend_by_currency).
+        "spend": None if len(by_currency) > 1 else next(iter(by_currency.values()), 0.0),
+        "spend_by_currency": by_currency,
     }
 
 
-def _add(into: dict[str, int], counters: Mapping[str, int]) -> None:
+def _add(into: dict[str, int], counters: Mapping[str, int], currency: str) -> None:
     known = known_counts(counters)
     for field in COUNTER_FIELDS:
         into[field] = into.get(field, 0) + (known[field] if field in known else int(counters.get(field, 0)))
+    key = _SPEND + currency
+    into[key] = into.get(key, 0) + int(counters.get("sp", 0))
 
 
 def build_usage_report(
@@ -147,23 +175,34 @@ def build_usage_report(
     model_rows: Iterable[tuple[str, str, Mapping[str, int]]],
     tag_rows: Iterable[tuple[str, str, Mapping[str, int]]],
 ) -> dict[str, Any]:
-    """JSON-ready report from (day, model, counters) and (day, "k=v", counters) rows."""
+    """JSON-ready report from (day, usage_label(model, currency), counters) and (day, usage_label("k=v", currency),
+    counters) rows."""
     totals: dict[str, int] = {}
     by_model: dict[str, dict[str, int]] = {}
+    currencies: dict[str, set[str]] = {}
     by_day: dict[str, dict[str, int]] = {}
     by_tag: dict[str, dict[str, int]] = {}
-    for day, model, counters in model_rows:
-        _add(totals, counters)
-        _add(by_model.setdefault(model, {}), counters)
-        _add(by_day.setdefault(day, {}), counters)
-    for _day, tag, counters in tag_rows:
-        _add(by_tag.setdefault(tag, {}), counters)
+    for day, stored, counters in model_rows:
+        model, currency = split_usage_label(stored)
+        _add(totals, counters, currency)
+        _add(by_model.setdefault(model, {}), counters, currency)
+        currencies.setdefault(model, set()).add(currency)
+        _add(by_day.setdefault(day, {}), counters, currency)
+    for _day, stored, counters in tag_rows:
+        tag, currency = split_usage_label(stored)
+        _add(by_tag.setdefault(tag, {}), counters, currency)
+
+    def model_row(model: str, counters: dict[str, int]) -> dict[str, Any]:
+        # A model is priced in one currency; one that changed currency within the period says null.
+        seen = currencies[model]
+        return {**_readable(counters), "currency": next(iter(seen)) if len(seen) == 1 else None}
+
     return {
         "tenant_id": tenant_id,
         "period": period,
         "totals": _readable(totals),
-        "by_model": {model: _readable(c) for model, c in sorted(by_model.items())},
+        "by_model": {model: model_row(model, c) for model, c in sorted(by_model.items())},
         "by_day": {day: _readable(c) for day, c in sorted(by_day.items())},
         "by_tag": {tag: _readable(c) for tag, c in sorted(by_tag.items())},
-        "units": {"gco2e": "g", "energy_wh": "Wh", "water_ml": "mL", "spend": "tenant currency"},
+        "units": {"gco2e": "g", "energy_wh": "Wh", "water_ml": "mL", "spend": "ISO 4217: spend_by_currency's keys"},
     }

@@ -11,7 +11,8 @@ m:<tenant>:<model>; a scope's keys carry the tag of the tenant whose request cou
                            purged (their holds given back) before every check. KEYS[1] of every script.
   P done:{T}|<request_id>  idempotency mark of a counted request; its value is the request's
                            ledger entry id (for GET /v1/carbon/requests/{id})
-  P u:{T}|<day>            hash "<model>\\t<field>" daily usage; P ut:{T}|<day> the same per tag
+  P u:{T}|<day>            hash "<model>\\t<currency>\\t<field>" daily usage ("<model>\\t<field>" before the
+                           currency was kept); P ut:{T}|<day> the same per tag
   P um:{T}|<month>         hash gco2e: the tenant's month so far
   P l:{T}                  stream: the usage ledger (trimmed to `ledger_retention_days` at every write)
   Report aggregates (aggregates.MONTH_FIELDS as comma-separated integers, added exactly):
@@ -229,8 +230,10 @@ local function add_usage(key, label)
   end
   redis.call('EXPIREAT', key, ARGV[18])
 end
-add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20])
-for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[24 + nf + t]) end
+-- Daily rows are kept per model (tag) and currency: "<model>\\t<currency>\\t<field>" (records.usage_label).
+local currency = '\\t' .. ARGV[25 + nf + tonumber(ARGV[24]) + 2]
+add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20] .. currency)
+for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[24 + nf + t] .. currency) end
 local mkey = tk(p, 'um', tenant, '|' .. ARGV[19])
 if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
 redis.call('EXPIREAT', mkey, ARGV[18])
