@@ -161,12 +161,17 @@ def _readable(counters: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
-def _add(into: dict[str, int], counters: Mapping[str, int], currency: str) -> None:
-    known = known_counts(counters)
-    for field in COUNTER_FIELDS:
-        into[field] = into.get(field, 0) + (known[field] if field in known else int(counters.get(field, 0)))
-    key = _SPEND + currency
-    into[key] = into.get(key, 0) + int(counters.get("sp", 0))
+def _row(counters: Mapping[str, int], currency: str) -> dict[str, int]:
+    """A stored row's counters, its known counts filled in, its spend also under its currency (once per row)."""
+    row = {field: int(counters.get(field, 0)) for field in COUNTER_FIELDS}
+    row.update(known_counts(counters))
+    row[_SPEND + currency] = row["sp"]
+    return row
+
+
+def _add(into: dict[str, int], row: dict[str, int]) -> None:
+    for field, value in row.items():
+        into[field] = into.get(field, 0) + value
 
 
 def build_usage_report(
@@ -184,13 +189,14 @@ def build_usage_report(
     by_tag: dict[str, dict[str, int]] = {}
     for day, stored, counters in model_rows:
         model, currency = split_usage_label(stored)
-        _add(totals, counters, currency)
-        _add(by_model.setdefault(model, {}), counters, currency)
+        row = _row(counters, currency)
+        _add(totals, row)
+        _add(by_model.setdefault(model, {}), row)
         currencies.setdefault(model, set()).add(currency)
-        _add(by_day.setdefault(day, {}), counters, currency)
+        _add(by_day.setdefault(day, {}), row)
     for _day, stored, counters in tag_rows:
         tag, currency = split_usage_label(stored)
-        _add(by_tag.setdefault(tag, {}), counters, currency)
+        _add(by_tag.setdefault(tag, {}), _row(counters, currency))
 
     def model_row(model: str, counters: dict[str, int]) -> dict[str, Any]:
         # A model is priced in one currency; one that changed currency within the period says null.
