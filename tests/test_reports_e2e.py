@@ -28,6 +28,7 @@ from tests.support.tenancy import (
 )
 
 PERIOD = month_of(time.time())
+MIXED = "tmixed"  # a tenant using a USD-priced and an EUR-priced model
 SHARES = {"ta": 600_000, "tb": 300_000, "tc": 100_000}
 CSV_COLUMNS = {"period", "tenant", "model", "tokens_in", "tokens_out", "requests", "gco2e", "gco2e_min",
                "gco2e_max", "method", "boundary", "confidence", "source"}  # fmt: skip
@@ -37,9 +38,17 @@ CSV_COLUMNS = {"period", "tenant", "model", "tokens_in", "tokens_out", "requests
 def served(request: pytest.FixtureRequest, upstream_port: int, tmp_path_factory) -> Iterator[tuple[GatewayProcess, dict[str, str]]]:
     directory = tmp_path_factory.mktemp(f"reports-{request.param}")
     with cleaned(store_block(request.param, directory)) as store:
-        path = write_config(directory, tenancy_config(upstream_port, store))
+        config = tenancy_config(upstream_port, store)
+        priced = next(m for m in config["model_list"] if m["model_name"] == "priced")
+        config["model_list"].append(  # the same model priced in EUR: a mixed-currency tenant (MIXED)
+            {**priced, "model_name": "priced-eur", "model_info": {**priced["model_info"], "currency": "EUR"}}
+        )
+        path = write_config(directory, config)
         with running_gateway(path, env={"GATEWAY_ADMIN_KEY": ADMIN_KEY}) as process:
-            keys = {tenant: create_tenant(process.url, tenant) for tenant in SHARES}
+            keys = {tenant: create_tenant(process.url, tenant) for tenant in (*SHARES, MIXED)}
+            for model in ("priced", "priced-eur"):
+                answer = httpx.post(f"{process.base_url}/chat/completions", json=chat(model), headers=bearer(keys[MIXED]))
+                assert answer.status_code == 200, answer.text
             for tenant, tokens in SHARES.items():  # exact token counts on `fake`, tracked
                 tracked = httpx.post(
                     f"{process.base_url}/carbon/track",
@@ -55,7 +64,7 @@ def served(request: pytest.FixtureRequest, upstream_port: int, tmp_path_factory)
                     body = {"month": PERIOD, "source": source, "figures": [{"model": "fake", "kg_co2e": kg}]}
                     added = client.post("/admin/audited", json=body)
                     assert added.status_code == 201, added.text
-            _wait_for_requests(process, 3 + len(SHARES))
+            _wait_for_requests(process, 3 + len(SHARES) + 2)
             yield process, keys
 
 
@@ -85,7 +94,7 @@ def test_organisation_report_apportions_exactly(served) -> None:
     (line,) = [r for r in report["reconciliation"] if r["model"] == "fake"]
     assert line["audited_gco2e"] == 12500.0
     assert line["gap_gco2e"] == pytest.approx(line["audited_gco2e"] - line["estimated_gco2e"])
-    assert {line["model"] for line in report["lines"]} == {"fake", "small"}
+    assert {line["model"] for line in report["lines"]} == {"fake", "small", "priced", "priced-eur"}
     restated = report["recalculation_log"]["restatements"]
     assert restated and restated[0]["month"] == PERIOD
     with admin(process.url) as client:
@@ -142,3 +151,34 @@ def test_a_tenant_sees_its_own_report_only(served) -> None:
     pdf = httpx.get(f"{process.base_url}/carbon/report", params={"period": PERIOD, "format": "pdf"}, headers=bearer(keys["tb"]))
     assert pdf.headers["content-disposition"] == f'attachment; filename="carbon-report-{PERIOD}-tenant-tb.pdf"'
     assert httpx.get(f"{process.base_url}/carbon/report", params={"period": PERIOD}).status_code == 401
+
+
+def test_usage_keeps_unknown_energy_null(served) -> None:
+    """`small` is priced by a coefficient without energy or water: its usage rows show null, never 0."""
+    process, keys = served
+    answer = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD}, headers=bearer(keys["ta"]))
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()
+    small = usage["by_model"]["small"]
+    assert small["requests"] == 3 and small["energy_wh"] is None and small["water_ml"] is None
+    assert small["energy_known_requests"] == 0 and small["water_known_requests"] == 0
+    assert usage["totals"]["energy_known_requests"] == usage["by_model"]["fake"]["energy_known_requests"]
+    as_csv = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD, "format": "csv"}, headers=bearer(keys["ta"]))
+    (row,) = [r for r in csv.DictReader(io.StringIO(as_csv.text)) if r["model"] == "small"]
+    assert row["energy_wh"] == "" and row["energy_known_requests"] == "0"  # unknown: empty, not 0
+
+
+def test_usage_never_sums_spend_across_currencies(served) -> None:
+    process, keys = served
+    answer = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD}, headers=bearer(keys[MIXED]))
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()
+    usd, eur = usage["by_model"]["priced"], usage["by_model"]["priced-eur"]
+    assert (usd["currency"], eur["currency"]) == ("USD", "EUR")
+    assert usd["spend"] > 0 and eur["spend"] > 0
+    assert usage["totals"]["spend"] is None  # never the sum of EUR and USD
+    assert usage["totals"]["spend_by_currency"] == {"EUR": eur["spend"], "USD": usd["spend"]}
+    with admin(process.url) as client:
+        assert client.get(f"/admin/tenants/{MIXED}/usage", params={"period": PERIOD}).json()["totals"] == usage["totals"]
+    as_csv = httpx.get(f"{process.base_url}/carbon/usage", params={"period": PERIOD, "format": "csv"}, headers=bearer(keys[MIXED]))
+    assert {row["model"]: row["currency"] for row in csv.DictReader(io.StringIO(as_csv.text))} == {"priced": "USD", "priced-eur": "EUR"}

@@ -30,7 +30,10 @@ CSV_COLUMNS = (
     "gco2e_max",
     "energy_wh",
     "water_ml",
+    "energy_known_requests",
+    "water_known_requests",
     "spend",
+    "currency",
 )
 
 

@@ -139,6 +139,8 @@ def make_record(
     key_id: str | None = None,
     tags: dict[str, str] | None = None,
     request_id: str | None = None,
+    estimate: Estimate | None = None,
+    currency: str = "USD",
 ) -> UsageRecord:
     return UsageRecord(
         request_id=request_id or uuid.uuid4().hex,
@@ -149,8 +151,9 @@ def make_record(
         upstream_model=f"demo/{model}",
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        estimate=make_estimate(gco2e),
+        estimate=estimate if estimate is not None else make_estimate(gco2e),
         key_id=key_id,
         spend=spend,
+        currency=currency,
         tags=tags or {},
     )

@@ -11,7 +11,8 @@ m:<tenant>:<model>; a scope's keys carry the tag of the tenant whose request cou
                            purged (their holds given back) before every check. KEYS[1] of every script.
   P done:{T}|<request_id>  idempotency mark of a counted request; its value is the request's
                            ledger entry id (for GET /v1/carbon/requests/{id})
-  P u:{T}|<day>            hash "<model>\\t<field>" daily usage; P ut:{T}|<day> the same per tag
+  P u:{T}|<day>            hash "<model>\\t<currency>\\t<field>" daily usage ("<model>\\t<field>" before the
+                           currency was kept); P ut:{T}|<day> the same per tag
   P um:{T}|<month>         hash gco2e: the tenant's month so far
   P l:{T}                  stream: the usage ledger (trimmed to `ledger_retention_days` at every write)
   Report aggregates (aggregates.MONTH_FIELDS as comma-separated integers, added exactly):
@@ -26,6 +27,8 @@ by separate commands, never inside a tenant's script. Amounts are integer string
 Lua would format large numbers in exponent notation, so the scripts never compute a value
 they write except by HINCRBY with the caller's strings.
 """
+
+from meters.store.records import COUNTER_FIELDS
 
 _DROP = """
 -- A key of tenant t: P <kind>:{t}<rest> (one hash slot per tenant).
@@ -183,9 +186,10 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 # 6 request already counted at reserve '1'/'0', 7 fallback scopes ("\n"-joined),
 # 8/9 minute window and expireat, 10/11 day window and expireat, 12/13 month window and expireat,
 # 14 tokens, 15 spend, 16 gco2e, 17 day (YYYY-MM-DD), 18 daily usage expireat, 19 month (YYYY-MM),
-# 20 model, 21 ledger entry (JSON), 22 ledger MINID, 23 now (ms), 24 n_tags, 25..33 usage counters, 34.. tags.
+# 20 model, 21 ledger entry (JSON), 22 ledger MINID, 23 now (ms), 24 n_tags, 25.. the nf usage counters
+# (records.COUNTER_FIELDS, in that order; nf = 11: 25..35), then the tags (25 + nf ..).
 # Ledger ids follow the store's clock (kept increasing), so MINID trimming and range reads agree.
-# After the tags, at 34 + n_tags: monthly aggregates' expireat, provider, currency, label id, packed counters.
+# After the tags, at 25 + nf + n_tags: monthly aggregates' expireat, provider, currency, label id, packed counters.
 # Returns 1 when counted, 0 when this request id was already counted.
 SETTLE = (
     _DROP
@@ -217,7 +221,8 @@ for scope in string.gmatch(scopes or ARGV[7], '[^\\n]+') do
     redis.call('EXPIREAT', wkey, window[2])
   end
 end
-local fields = {'req', 'pt', 'ct', 'g', 'gmin', 'gmax', 'en', 'wa', 'sp'}
+local fields = {__COUNTER_FIELDS__}
+local nf = #fields
 local function add_usage(key, label)
   for f, field in ipairs(fields) do
     local amount = ARGV[24 + f]
@@ -225,8 +230,10 @@ local function add_usage(key, label)
   end
   redis.call('EXPIREAT', key, ARGV[18])
 end
-add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20])
-for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[33 + t]) end
+-- Daily rows are kept per model (tag) and currency: "<model>\\t<currency>\\t<field>" (records.usage_label).
+local currency = '\\t' .. ARGV[25 + nf + tonumber(ARGV[24]) + 2]
+add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20] .. currency)
+for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[24 + nf + t] .. currency) end
 local mkey = tk(p, 'um', tenant, '|' .. ARGV[19])
 if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
 redis.call('EXPIREAT', mkey, ARGV[18])
@@ -267,7 +274,7 @@ local function addpacked(key, field, inc)
   redis.call('HSET', key, field, inc)
 end
 local n_tags = tonumber(ARGV[24])
-local base = 34 + n_tags
+local base = 25 + nf + n_tags
 local label, packed = ARGV[base + 3], ARGV[base + 4]
 local tail = '{' .. tenant .. '}|' .. ARGV[19]
 local rakey = p .. 'ra:' .. tail
@@ -280,7 +287,7 @@ addpacked(rykey, rafield, packed .. ',' .. month_number .. ',' .. month_number)
 redis.call('EXPIREAT', rykey, ARGV[base])
 if n_tags > 0 then
   local rtkey = p .. 'rt:' .. tail
-  for t = 1, n_tags do addpacked(rtkey, ARGV[33 + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, packed) end
+  for t = 1, n_tags do addpacked(rtkey, ARGV[24 + nf + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, packed) end
   redis.call('EXPIREAT', rtkey, ARGV[base])
 end
 local rdkey = p .. 'rd:' .. tail
@@ -297,7 +304,7 @@ local entry = redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d
 redis.call('SET', done, entry, 'XX', 'KEEPTTL')
 return 1
 """
-)
+).replace("__COUNTER_FIELDS__", ", ".join(f"'{field}'" for field in COUNTER_FIELDS))
 
 # KEYS: P aud:{audited}|<month>, P audm:{audited}. ARGV: month, imported_at, import JSON.
 # The month's next version (1, 2, ...): a re-import is a restatement, never an overwrite.

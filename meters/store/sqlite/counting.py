@@ -14,7 +14,14 @@ import orjson
 
 from meters.limits import default_scope_ids
 from meters.store.portions import Units, split_portion
-from meters.store.records import COUNTER_FIELDS, counted_key, record_to_dict, tag_labels, usage_counters
+from meters.store.records import (
+    COUNTER_FIELDS,
+    counted_key,
+    record_to_dict,
+    tag_labels,
+    usage_counters,
+    usage_label,
+)
 from meters.store.sqlite.rows import PendingRows
 from meters.store.windows import windows_at
 from meters.usage import UsageRecord
@@ -117,9 +124,9 @@ def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_co
     rows.scoped(scopes, windows, requests, counters["pt"] + counters["ct"], counters["sp"], counters["g"])
     day = windows.day[1:]
     values = [counters[f] for f in COUNTER_FIELDS]
-    rows.usage((record.tenant_id, day, record.model), values)
+    rows.usage((record.tenant_id, day, usage_label(record.model, record.currency)), values)
     for tag in tag_labels(record):
-        rows.usage((record.tenant_id, day, tag), values, tag=True)
+        rows.usage((record.tenant_id, day, usage_label(tag, record.currency)), values, tag=True)
     rows.report(record, windows)
     rows.ledger(
         record.tenant_id, record.timestamp, record.request_id, orjson.dumps(record_to_dict(record)).decode()

@@ -15,9 +15,9 @@ from meters.store.sqlite.reports_schema import REPORT_SCHEMA, rebuild_from_ledge
 from meters.store.sqlite.rows import HOLD
 
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = (
-    2  # PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates
-)
+# PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates,
+# 2 = before the daily usage rows' known counts (enk/wak)
+SCHEMA_VERSION = 3
 INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
 
 SCHEMA = (
@@ -50,12 +50,14 @@ CREATE TABLE IF NOT EXISTS usage_model_day (
     req INTEGER NOT NULL DEFAULT 0, pt INTEGER NOT NULL DEFAULT 0, ct INTEGER NOT NULL DEFAULT 0,
     g INTEGER NOT NULL DEFAULT 0, gmin INTEGER NOT NULL DEFAULT 0, gmax INTEGER NOT NULL DEFAULT 0,
     en INTEGER NOT NULL DEFAULT 0, wa INTEGER NOT NULL DEFAULT 0, sp INTEGER NOT NULL DEFAULT 0,
+    enk INTEGER NOT NULL DEFAULT 0, wak INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, day, model)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_tag_day (
     tenant_id TEXT NOT NULL, day TEXT NOT NULL, tag TEXT NOT NULL,
     req INTEGER NOT NULL DEFAULT 0, pt INTEGER NOT NULL DEFAULT 0, ct INTEGER NOT NULL DEFAULT 0,
     g INTEGER NOT NULL DEFAULT 0, gmin INTEGER NOT NULL DEFAULT 0, gmax INTEGER NOT NULL DEFAULT 0,
     en INTEGER NOT NULL DEFAULT 0, wa INTEGER NOT NULL DEFAULT 0, sp INTEGER NOT NULL DEFAULT 0,
+    enk INTEGER NOT NULL DEFAULT 0, wak INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, day, tag)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, ts REAL NOT NULL,
@@ -112,12 +114,27 @@ def _migrate(conn: sqlite3.Connection) -> None:
             _held_from_reserved(conn)
         if version < 2:
             rebuild_from_ledger(conn)
+        if version < 3:
+            _known_counts(conn)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _known_counts(conn: sqlite3.Connection) -> None:
+    """Version 2's daily usage rows had no `enk`/`wak` (requests whose energy/water was known) and stored an
+    unknown figure as 0: add the columns and count a row's energy (water) as known for all its requests
+    when its sum is above 0, else as unknown for all of them (records.known_counts, the same rule)."""
+    for table in ("usage_model_day", "usage_tag_day"):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if "enk" in columns:  # created by this version: nothing older to count
+            continue
+        for known, total in (("enk", "en"), ("wak", "wa")):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {known} INTEGER NOT NULL DEFAULT 0")
+            conn.execute(f"UPDATE {table} SET {known} = req WHERE {total} > 0")
 
 
 def _held_from_reserved(conn: sqlite3.Connection) -> None:
