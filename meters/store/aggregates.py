@@ -12,6 +12,7 @@ outside the count step. Amounts are integer nano-units (grams, Wh, mL, money), e
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,11 +192,7 @@ class MonthlyFolder:
             )
             key = (tenant, model, provider, currency, lid)
             sums = self._audited_sums.get(key)
-            if sums is None:
-                self._audited_sums[key] = list(v)
-            else:
-                for i, value in enumerate(v):
-                    sums[i] += value
+            self._audited_sums[key] = list(v) if sums is None else list(map(operator.add, sums, v))
             return
         self.add_summed(tenant, model, provider, currency, lid, month, month, v)
 
@@ -217,9 +214,7 @@ class MonthlyFolder:
             return
         acc[0] = min(acc[0], first)
         acc[1] = max(acc[1], last)
-        sums = acc[2]
-        for i, value in enumerate(v):
-            sums[i] += value
+        acc[2] = list(map(operator.add, acc[2], v))
 
     def result(self, year_totals: bool = False) -> list[UsageRow]:
         """The rows. `year_totals`: the summed lines were whole-year totals (`add_summed` of year rows), from
