@@ -8,13 +8,14 @@ import gc
 import pytest
 
 from meters.reports import ReportError
+from meters.store import Store
 from meters.store.reporting import cyclic_gc_paused, store_report
 from tests.support import stores as helpers
 
 factory, store, clock = helpers.factory, helpers.store, helpers.clock
 
 
-async def test_collector_resumed_after_a_report_and_after_an_error(store):
+async def test_collector_resumed_after_a_report_and_after_an_error(store: Store) -> None:
     assert gc.isenabled()
     report = await store_report(store, "2030-03", catalogue_version="c", gateway_version="g")
     assert report.period.text == "2030-03"
@@ -24,7 +25,7 @@ async def test_collector_resumed_after_a_report_and_after_an_error(store):
     assert gc.isenabled()
 
 
-async def test_overlapping_reports_resume_when_the_last_ends():
+async def test_overlapping_reports_resume_when_the_last_ends() -> None:
     first_in, second_done = asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
@@ -45,14 +46,14 @@ async def test_overlapping_reports_resume_when_the_last_ends():
     assert gc.isenabled()
 
 
-def test_resumed_when_the_report_fails_inside():
+def test_resumed_when_the_report_fails_inside() -> None:
     with pytest.raises(ValueError), cyclic_gc_paused():
         assert not gc.isenabled()
         raise ValueError("store failed")
     assert gc.isenabled()
 
 
-def test_a_disabled_collector_stays_disabled():
+def test_a_disabled_collector_stays_disabled() -> None:
     gc.disable()
     try:
         with cyclic_gc_paused():
