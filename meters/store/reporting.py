@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from meters.reports import build_report
 from meters.reports.audited_months import months_in_force
 from meters.reports.model import Report
-from meters.reports.period import ReportError, parse_period
+from meters.reports.period import Period, ReportError, parse_period
 from meters.reports.rows import FactorFact
 from meters.store.store import Store
+
+_paused = 0  # reports in progress (the event loop's): the last one out resumes the collector
+_resume = False
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a report reads and builds: a yearly report makes ~1M
+    long-lived objects (rows, counters, line keys), and each full collection walked them all again
+    (measured: ~2.5 of ~11 CPU s of the yearly organisation report with 25 audited models). Reference
+    counting still frees everything as usual; the collector is resumed (if it ran before) when the last
+    report in progress ends, error or not."""
+    global _paused, _resume
+    if _paused == 0:
+        _resume = gc.isenabled()
+        gc.disable()
+    _paused += 1
+    try:
+        yield
+    finally:
+        _paused -= 1
+        if _paused == 0 and _resume:
+            gc.enable()
 
 
 async def store_report(
@@ -27,6 +52,18 @@ async def store_report(
     parsed = parse_period(period)
     if tenant is not None and not tenant.strip():
         raise ReportError("must be a tenant id", "tenant")
+    with cyclic_gc_paused():
+        return await _report(store, parsed, tenant, factors, catalogue_version, gateway_version)
+
+
+async def _report(
+    store: Store,
+    parsed: Period,
+    tenant: str | None,
+    factors: Mapping[str, FactorFact] | Mapping[str, Mapping[str, object]] | None,
+    catalogue_version: str,
+    gateway_version: str,
+) -> Report:
     imports = await store.audited.for_months(parsed.months)
     in_force = months_in_force(imports, parsed)
     pairs = frozenset((month, model) for month, item in in_force.items() for model in item.by_model)

@@ -64,7 +64,7 @@ class RedisAggregates(ReportAggregates):
             await self._year_lines(tenants, year, folder, audited)
         result = ReportInput()
         tags: list[TagRow] = []
-        days: dict[str, int] = {}
+        days: dict[bytes, int] = {}  # summed by the reply's own keys, decoded once at the end
         fields: dict[bytes, tuple[str, ...]] = {}  # a field's decoded parts: fields repeat month after month
         add, add_summed = folder.add, folder.add_summed
         i = 0
@@ -93,11 +93,10 @@ class RedisAggregates(ReportAggregates):
                     v = list(map(int, value.split(b",")))
                     tags.append(TagRow(month, tenant, tag, model, labels[lid], counters_of(v)))
                 for day, grams in daily.items():
-                    key = text(day)
-                    days[key] = days.get(key, 0) + int(grams)
+                    days[day] = days.get(day, 0) + int(grams)
         result.usage = folder.result(year_totals=year is not None)
         result.tags = tags
-        result.daily = [DailyRow(day, grams / NANO) for day, grams in sorted(days.items())]
+        result.daily = [DailyRow(text(day), grams / NANO) for day, grams in sorted(days.items())]
         if tenant_id and audited:
             result.org_tokens = await self._org_tokens(audited)
         return result

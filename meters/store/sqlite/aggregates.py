@@ -26,6 +26,31 @@ _SUMS = ", ".join(f"SUM({c})" for c in MONTH_COLUMNS.split(", "))
 _AUDITED = "EXISTS (SELECT 1 FROM temp.report_pairs p WHERE p.month = u.month AND p.model = u.model)"
 
 
+_SCAN_SHARE = 4  # scan the table when the audited pairs are at least 1/4 of the period's (month, model) pairs
+
+
+def _audited_rows(tenant_id: str | None, audited: int, pairs: int) -> tuple[str, tuple[str, ...]]:
+    """The query (and its parameters) of the audited model-months' monthly rows. One tenant's, or a few
+    pairs of the organisation's: CROSS JOIN keeps the pairs the outer loop (each pair an index search, then
+    a row look-up per row; SQLite's own plan scanned the whole index instead, 6x slower). Many pairs of the
+    organisation's (25 of 50 models audited: 300k of 600k rows): one pass over the table in key order, 2x
+    faster than 300k look-ups (each line's months still come in month order, so every sum is the same)."""
+    columns = f"u.tenant_id, u.month, u.model, u.provider, u.currency, u.label_id, {_U_COLUMNS}"
+    if tenant_id:
+        return (
+            f"SELECT {columns} FROM temp.report_pairs p CROSS JOIN usage_month u "
+            "ON u.month = p.month AND u.model = p.model WHERE u.tenant_id = ?",
+            (tenant_id,),
+        )
+    if audited * _SCAN_SHARE >= pairs:
+        return f"SELECT {columns} FROM usage_month u NOT INDEXED WHERE {_AUDITED}", ()
+    return (
+        f"SELECT {columns} FROM temp.report_pairs p CROSS JOIN usage_month u "
+        "ON u.month = p.month AND u.model = p.model",
+        (),
+    )
+
+
 class SqliteAggregates(ReportAggregates):
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
@@ -72,18 +97,13 @@ class SqliteAggregates(ReportAggregates):
                 "GROUP BY tenant_id, model, provider, currency, label_id",
                 span,
             )
+        models: set[str] = set()
         for row in summed:
+            models.add(row[1])
             folder.add_summed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7:])
         result = ReportInput()
         if audited:
-            # CROSS JOIN keeps the pairs the outer loop (each pair an index search); SQLite's own plan scanned
-            # the whole index instead, 6x slower.
-            monthly = conn.execute(
-                f"SELECT u.tenant_id, u.month, u.model, u.provider, u.currency, u.label_id, {_U_COLUMNS} "
-                "FROM temp.report_pairs p CROSS JOIN usage_month u ON u.month = p.month AND u.model = p.model"
-                + (" WHERE u.tenant_id = ?" if tenant_id else ""),
-                (tenant_id,) if tenant_id else (),
-            )
+            monthly = conn.execute(*_audited_rows(tenant_id, len(audited), len(months) * len(models)))
             for row in monthly:
                 folder.add(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6:]))
             if tenant_id:
