@@ -21,13 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.commands.on_store import EXIT_FAILED, EXIT_INVALID
 from gateway.config import ConfigError, default_config_path, load_config
 from gateway.config.store import FAIL_CLOSED
 from meters.periods import period_days
 from meters.store import StoreUnavailable, open_store
 
-EXIT_FAILED = 1
-EXIT_INVALID = 2
 _BAR = 30
 _REDRAW_S = 0.2
 

@@ -15,13 +15,11 @@ import sys
 
 import redis.asyncio as aioredis
 
+from gateway.commands.on_store import EXIT_FAILED, EXIT_INVALID
 from gateway.config import ConfigError, default_config_path, load_config
 from meters.store.redis.connection import CLUSTER_SCHEMES
 from meters.store.redis.keys import check_prefix
 from meters.store.redis.migrate import migrate_layout
-
-EXIT_FAILED = 1
-EXIT_INVALID = 2
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

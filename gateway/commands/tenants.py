@@ -20,15 +20,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gateway.commands.on_store import EXIT_FAILED, EXIT_INVALID
 from gateway.config import ConfigError, GatewayConfig, default_config_path, load_config
 from gateway.config.store import FAIL_CLOSED
 from meters.errors import FieldError
 from meters.limits import Limits
 from meters.store import Store, StoreUnavailable, TenantDirectory, open_store
 from meters.tenants import Tenant, check_limits_models, check_models
-
-EXIT_FAILED = 1
-EXIT_INVALID = 2
 
 
 class CommandError(Exception):
