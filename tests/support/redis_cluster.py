@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support.redis_server import wait_until_pingable
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 READY_TIMEOUT_S = 30.0
@@ -51,17 +53,7 @@ class ClusterNodeProcess:
             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:  # a readiness wait, not an assertion
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
+        wait_until_pingable(self.port, READY_TIMEOUT_S)
 
     def kill(self) -> None:
         """Stop it hard (SIGKILL): what it held in memory is gone, nodes.conf stays."""

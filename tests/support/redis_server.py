@@ -15,6 +15,21 @@ from redis.retry import Retry
 from tests.support.ports import free_port
 
 
+def wait_until_pingable(port: int, timeout_s: float) -> None:
+    """Wait until the redis-server on `port` accepts connections (a readiness wait, not an assertion)."""
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    client.close()
+
+
 class RedisServer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -30,17 +45,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:  # wait until it accepts connections (a readiness wait, not an assertion)
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
+        wait_until_pingable(self.port, 10)
 
     def stop(self) -> None:
         """Stop, keeping the data in dump.rdb for the next start."""
