@@ -38,7 +38,11 @@ class Usage:
 
     def as_openai(self) -> dict[str, int]:
         total = self.prompt_tokens + self.completion_tokens
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": total}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": total,
+        }
 
 
 MAX_UPSTREAM_TOKENS = 10**9  # beyond this an upstream's count is nonsense (no context window is that long)
@@ -148,6 +152,7 @@ class Accounting:
             key_id=principal.key_id,
             spend=runtime.spend(usage.prompt_tokens, usage.completion_tokens),
             currency=runtime.currency,
+            limit_spend=admission.limit_spend,
             tags=admission.tags,
             status=status,
             stream=admission.stream,

@@ -54,6 +54,7 @@ class Admission:
     reservation: Reservation | None = None
     headers: dict[str, str] = field(default_factory=dict)  # the tenant's rate and budget headers
     tags: dict[str, str] = field(default_factory=dict)
+    limit_spend: bool = True  # its spend counts toward its tenant's spend limits (priced in their currency)
 
     @property
     def reservation_id(self) -> str | None:

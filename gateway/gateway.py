@@ -25,6 +25,7 @@ from gateway.registry import ModelRegistry
 from gateway.reporting import calibrate_soon
 from gateway.routing import Router
 from gateway.tenancy import Access, build_access
+from gateway.tenancy.currency import SpendCurrency, default_currency
 from gateway.upstream import litellm
 from gateway.upstream.passthrough import PassthroughClient
 from meters.carbon import CarbonEngine, CatalogueError
@@ -57,7 +58,9 @@ def prepare(config: GatewayConfig, routes: Mapping[str, Route] | None = None) ->
     if routes is None:
         resolved = os.environ.get(RESOLVED_ROUTES_ENV)
         routes = (
-            routes_from_json(Path(resolved).read_text()) if resolved and Path(resolved).is_file() else resolve_models(config)
+            routes_from_json(Path(resolved).read_text())
+            if resolved and Path(resolved).is_file()
+            else resolve_models(config)
         )
     engine = load_engine(config)
     client = PassthroughClient()
@@ -80,6 +83,7 @@ class Gateway:
     router: Router
     accounting: Accounting
     client: PassthroughClient
+    spend_currency: SpendCurrency  # whose requests' spend counts toward a tenant's spend limits
 
     @classmethod
     async def open(cls, prepared: Prepared) -> Gateway:
@@ -96,7 +100,9 @@ class Gateway:
             monthly_retention_months=settings.monthly_retention_months,
         )
         telemetry = prepared.telemetry
-        access = await build_access(config, store, prepared.registry, telemetry)
+        priced = (m.currency for m in prepared.registry.models.values() if m.priced)
+        spend = SpendCurrency(default_currency(priced))
+        access = await build_access(config, store, prepared.registry, telemetry, spend)
         gateway = cls(
             config=config,
             engine=prepared.engine,
@@ -105,10 +111,15 @@ class Gateway:
             store=store,
             access=access,
             router=Router(
-                prepared.registry, telemetry, stream_max_duration_s=prepared.config.gateway.stream_max_duration_s
+                prepared.registry,
+                telemetry,
+                stream_max_duration_s=prepared.config.gateway.stream_max_duration_s,
             ),
-            accounting=Accounting(store.meter, telemetry, DeadLetters(Path(settings.state_dir or default_state_dir()))),
+            accounting=Accounting(
+                store.meter, telemetry, DeadLetters(Path(settings.state_dir or default_state_dir()))
+            ),
             client=prepared.client,
+            spend_currency=spend,
         )
         await gateway._start()
         calibrate_soon(store, config, prepared.engine, prepared.registry)

@@ -3,13 +3,18 @@
 The limit names and the `on_exceed` shape are a public contract (config files, the admin
 API and 429 error codes rely on them):
 
-    {"requests_per_minute": 60, "gco2e_per_month": 500,
+    {"requests_per_minute": 60, "gco2e_per_month": 500, "spend_per_month": 20, "currency": "EUR",
      "on_exceed": {"gco2e_per_month": "warn", "spend_per_month": {"downgrade": "small-model"}}}
+
+`currency` (ISO 4217) is what `spend_per_month` is in. It is set once per tenant, in the tenant's own
+limits, and holds for the narrower limits of its keys and models too: a request priced in another currency
+is not counted toward, nor checked against, the tenant's spend limits (never a sum across currencies).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -68,6 +73,8 @@ QUANTITY_OF: Mapping[LimitName, Quantity] = {
 _INTEGRAL = {Quantity.REQUESTS, Quantity.TOKENS}
 
 ON_EXCEED = "on_exceed"
+CURRENCY = "currency"
+_ISO_4217 = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,9 @@ class Limits:
 
     values: Mapping[LimitName, float] = field(default_factory=dict)
     policies: Mapping[LimitName, Policy] = field(default_factory=dict)
+    currency: str | None = (
+        None  # of `spend_per_month` (ISO 4217); None: the gateway's default (see spend_currency)
+    )
 
     def get(self, name: LimitName) -> float | None:
         return self.values.get(name)
@@ -119,9 +129,14 @@ class Limits:
     def __bool__(self) -> bool:
         return bool(self.values)
 
+    def spend_currency(self, default: str) -> str:
+        """The currency of this (a tenant's) `spend_per_month`: its own `currency`, else `default`."""
+        return self.currency or default
+
     @classmethod
-    def from_config(cls, data: Mapping[str, Any] | None, where: str) -> Limits:
-        """Parse the config/admin shape; raise FieldError naming `where`, the key and the problem."""
+    def from_config(cls, data: Mapping[str, Any] | None, where: str, *, currency: bool = True) -> Limits:
+        """Parse the config/admin shape; raise FieldError naming `where`, the key and the problem.
+        `currency=False`: a key's or a model's limits, which take the tenant's currency."""
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
@@ -129,7 +144,7 @@ class Limits:
         known = {name.value for name in LimitName}
         values: dict[LimitName, float] = {}
         for key, raw in data.items():
-            if key == ON_EXCEED:
+            if key in (ON_EXCEED, CURRENCY):
                 continue
             if key not in known:
                 raise FieldError(f"{where}.{key}", unknown_key_reason(str(key), known, "limit"))
@@ -142,13 +157,30 @@ class Limits:
             if key not in known:
                 raise FieldError(f"{where}.{ON_EXCEED}.{key}", unknown_key_reason(str(key), known, "limit"))
             policies[LimitName(key)] = Policy.parse(raw, f"{where}.{ON_EXCEED}.{key}")
-        return cls(values, policies)
+        return cls(
+            values, policies, _parse_currency(data.get(CURRENCY), f"{where}.{CURRENCY}", allowed=currency)
+        )
 
     def to_config(self) -> dict[str, Any]:
         out: dict[str, Any] = {name.value: value for name, value in self.values.items()}
+        if self.currency is not None:
+            out[CURRENCY] = self.currency
         if self.policies:
             out[ON_EXCEED] = {name.value: policy.to_config() for name, policy in self.policies.items()}
         return out
+
+
+def _parse_currency(raw: Any, where: str, *, allowed: bool) -> str | None:
+    if raw is None:
+        return None
+    if not allowed:
+        raise FieldError(
+            where, "spend limits take the tenant's currency: set it once, in the tenant's limits"
+        )
+    code = raw.strip().upper() if isinstance(raw, str) else None
+    if code is None or not _ISO_4217.match(code):
+        raise FieldError(where, f"must be an ISO 4217 currency code such as EUR or USD, got {raw!r}")
+    return code
 
 
 def _parse_value(name: LimitName, raw: Any, where: str) -> float:

@@ -81,7 +81,7 @@ class ApiKey:
             key_id=data["key_id"],
             tenant_id=data["tenant_id"],
             key_hash=data["key_hash"],
-            limits=Limits.from_config(data.get("limits"), f"{where}.limits"),
+            limits=Limits.from_config(data.get("limits"), f"{where}.limits", currency=False),
             created_at=float(data.get("created_at") or 0.0),
             name=data.get("name"),
         )
@@ -132,7 +132,7 @@ class Tenant:
             name=name,
             limits=Limits.from_config(data.get("limits"), f"{where}.limits"),
             model_limits={
-                str(model): Limits.from_config(raw, f"{where}.models.{model}")
+                str(model): Limits.from_config(raw, f"{where}.models.{model}", currency=False)
                 for model, raw in models.items()
             },
             created_at=float(data["created_at"] if data.get("created_at") is not None else time.time()),
@@ -162,7 +162,8 @@ def check_limits_models(limits: Limits, served: Collection[str], where: str) -> 
         target = limits.policy(name).model
         if target is not None and target not in served:
             raise FieldError(
-                f"{where}.on_exceed.{name.value}", f"downgrade model {target!r} is not a model this gateway serves"
+                f"{where}.on_exceed.{name.value}",
+                f"downgrade model {target!r} is not a model this gateway serves",
             )
 
 

@@ -37,6 +37,9 @@ class UsageRecord:
     overhead_s: float | None = None  # time the gateway itself added
     endpoint: str = "chat.completions"
     datacentre: str | None = None  # where the model's figure assumes it runs (e.g. scw-fr-par-2), if known
+    # Whether `spend` counts toward the tenant's spend limits: False when priced in another currency than
+    # theirs (still metered and reported under `currency`, never added to a limit in another currency).
+    limit_spend: bool = True
 
     @property
     def total_tokens(self) -> int:

@@ -157,7 +157,7 @@ async def tenant_keys(args: argparse.Namespace, config: GatewayConfig, directory
     tenant = await _existing(directory, args.tenant_id)
     if args.issue:
         try:
-            limits = Limits.from_config(args.limits, "limits")
+            limits = Limits.from_config(args.limits, "limits", currency=False)
             check_limits_models(limits, _served(config), "limits")
         except FieldError as exc:
             raise CommandError(f"{exc.key}: {exc.reason}", EXIT_INVALID) from None

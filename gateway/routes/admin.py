@@ -175,7 +175,7 @@ async def issue_key(request: Request, gw: Gateway, store: TenantDirectory) -> Re
     if name is not None and not isinstance(name, str):
         raise bad_request("name: must be a string.", param="name")
     try:
-        limits = Limits.from_config(body.get("limits"), "limits")
+        limits = Limits.from_config(body.get("limits"), "limits", currency=False)
         check_limits_models(limits, gw.registry.models, "limits")
     except FieldError as exc:
         raise _invalid(exc) from None

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.auth import Principal
 from gateway.body import read_json_object
 from gateway.carbon_headers import CATALOGUE_VERSION, carbon_headers, carbon_payload, label_headers
 from gateway.endpoints import Endpoint
@@ -194,6 +195,23 @@ def _short_string(payload: dict[str, Any], key: str) -> str | None:
     return value
 
 
+async def _limit_spend(
+    gw: Gateway, principal: Principal, tenant_id: str, runtime: ModelRuntime | None
+) -> bool:
+    """Whether tracked spend counts toward the tenant's spend limits (priced in their currency)."""
+    if runtime is None or not runtime.priced or gw.access.anonymous:
+        return True
+    tenant = principal.tenant
+    if tenant is None:
+        try:
+            tenant = await gw.store.directory.get_tenant(tenant_id)
+        except StoreUnavailable:
+            raise store_unavailable() from None
+    if tenant is None:
+        return True
+    return gw.spend_currency.counts(tenant, principal.key, runtime.name, runtime.currency)
+
+
 async def track(request: Request) -> Response:
     gw = gateway_of(request)
     principal = await gw.access.authenticate(request)
@@ -222,6 +240,7 @@ async def track(request: Request) -> Response:
     request_id = _short_string(payload, "request_id") or ids_of(request)[0]
     factors, runtime = _factors(gw, model)
     result = factors.estimate(prompt, completion, None)
+    limit_spend = await _limit_spend(gw, principal, tenant_id, runtime)
     record = UsageRecord(
         request_id=request_id,
         timestamp=_timestamp(payload.get("timestamp")),
@@ -236,6 +255,7 @@ async def track(request: Request) -> Response:
         key_id=principal.key_id,
         spend=runtime.spend(prompt, completion) if runtime is not None else 0.0,
         currency=runtime.currency if runtime is not None else "USD",
+        limit_spend=limit_spend,
         tags=_tags(payload.get("tags")),
         endpoint=Endpoint.TRACK.value,
         datacentre=runtime.datacentre if runtime is not None else None,
@@ -258,7 +278,9 @@ async def track(request: Request) -> Response:
         "carbon": carbon_payload(result, USAGE_TRACKED),
     }
     labels = runtime.label_headers if runtime is not None else label_headers(factors)
-    return JSONResponse(body, status_code=201 if recorded else 200, headers=carbon_headers(labels, result, USAGE_TRACKED))
+    return JSONResponse(
+        body, status_code=201 if recorded else 200, headers=carbon_headers(labels, result, USAGE_TRACKED)
+    )
 
 
 async def models(request: Request) -> Response:

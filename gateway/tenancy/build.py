@@ -11,6 +11,7 @@ from gateway.observability.telemetry import Telemetry
 from gateway.registry import ModelRegistry
 from gateway.tenancy.access import Access, OpenAccess
 from gateway.tenancy.bootstrap import load_static_tenants, static_keys
+from gateway.tenancy.currency import SpendCurrency
 from gateway.tenancy.guard import TenantGuard
 from gateway.tenancy.keys import KeyResolver
 from meters.store import Store, StoreUnavailable
@@ -22,7 +23,7 @@ MASTER_KEY_ENV = "GATEWAY_MASTER_KEY"
 
 
 async def build_access(
-    config: GatewayConfig, store: Store, registry: ModelRegistry, telemetry: Telemetry
+    config: GatewayConfig, store: Store, registry: ModelRegistry, telemetry: Telemetry, spend: SpendCurrency
 ) -> Access:
     """A `TenantGuard`, or `OpenAccess` while the gateway may stay anonymous (no master key, no admin
     key, no tenant in the config or in the store)."""
@@ -54,5 +55,6 @@ async def build_access(
         telemetry=telemetry,
         master_key=master_key,
         reserve_completion_tokens=config.gateway.reserve_completion_tokens,
+        spend_currency=spend,
         stream_max_duration_s=config.gateway.stream_max_duration_s,
     )

@@ -13,11 +13,12 @@ from gateway.errors import GatewayError
 from gateway.observability.telemetry import Telemetry
 from gateway.registry import ModelRegistry, ModelRuntime
 from gateway.tenancy import headers as h
+from gateway.tenancy.currency import SpendCurrency
 from gateway.tenancy.keys import KeyResolver
 from gateway.tenancy.policies import downgrade_target, rejection
 from gateway.tenancy.sizing import reservation_amounts
-from meters.limits import LimitName, Scope
-from meters.store import Meter, ReserveOutcome, StoreUnavailable
+from meters.limits import LimitName, Limits, Scope
+from meters.store import Amounts, Meter, ReserveOutcome, StoreUnavailable
 from meters.tenants import ApiKey, Tenant
 
 log = logging.getLogger("carbon_gateway.tenancy")
@@ -48,6 +49,7 @@ class TenantGuard:
         telemetry: Telemetry,
         master_key: str | None,
         reserve_completion_tokens: int,
+        spend_currency: SpendCurrency,
         stream_max_duration_s: float = STREAM_RESERVATION_S,
     ) -> None:
         self._registry = registry
@@ -56,8 +58,9 @@ class TenantGuard:
         self._telemetry = telemetry
         self._master_key = master_key
         self._reserve_completion_tokens = reserve_completion_tokens
+        self._spend = spend_currency
         self._stream_reservation_s = max(STREAM_RESERVATION_S, stream_max_duration_s + RESERVATION_MARGIN_S)
-        self._scope_cache: dict[tuple[int, int, str], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
+        self._scope_cache: dict[tuple[int, int, str, bool], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
 
     async def authenticate(self, request: Request) -> auth.Principal:
         key = auth.presented_key(request)
@@ -95,7 +98,12 @@ class TenantGuard:
             headers[h.STORE_DEGRADED] = "limits not checked: the store is unreachable (fail_open)"
         self._observe(principal, principal.tenant, outcome)
         if not outcome.ok:
-            raise rejection(principal.tenant_id, outcome.blocked, headers)
+            raise rejection(
+                principal.tenant_id, outcome.blocked, headers, spend_currency=self._spend.of(principal.tenant)
+            )
+        admission.limit_spend = self._spend.counts(
+            principal.tenant, principal.key, admission.runtime.name, admission.runtime.currency
+        )
         admission.reservation = outcome.reservation
         admission.headers.update(headers)
 
@@ -109,30 +117,37 @@ class TenantGuard:
         self, admission: Admission, runtime: ModelRuntime, payload: dict[str, Any], *, downgraded: bool
     ) -> ReserveOutcome:
         principal = admission.principal
+        assert principal.tenant is not None
         amounts = reservation_amounts(runtime, admission.endpoint, payload, self._reserve_completion_tokens)
+        counted = self._spend.counts(principal.tenant, principal.key, runtime.name, runtime.currency)
+        if not counted and amounts.spend:
+            amounts = Amounts(amounts.tokens, 0.0, amounts.gco2e)
         try:
             return await self._meter.reserve(
                 principal.tenant_id,
                 key_id=principal.key_id,
                 model=runtime.name,
                 amounts=amounts,
-                scopes=self._scopes(principal, runtime.name),
+                scopes=self._scopes(principal, runtime.name, counted),
                 ttl_s=self._reservation_ttl(runtime, admission.stream),
                 downgraded=downgraded,
             )
         except StoreUnavailable:
             raise store_unavailable() from None
 
-    def _scopes(self, principal: auth.Principal, model: str) -> list[Scope]:
+    def _scopes(self, principal: auth.Principal, model: str, spend_counted: bool) -> list[Scope]:
         """The tenant's scopes for this key and model, built once per tenant/key record (the key
-        cache hands out the same records until it refreshes them)."""
+        cache hands out the same records until it refreshes them). A request whose spend does not count
+        (priced in another currency than the tenant's spend limits) is not checked against them."""
         tenant, key = principal.tenant, principal.key
         assert tenant is not None
-        cache_key = (id(tenant), id(key), model)
+        cache_key = (id(tenant), id(key), model, spend_counted)
         cached = self._scope_cache.get(cache_key)
         if cached is not None and cached[0] is tenant and cached[1] is key:
             return cached[2]
         scopes = tenant.scopes(key, model)
+        if not spend_counted:
+            scopes = [Scope(scope.scope_id, _without_spend(scope.limits)) for scope in scopes]
         if len(self._scope_cache) >= SCOPE_CACHE_MAX:
             self._scope_cache.clear()
         self._scope_cache[cache_key] = (tenant, key, scopes)  # holding them keeps their ids unique
@@ -142,7 +157,11 @@ class TenantGuard:
         # Long enough for every attempt on the model and its fallbacks; expiry only frees what a
         # crashed worker held (a finished request settles or releases its reservation at once).
         entry = runtime.entry
-        ttl = entry.connect_timeout_s + entry.timeout_s * self._registry.attempts(runtime) + RESERVATION_MARGIN_S
+        ttl = (
+            entry.connect_timeout_s
+            + entry.timeout_s * self._registry.attempts(runtime)
+            + RESERVATION_MARGIN_S
+        )
         return max(ttl, self._stream_reservation_s) if stream else ttl
 
     def _observe(self, principal: auth.Principal, tenant: Tenant, outcome: ReserveOutcome) -> None:
@@ -152,4 +171,15 @@ class TenantGuard:
         budget = tenant.limits.get(LimitName.GCO2E_PER_MONTH)
         remaining = outcome.snapshot.gco2e_budget_remaining
         if budget is not None and remaining is not None:
-            self._telemetry.budget(tenant=principal.tenant_id, kind="gco2e", limit=budget, remaining=remaining)
+            self._telemetry.budget(
+                tenant=principal.tenant_id, kind="gco2e", limit=budget, remaining=remaining
+            )
+
+
+def _without_spend(limits: Limits) -> Limits:
+    spend = LimitName.SPEND_PER_MONTH
+    return Limits(
+        {name: value for name, value in limits.values.items() if name is not spend},
+        {name: policy for name, policy in limits.policies.items() if name is not spend},
+        limits.currency,
+    )

@@ -26,6 +26,12 @@ _UNITS: dict[LimitName, str] = {
 }
 
 
+def _unit(limit: LimitName, spend_currency: str | None) -> str:
+    if limit is LimitName.SPEND_PER_MONTH and spend_currency:
+        return f"{spend_currency} spent this month (UTC)"
+    return _UNITS[limit]
+
+
 def downgrade_target(blocked: list[Exceeded]) -> str | None:
     """The model to serve instead, when every blocking limit asks for the same downgrade."""
     targets = {b.policy.model for b in blocked if b.policy.action is PolicyAction.DOWNGRADE}
@@ -34,7 +40,9 @@ def downgrade_target(blocked: list[Exceeded]) -> str | None:
     return targets.pop()
 
 
-def rejection(tenant_id: str, blocked: list[Exceeded], headers: dict[str, str]) -> GatewayError:
+def rejection(
+    tenant_id: str, blocked: list[Exceeded], headers: dict[str, str], *, spend_currency: str | None = None
+) -> GatewayError:
     """429 for the rejecting limit that clears last (Retry-After: when the request could pass).
 
     A limit whose policy is downgrade does not decide the code: once the rejecting ones clear,
@@ -43,7 +51,7 @@ def rejection(tenant_id: str, blocked: list[Exceeded], headers: dict[str, str]) 
     hard = [b for b in blocked if b.policy.action is PolicyAction.REJECT] or blocked
     worst = max(hard, key=lambda b: b.retry_after_s)
     details = "; ".join(
-        f"{b.limit.value}: {b.current:.6g} of {b.limit_value:.6g} {_UNITS[b.limit]} used or reserved"
+        f"{b.limit.value}: {b.current:.6g} of {b.limit_value:.6g} {_unit(b.limit, spend_currency)} used or reserved"
         f" ({b.scope})"
         for b in blocked
     )

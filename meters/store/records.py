@@ -46,6 +46,12 @@ def counted_key(tenant_id: str, request_id: str) -> str:
     return f"{tenant_id}|{request_id}"
 
 
+def limit_spend(record: UsageRecord, counters: Mapping[str, int]) -> int:
+    """The spend (nano units) a record adds to its scopes' spend-limit windows: none when it is priced in
+    another currency than its tenant's spend limits (`UsageRecord.limit_spend`)."""
+    return counters["sp"] if record.limit_spend else 0
+
+
 def usage_counters(record: UsageRecord) -> dict[str, int]:
     estimate = record.estimate
     energy, water = estimate.energy_wh, estimate.water_ml
@@ -93,6 +99,7 @@ def record_to_dict(record: UsageRecord) -> dict[str, Any]:
         "endpoint": record.endpoint,
         "datacentre": record.datacentre,
         "carbon": record.estimate.as_dict(),
+        **({} if record.limit_spend else {"limit_spend": False}),  # kept only when it is the exception
     }
 
 
@@ -107,7 +114,9 @@ def known_counts(counters: Mapping[str, int]) -> dict[str, int]:
     when its sum is above 0, else as unknown for all of them (before, an unknown figure was stored as 0)."""
     requests = int(counters.get("req", 0))
     return {
-        known: int(counters[known]) if known in counters else (requests if int(counters.get(total, 0)) > 0 else 0)
+        known: int(counters[known])
+        if known in counters
+        else (requests if int(counters.get(total, 0)) > 0 else 0)
         for known, total in (("enk", "en"), ("wak", "wa"))
     }
 
@@ -210,5 +219,10 @@ def build_usage_report(
         "by_model": {model: model_row(model, c) for model, c in sorted(by_model.items())},
         "by_day": {day: _readable(c) for day, c in sorted(by_day.items())},
         "by_tag": {tag: _readable(c) for tag, c in sorted(by_tag.items())},
-        "units": {"gco2e": "g", "energy_wh": "Wh", "water_ml": "mL", "spend": "ISO 4217: spend_by_currency's keys"},
+        "units": {
+            "gco2e": "g",
+            "energy_wh": "Wh",
+            "water_ml": "mL",
+            "spend": "ISO 4217: spend_by_currency's keys",
+        },
     }

@@ -30,6 +30,7 @@ from meters.store.portions import LEASE_SHARE, Units
 from meters.store.records import (
     COUNTER_FIELDS,
     check_countable,
+    limit_spend,
     record_from_dict,
     record_to_dict,
     tag_labels,
@@ -201,7 +202,9 @@ class RedisMeter(Meter):
         for entry in entries:
             keys = [anchor(self.prefix, entry["record"]["tenant_id"])]
             # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
-            pipe.execute_command("EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry)))
+            pipe.execute_command(
+                "EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry))
+            )
         pipe.sadd(ltenants_key(self.prefix), *sorted({entry["record"]["tenant_id"] for entry in entries}))
         results: list[Any] = await pipe.execute(raise_on_error=False)
         for result in [*results[:extra], results[-1]]:
@@ -237,7 +240,7 @@ class RedisMeter(Meter):
             windows.month,
             windows.month_end + _COUNTER_MARGIN_S,
             counters["pt"] + counters["ct"],
-            counters["sp"],
+            limit_spend(record, counters),
             counters["g"],
             day,
             day_end_ts(day) + AGGREGATE_RETENTION_DAYS * 86400,

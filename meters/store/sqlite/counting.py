@@ -17,6 +17,7 @@ from meters.store.portions import Units, split_portion
 from meters.store.records import (
     COUNTER_FIELDS,
     counted_key,
+    limit_spend,
     record_to_dict,
     tag_labels,
     usage_counters,
@@ -121,7 +122,14 @@ def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_co
     windows = windows_at(record.timestamp)
     counters = usage_counters(record)
     requests = 0 if request_counted else 1
-    rows.scoped(scopes, windows, requests, counters["pt"] + counters["ct"], counters["sp"], counters["g"])
+    rows.scoped(
+        scopes,
+        windows,
+        requests,
+        counters["pt"] + counters["ct"],
+        limit_spend(record, counters),
+        counters["g"],
+    )
     day = windows.day[1:]
     values = [counters[f] for f in COUNTER_FIELDS]
     rows.usage((record.tenant_id, day, usage_label(record.model, record.currency)), values)
