@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
+from gateway.hot_routes import hot_handler, serve_hot
 from gateway.observability import loop_lag
 from gateway.observability.endpoint import MetricsServer
 from gateway.observability.health import StoreHealthProbe
@@ -53,13 +54,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class GatewayApp(Starlette):
-    """Starlette, except that a request whose bug was answered with the 500 above does not take its connection
+    """Starlette, except that the proxied POST routes skip its layers (`hot_routes`), and that a request whose bug was answered with the 500 above does not take its connection
     down: Starlette re-raises the error after sending the 500 (for servers to log), and uvicorn then closes the
     keep-alive connection silently under the client's next request. It has been logged already."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        handler = hot_handler(scope)
+        if handler is not None:
+            await serve_hot(self, handler, scope, receive, send)
             return
         with contextlib.suppress(Exception):  # logged by _unexpected, answered with a 500
             await super().__call__(scope, receive, send)

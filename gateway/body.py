@@ -4,13 +4,13 @@ limit when read, and no OpenAI request nests more than a handful of levels."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
 from gateway.errors import GatewayError, bad_request
+from gateway.watchdog import deadline_in
 
 MAX_DEPTH = 64
 DEFAULT_BODY_TIMEOUT_S = 30.0
@@ -25,7 +25,7 @@ async def read_body(request: Request, limit: int, timeout_s: float = DEFAULT_BOD
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(timeout_s):
+        with deadline_in(timeout_s):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:

@@ -43,6 +43,39 @@ def response_id_headers(request: Request) -> dict[str, str]:
     return id_headers(*ids_of(request))
 
 
+class IdSender:
+    """`send`, with the id headers added to the response's start (unless the route set them) and a note of
+    whether the response has started."""
+
+    __slots__ = ("_ids", "_send", "started")
+
+    def __init__(self, ids: tuple[str, str | None], send: Send) -> None:
+        self._ids = ids
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            headers = message.get("headers") or []
+            for name, _ in headers:
+                if name == _REQUEST_ID_RAW:  # set by the route itself
+                    break
+            else:
+                ids = self._ids
+                headers = [*headers, (_REQUEST_ID_RAW, ids[0].encode())]
+                if ids[1] is not None:
+                    headers.append((_CLIENT_ID_RAW, ids[1].encode()))
+                message["headers"] = headers
+        await self._send(message)
+
+
+def with_ids(scope: Scope, send: Send) -> IdSender:
+    """Make this request's ids (kept in the scope for `ids_of`) and the `send` that puts them on the answer."""
+    ids = scope[_SCOPE_KEY] = (new_request_id(), _client_id(scope))
+    return IdSender(ids, send)
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -51,19 +84,4 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ids = scope[_SCOPE_KEY] = (new_request_id(), _client_id(scope))
-
-        async def send_with_ids(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers") or []
-                for name, _ in headers:
-                    if name == _REQUEST_ID_RAW:  # set by the route itself
-                        break
-                else:
-                    headers = [*headers, (_REQUEST_ID_RAW, ids[0].encode())]
-                    if ids[1] is not None:
-                        headers.append((_CLIENT_ID_RAW, ids[1].encode()))
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_ids)
+        await self.app(scope, receive, with_ids(scope, send))

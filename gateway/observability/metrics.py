@@ -184,6 +184,7 @@ class Metrics:
         # back to the limit (`roll_budgets`), else an exhausted budget's alert would fire into the new month
         # until the tenant's next request.
         self._budget_months: dict[tuple[str, str], str] = {}
+        self._month_second, self._month = -1, ""
         self._budget_limits: dict[tuple[str, str], float] = {}
         # Labelled so that nothing is exported (and no alert fires) before the first health check.
         self.store_up = Gauge(
@@ -260,7 +261,14 @@ class Metrics:
         # With the tenant label off, per-tenant budgets cannot be told apart: export none.
         if self._tenant_label:
             self._budget_gauges(tenant, kind)[1].set(value)
-            self._budget_months[(tenant, kind)] = month_of(self._clock())
+            self._budget_months[(tenant, kind)] = self._month_now()
+
+    def _month_now(self) -> str:
+        """The UTC month now, worked out once a second (a budget gauge is set on every tenant request)."""
+        second = int(self._clock())
+        if second != self._month_second:
+            self._month_second, self._month = second, month_of(second)
+        return self._month
 
     def set_budget_limit(self, *, tenant: str, kind: str, value: float) -> None:
         if self._tenant_label:

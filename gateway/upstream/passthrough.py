@@ -19,6 +19,7 @@ from gateway.endpoints import Endpoint
 from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from gateway.multipart import Part
 from gateway.upstream.base import UpstreamResponse
+from gateway.watchdog import deadline_at
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 10.0
@@ -101,7 +102,7 @@ class PassthroughClient:
         deadline = asyncio.get_running_loop().time() + total_timeout_s
         attempt = 0
         try:
-            async with asyncio.timeout_at(deadline):
+            with deadline_at(deadline):
                 while True:
                     try:
                         resp = await self._session.post(url, data=data(), headers=headers, timeout=timeout)
@@ -205,7 +206,7 @@ def _wrap(resp: aiohttp.ClientResponse, deadline: float | None, total_timeout_s:
             if deadline is None:
                 return await resp.read()
             try:
-                async with asyncio.timeout_at(deadline):
+                with deadline_at(deadline):
                     return await resp.read()
             except TimeoutError:
                 raise _overall(total_timeout_s) from None
