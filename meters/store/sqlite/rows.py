@@ -51,8 +51,9 @@ _INSERT_LEDGER = "INSERT INTO ledger (tenant_id, ts, request_id, data) VALUES (?
 class PendingRows:
     def __init__(self) -> None:
         self._counters: dict[tuple[str, str, str], list[int]] = {}  # key -> [value, expires_at]
-        self._model_day: dict[tuple[str, str, str], list[int]] = {}
-        self._tag_day: dict[tuple[str, str, str], list[int]] = {}
+        # Per-key value rows, summed column-wise when written (`_summed`): appending is all a record costs.
+        self._model_day: dict[tuple[str, str, str], list[list[int]]] = {}
+        self._tag_day: dict[tuple[str, str, str], list[list[int]]] = {}
         self._ledger: list[tuple[str, float, str, str]] = []
         self._unhold: dict[str, list[int]] = {}  # scope -> [tokens, spend, gco2e] to free
         # (scopes "\n"-joined, windows) -> [requests, tokens, spend, gco2e]: a batch's requests share a
@@ -60,39 +61,44 @@ class PendingRows:
         self._scoped: dict[tuple[str, Windows], list[int]] = {}
         # Report aggregates (reports_schema.py): monthly per label, per tag, the tenant's day totals.
         self._labels: dict[str, str] = {}
-        self._month: dict[tuple[str, ...], list[int]] = {}
-        self._year: dict[tuple[str, ...], list[Any]] = {}  # key -> [first month, last month, *counters]
-        self._tag_month: dict[tuple[str, ...], list[int]] = {}
+        self._month: dict[tuple[str, ...], list[list[int]]] = {}
+        self._tag_month: dict[tuple[str, ...], list[list[int]]] = {}
         self._tenant_day: dict[tuple[str, str], int] = {}
 
-    def report(self, record: UsageRecord, windows: Windows) -> None:
-        """The record's label-keyed monthly aggregates and its tenant's day total."""
+    def report(self, record: UsageRecord, windows: Windows, values: list[int] | None = None) -> None:
+        """The record's label-keyed monthly aggregates and its tenant's day total (`values`: its
+        `month_counters`, when the caller has them)."""
         fields = label_fields(record)
         lid = label_id(fields)
         if lid not in self._labels:
             self._labels[lid] = label_json(fields)
-        values = month_counters(record)
+        if values is None:
+            values = month_counters(record)
         month, day = windows.month[2:], windows.day[1:]
         tenant, model = record.tenant_id, record.model
-        _add(self._month, (tenant, month, model, record.provider, record.currency, lid), values)
-        year_key = (tenant, month[:4], model, record.provider, record.currency, lid)
-        year = self._year.get(year_key)
-        if year is None:
-            self._year[year_key] = [month, month, *values]
-        else:
-            year[0], year[1] = min(year[0], month), max(year[1], month)
-            for i, value in enumerate(values, 2):
-                year[i] += value
+        key = (tenant, month, model, record.provider, record.currency, lid)
+        _append(self._month, key, values)  # its year's row is summed from the month rows (write_reports)
         for tag in tag_labels(record):
-            _add(self._tag_month, (tenant, month, tag, model, lid), values)
-        key = (tenant, day)
-        self._tenant_day[key] = self._tenant_day.get(key, 0) + values[3]
+            _append(self._tag_month, (tenant, month, tag, model, lid), values)
+        day_key = (tenant, day)
+        self._tenant_day[day_key] = self._tenant_day.get(day_key, 0) + values[3]
 
     def write_reports(self, conn: Any) -> None:
+        month_rows = {key: _summed(rows) for key, rows in self._month.items()}
+        years: dict[tuple[str, ...], list[Any]] = {}  # (tenant, year, model, provider, currency, label)
+        for (tenant, month, *rest), values in month_rows.items():
+            key = (tenant, month[:4], *rest)
+            year = years.get(key)
+            if year is None:
+                years[key] = [month, month, *values]
+            else:
+                year[0], year[1] = min(year[0], month), max(year[1], month)
+                for i, value in enumerate(values, 2):
+                    year[i] += value
         conn.executemany(INSERT_LABEL, list(self._labels.items()))
-        conn.executemany(UPSERT_MONTH, [(*key, *values) for key, values in self._month.items()])
-        conn.executemany(UPSERT_YEAR, [(*key, *values) for key, values in self._year.items()])
-        conn.executemany(UPSERT_TAG_MONTH, [(*key, *values) for key, values in self._tag_month.items()])
+        conn.executemany(UPSERT_MONTH, [(*key, *values) for key, values in month_rows.items()])
+        conn.executemany(UPSERT_YEAR, [(*key, *values) for key, values in years.items()])
+        conn.executemany(UPSERT_TAG_MONTH, [(*key, *_summed(rows)) for key, rows in self._tag_month.items()])
         conn.executemany(UPSERT_TENANT_DAY, [(*key, g) for key, g in self._tenant_day.items()])
 
     def unhold(self, dropped: list[tuple[str, int, int, int]]) -> None:
@@ -138,13 +144,7 @@ class PendingRows:
             row[1] = max(row[1], expires_at)
 
     def usage(self, table_key: tuple[str, str, str], values: list[int], *, tag: bool = False) -> None:
-        target = self._tag_day if tag else self._model_day
-        row = target.get(table_key)
-        if row is None:
-            target[table_key] = list(values)
-        else:
-            for i, value in enumerate(values):
-                row[i] += value
+        _append(self._tag_day if tag else self._model_day, table_key, values)
 
     def ledger(self, tenant_id: str, ts: float, request_id: str, data: str) -> None:
         self._ledger.append((tenant_id, ts, request_id, data))
@@ -152,21 +152,25 @@ class PendingRows:
     def write(self, conn: Any) -> None:
         self._expand_scoped()
         conn.executemany(UPSERT_COUNTER, [(*key, value, end) for key, (value, end) in self._counters.items()])
-        conn.executemany(_UPSERT_MODEL_DAY, [(*key, *values) for key, values in self._model_day.items()])
-        conn.executemany(_UPSERT_TAG_DAY, [(*key, *values) for key, values in self._tag_day.items()])
+        conn.executemany(_UPSERT_MODEL_DAY, [(*key, *_summed(rows)) for key, rows in self._model_day.items()])
+        conn.executemany(_UPSERT_TAG_DAY, [(*key, *_summed(rows)) for key, rows in self._tag_day.items()])
         conn.executemany(_INSERT_LEDGER, self._ledger)
         if self._unhold:
             conn.executemany(_UNHOLD, [(*values, scope) for scope, values in self._unhold.items()])
         self.write_reports(conn)
 
 
-def _add(into: dict[tuple[str, ...], list[int]], key: tuple[str, ...], values: list[int]) -> None:
-    row = into.get(key)
-    if row is None:
-        into[key] = list(values)
+def _append(into: dict[Any, list[list[int]]], key: Any, values: list[int]) -> None:
+    rows = into.get(key)
+    if rows is None:
+        into[key] = [values]
     else:
-        for i, value in enumerate(values):
-            row[i] += value
+        rows.append(values)
+
+
+def _summed(rows: list[list[int]]) -> list[int]:
+    """Column sums of value rows (Python ints: exact however large)."""
+    return rows[0] if len(rows) == 1 else [sum(column) for column in zip(*rows, strict=True)]
 
 
 def unhold(conn: Any, dropped: list[tuple[str, int, int, int]]) -> None:
