@@ -17,11 +17,11 @@ from redis.exceptions import NoScriptError
 from meters.limits import Quantity, Scope, default_scope_ids
 from meters.store.aggregates import (
     DEFAULT_MONTHLY_RETENTION_MONTHS,
+    MONTH_FIELDS,
     check_retention,
     label_fields,
     label_id,
     label_json,
-    month_counters,
     pack,
 )
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
@@ -38,11 +38,12 @@ from meters.store.records import (
 )
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import packed_args
+from meters.store.redis.encoding import packed_args, packed_batch
 from meters.store.redis.keys import anchor, labels_key, ltenants_key, new_reservation_id, reservation_tenant
 from meters.store.retention import AGGREGATE_RETENTION_DAYS
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
 from meters.store.windows import day_end_ts, month_expiry, windows_at
+from meters.usage import UsageRecord
 
 _COUNTER_MARGIN_S = 120
 _DEGRADED = "degraded-"
@@ -167,28 +168,34 @@ class RedisMeter(Meter):
             # The lease expires on its own once Redis is back.
 
     async def count_many(self, items: list[CountItem]) -> list[bool]:
-        """A batch in one round trip: the SETTLE scripts pipelined (not a transaction; each is atomic)."""
+        """A batch in one round trip: one SETTLE per tenant, pipelined (not a transaction; each is atomic)."""
         check_countable(record for _, record in items)
         entries = [{"reservation_id": rid, "record": record_to_dict(record)} for rid, record in items]
+        records = [record for _, record in items]
         try:
-            return await self._conn.call(lambda: self._apply_many(entries))
+            return await self._conn.call(lambda: self._apply_many(entries, records))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
             # Some may have been counted before Redis went away: replay is idempotent on request_id.
             return [self._conn.journal_entry(entry) for entry in entries]
 
-    async def _apply_many(self, entries: list[dict[str, Any]]) -> list[bool]:
-        """SETTLE per entry, then the tenants into the (global) set of tenants with a ledger.
+    async def _apply_many(
+        self, entries: list[dict[str, Any]], records: list[UsageRecord] | None = None
+    ) -> list[bool]:
+        """SETTLE per tenant's entries, then the tenants into the (global) set of tenants with a ledger.
+        `records`: the entries' records, when the caller has them (else read back from the entries).
 
         A pipeline does not load scripts: a node that does not have it yet (new, or restarted) answers
-        NOSCRIPT; the script is loaded (on every master) and only those entries are sent again, so each
-        entry's answer stays the first one (counted now, or counted before)."""
-        results: list[Any] = await self._settle_pipeline(entries)
+        NOSCRIPT; the script is loaded (on every master) and only those tenants' entries are sent again, so
+        each entry's answer stays the first one (counted now, or counted before)."""
+        if records is None:
+            records = [record_from_dict(entry["record"]) for entry in entries]
+        results: list[Any] = await self._settle_pipeline(entries, records)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             self._settle.sha = await self._redis.script_load(scripts.SETTLE)
-            again = await self._settle_pipeline([entries[i] for i in missing])
+            again = await self._settle_pipeline([entries[i] for i in missing], [records[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         for result in results:
@@ -196,28 +203,33 @@ class RedisMeter(Meter):
                 raise result
         return [bool(result) for result in results]
 
-    async def _settle_pipeline(self, entries: list[dict[str, Any]]) -> list[Any]:
+    async def _settle_pipeline(self, entries: list[dict[str, Any]], records: list[UsageRecord]) -> list[Any]:
+        """Each entry's answer (1, 0, or the error of its tenant's script call), in order."""
         pipe = self._redis.pipeline(transaction=False)
-        extra = self._registry(pipe, [entry["record"] for entry in entries])
-        for entry in entries:
-            keys = [anchor(self.prefix, entry["record"]["tenant_id"])]
+        extra = self._registry(pipe, records)
+        by_tenant: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            by_tenant.setdefault(record.tenant_id, []).append(i)
+        for tenant_id, indexes in by_tenant.items():
+            batch = [self._settle_args(entries[i], records[i]) for i in indexes]
             # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
-            pipe.execute_command(
-                "EVALSHA", self._settle.sha, 1, *keys, *packed_args(self._settle_args(entry))
-            )
-        pipe.sadd(ltenants_key(self.prefix), *sorted({entry["record"]["tenant_id"] for entry in entries}))
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        for result in [*results[:extra], results[-1]]:
-            if isinstance(result, Exception):
-                raise result
-        return results[extra:-1]
+            pipe.execute_command("EVALSHA", self._settle.sha, 1, anchor(self.prefix, tenant_id), packed_batch(batch))
+        pipe.sadd(ltenants_key(self.prefix), *sorted(by_tenant))
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        for reply in [*replies[:extra], replies[-1]]:
+            if isinstance(reply, Exception):
+                raise reply
+        results: list[Any] = [None] * len(entries)
+        for indexes, reply in zip(by_tenant.values(), replies[extra:-1], strict=True):
+            for n, i in enumerate(indexes):
+                results[i] = reply if isinstance(reply, Exception) else reply[n]
+        return results
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry)."""
         return (await self._apply_many([entry]))[0]
 
-    def _settle_args(self, entry: dict[str, Any]) -> list[Any]:
-        record = record_from_dict(entry["record"])
+    def _settle_args(self, entry: dict[str, Any], record: UsageRecord) -> list[Any]:
         now = self._clock()
         reservation_id = entry.get("reservation_id") or ""
         degraded = reservation_id.startswith(_DEGRADED)
@@ -256,16 +268,16 @@ class RedisMeter(Meter):
             record.provider,
             record.currency,
             label_id(label_fields(record)),
-            pack(month_counters(record)),
+            pack([counters[field] for field in MONTH_FIELDS]),
         ]
         return args
 
-    def _registry(self, pipe: Any, records: list[dict[str, Any]]) -> int:
+    def _registry(self, pipe: Any, records: list[UsageRecord]) -> int:
         """Queue the label registry's writes of a batch: idempotent, outside the tenants' scripts (its own
         hash tag). Returns how many commands were queued."""
         labels: dict[str, str] = {}
-        for data in records:
-            fields = label_fields(record_from_dict(data))
+        for record in records:
+            fields = label_fields(record)
             labels.setdefault(label_id(fields), label_json(fields))
         for lid, text in labels.items():
             pipe.hsetnx(labels_key(self.prefix), lid, text)

@@ -182,7 +182,7 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 """
 )
 
-# ARGV: 1 prefix, 2 tenant, 3 reservation id or '', 4 request id, 5 idempotency ttl s,
+# ARGV[1]: a JSON array of requests (one tenant), each an array: 1 prefix, 2 tenant, 3 reservation id or '', 4 request id, 5 idempotency ttl s,
 # 6 request already counted at reserve '1'/'0', 7 fallback scopes ("\n"-joined),
 # 8/9 minute window and expireat, 10/11 day window and expireat, 12/13 month window and expireat,
 # 14 tokens, 15 spend, 16 gco2e, 17 day (YYYY-MM-DD), 18 daily usage expireat, 19 month (YYYY-MM),
@@ -190,13 +190,13 @@ return redis.call('ZCARD', purge(ARGV[1], ARGV[2], ARGV[3]))
 # (records.COUNTER_FIELDS, in that order; nf = 11: 25..35), then the tags (25 + nf ..).
 # Ledger ids follow the store's clock (kept increasing), so MINID trimming and range reads agree.
 # After the tags, at 25 + nf + n_tags: monthly aggregates' expireat, provider, currency, label id, packed counters.
-# Returns 1 when counted, 0 when this request id was already counted.
+# Returns 1 when counted, 0 when this request id was already counted: one per request of the batch, in order.
 SETTLE = (
     _DROP
     + """
--- The caller packs every argument into one JSON array of strings (see encoding.py.packed_args):
--- one argument to encode instead of forty, and the same strings the script always read.
-local ARGV = cjson.decode(ARGV[1])
+-- The caller packs a batch of one tenant's requests into one JSON array of argument arrays (strings, see
+-- encoding.py.packed_batch): one script call per tenant and batch, each request settled as before.
+local function settle(ARGV)
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local scopes = nil
 local row, tokens, spend, gco2e = portion(rid)
@@ -303,6 +303,10 @@ end
 local entry = redis.call('XADD', lkey, 'MINID', '~', ARGV[22], string.format('%d-*', id_ms), 'r', ARGV[21])
 redis.call('SET', done, entry, 'XX', 'KEEPTTL')
 return 1
+end
+local results = {}
+for n, args in ipairs(cjson.decode(ARGV[1])) do results[n] = settle(args) end
+return results
 """
 ).replace("__COUNTER_FIELDS__", ", ".join(f"'{field}'" for field in COUNTER_FIELDS))
 
