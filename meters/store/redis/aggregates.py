@@ -107,8 +107,8 @@ class RedisAggregates(ReportAggregates):
         """A year's lines (`ry`), and the audited months' rows of those lines (HMGET of just their fields):
         `folder.result(year_totals=True)` then takes the audited months off the year's lines."""
         years = await self._hashes(tenants, (year,), ("ry",))
-        by_month: dict[str, set[str]] = {}
-        for month, model in audited:
+        by_month: dict[str, set[str]] = {}  # months in order: each line's audited months are added in order
+        for month, model in sorted(audited):
             by_month.setdefault(month, set()).add(model)
         wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
         for tenant, lines in zip(tenants, years, strict=True):
