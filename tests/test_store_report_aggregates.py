@@ -111,6 +111,27 @@ async def test_months_summed_and_audited_months_kept_apart(store):
     assert [(a.tenant, a.gco2e) for a in built.apportionment] == [("b", 2.0)]  # 8 g x 100 / 400 tokens
 
 
+async def test_live_months_of_a_line_first_used_in_an_audited_month(store):
+    """A yearly report: a line used in an audited month (its first) and in a month with no audited figure
+    apportions the audited month over that month's tokens only and keeps the other month live."""
+    march, april = T0, T0 + 31 * 86400
+    await count(
+        store,
+        make_record("a", timestamp=march, prompt_tokens=100, completion_tokens=0, gco2e=1.0),
+        make_record("a", timestamp=april, prompt_tokens=300, completion_tokens=0, gco2e=3.0),
+        make_record("b", timestamp=march, prompt_tokens=100, completion_tokens=0, gco2e=1.0),
+    )
+    await store.audited.add(ParsedImport("2030-03", "s", (ImportedFigure(0.008, "small"),), "location"))
+    for tenant in (None, "a"):
+        built = await report(store, "2030", tenant=tenant)
+        expected = [("a", 4.0), ("b", 4.0)] if tenant is None else [("a", 4.0)]  # 8 g x 100 / 200 tokens
+        assert [(a.tenant, a.gco2e) for a in built.apportionment] == expected
+        live = [(x.tenant, x.tokens_in, x.gco2e) for x in built.lines if x.method != "audited_apportioned"]
+        assert live == [("a", 300, 3.0)]
+    (line,) = (await report(store, "2030")).reconciliation
+    assert (line.month, line.gateway_tokens, line.estimated_gco2e) == ("2030-03", 200, 2.0)
+
+
 async def test_retention_is_checked():
     from meters.store import open_store
 

@@ -230,9 +230,21 @@ class MonthlyFolder:
                     v = [total - part for total, part in zip(v, audited, strict=True)]
                     if not any(v):
                         continue
+                    first, last = self._live_span(model, first, last)
             label = self.labels[lid]
             rows.append(UsageRow(first, tenant, model, provider, label, currency, counters_of(v)))
             if last != first:
                 rows.append(UsageRow(last, tenant, model, provider, label, currency, _ZERO))
         self._sums = {}
         return rows
+
+    def _live_span(self, model: str, first: str, last: str) -> tuple[str, str]:
+        """A year line's rest (its months without an audited figure) dated in such months, the first and
+        the last of them: dated in an audited month, the report would take it for that month's traffic."""
+        live: list[str] = []
+        year, month = int(first[:4]), int(first[5:7])
+        while (each := f"{year:04d}-{month:02d}") <= last:
+            if (each, model) not in self.audited:
+                live.append(each)
+            year, month = year + month // 12, month % 12 + 1
+        return (live[0], live[-1]) if live else (first, last)
