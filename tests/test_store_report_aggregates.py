@@ -92,21 +92,15 @@ async def test_months_summed_and_audited_months_kept_apart(store):
         make_record("b", timestamp=april, prompt_tokens=100, completion_tokens=0, gco2e=1.0),
     )
     await store.audited.add(ParsedImport("2030-04", "s", (ImportedFigure(0.008, "small"),), "location"))
-    data = await store.aggregates.report_input(
-        tuple(f"2030-{m:02d}" for m in range(1, 13)), None, frozenset({("2030-04", "small")})
-    )
-    # (a line's months outside the audited ones come summed, dated its first month; an empty row marks its last)
-    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in data.usage if r.counters.requests) == [
-        ("2030-03", "a", 100),
-        ("2030-04", "a", 300),
-        ("2030-04", "b", 100),
-    ]
+
+    def rows(data):  # (date, tenant, prompt tokens): audited rows monthly, each line's other months summed
+        return sorted([(r[1], r[0], r[7]) for r in data.audited] + [(x[5], x[0], x[8]) for x in data.lines])
+
+    year = tuple(f"2030-{m:02d}" for m in range(1, 13))
+    data = await store.aggregates.report_input(year, None, frozenset({("2030-04", "small")}))
+    assert rows(data) == [("2030-03", "a", 100), ("2030-04", "a", 300), ("2030-04", "b", 100)]
     monthly = await store.aggregates.report_input(("2030-03", "2030-04"), None, frozenset({("2030-04", "small")}))
-    assert sorted((r.date, r.tenant_id, r.counters.prompt_tokens) for r in monthly.usage if r.counters.requests) == [
-        ("2030-03", "a", 100),
-        ("2030-04", "a", 300),
-        ("2030-04", "b", 100),
-    ]
+    assert rows(monthly) == [("2030-03", "a", 100), ("2030-04", "a", 300), ("2030-04", "b", 100)]
     built = await report(store, "2030", tenant="b")
     assert [(a.tenant, a.gco2e) for a in built.apportionment] == [("b", 2.0)]  # 8 g x 100 / 400 tokens
 

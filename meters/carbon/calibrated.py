@@ -43,7 +43,9 @@ class CalibratedFactors(ModelFactors):
     def base(self) -> ModelFactors:
         return self._base
 
-    def estimate(self, prompt_tokens: int, completion_tokens: int, latency_s: float | None = None) -> Estimate:
+    def estimate(
+        self, prompt_tokens: int, completion_tokens: int, latency_s: float | None = None
+    ) -> Estimate:
         raw = self._base.estimate(prompt_tokens, completion_tokens, latency_s)
         r = self.ratio
         return raw._replace(

@@ -1,78 +1,19 @@
-"""One pass over the store's rows: sums per line, per audited model-month, per day, per tag.
+"""One pass over the report's UsageRows and TagRows: sums per line, per audited model-month, per day, per tag.
 
 Hot loop of a yearly organisation report (600k monthly rows): plain lists as accumulators, one dict
-lookup per row and per structure, no per-row objects.
+lookup per row and per structure, no per-row objects. The rows of audited model-months and the tag rows go
+through the loops of tally_tuples.py (as plain tuples), the same ones a store's StoreRows go through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from meters.reports.period import Period, ReportError, Scope
-from meters.reports.rows import CarbonLabel, TagRow, UsageRow
-
-# Accumulator slots of a line (the hot loop below writes them by literal index: keep in step).
-REQ, PT, CT, G, GMIN, GMAX, EN, ENK, WA, WAK, SP, FIRST, LAST, MONTHS, WATER_BOUNDARY = range(15)
-
-LineKey = tuple[str, str, str, str, int]
-"""(tenant, model, provider, currency, label id): a line of the report (labels interned, see Labels)."""
-ModelMonth = tuple[str, str]
-"""(month, model)."""
-TagKey = tuple[str, str, str]
-"""(tenant, tag, model)."""
-
-# (month, the row's label) -> the label of an audited model-month's share.
-AuditedLabelOf = Callable[[str, CarbonLabel], CarbonLabel]
-
-
-class Labels:
-    """Labels interned to small ints: dict keys then hash in C, not through CarbonLabel.__hash__.
-
-    Looked up by object identity first (a store that shares one CarbonLabel object between the rows of one
-    label gets one C-level lookup per row), then by value; `labels[i]` is the label of id i. Objects whose
-    id() is cached are kept alive, so a cached id() can never name another object.
-    """
-
-    IDENTITY_LIMIT = 4096
-
-    def __init__(self) -> None:
-        self.labels: list[CarbonLabel] = []
-        self.by_identity: dict[int, int] = {}
-        self._by_value: dict[CarbonLabel, int] = {}
-        self._kept: list[CarbonLabel] = []
-
-    def id_of(self, label: CarbonLabel) -> int:
-        found = self.by_identity.get(id(label))
-        if found is not None:
-            return found
-        found = self._by_value.get(label)
-        if found is None:
-            found = self._by_value[label] = len(self.labels)
-            self.labels.append(label)
-        if len(self._kept) < self.IDENTITY_LIMIT:  # past it, rows do not share label objects
-            self.by_identity[id(label)] = found
-            self._kept.append(label)
-        return found
-
-
-@dataclass
-class UsageTally:
-    lines: dict[LineKey, list[Any]] = field(default_factory=dict)
-    """Accumulator per line (slots above); G is the live estimate. An audited line's MONTHS holds its
-    audited months and WATER_BOUNDARY the live estimates' water boundary."""
-    audited_parts: dict[ModelMonth, dict[LineKey, int]] = field(default_factory=dict)
-    """Tokens per line of each audited model-month (what the audited figure is apportioned over)."""
-    live_audited: dict[ModelMonth, float] = field(default_factory=dict)
-    """Live gCO2e of each audited model-month (the reconciliation's estimate)."""
-    tokens: dict[ModelMonth, int] = field(default_factory=dict)
-    """The scope's gateway tokens per audited model-month."""
-    by_day: dict[str, float] = field(default_factory=dict)
-    by_month: dict[str, float] = field(default_factory=dict)
-    audited_rows: dict[tuple[str, int, str], list[Any]] = field(default_factory=dict)
-    """(month, row label id, model) of audited rows -> [audited label id, first date, last date]."""
-    labels: Labels = field(default_factory=Labels)
+from meters.reports.rows import AuditedTuple, TagRow, TagTuple, UsageRow
+from meters.reports.tally import FIRST, LAST, MONTHS, AuditedLabelOf, ModelMonth, TagTally, UsageTally
+from meters.reports.tally_tuples import tally_audited, tally_tag_tuples
 
 
 def _check(date: str, tenant: str, period: Period, scope: Scope, kind: str) -> None:
@@ -92,10 +33,10 @@ def tally_usage(
     """One pass. `audited_pairs`: the (month, model) with an audited figure in force; their rows are
     tallied under `audited_label(month, label)` and kept per model-month for the apportionment."""
     tally = UsageTally()
-    lines, audited_rows, by_day, by_month = tally.lines, tally.audited_rows, tally.by_day, tally.by_month
+    lines, by_day, by_month = tally.lines, tally.by_day, tally.by_month
     intern = tally.labels.id_of
     identity = tally.labels.by_identity
-    model_months: dict[ModelMonth, list[Any]] = {}  # [tokens, live g, {line key: tokens}]
+    audited: list[AuditedTuple] = []
     prefix = period.text
     tenant_only = scope.tenant_id
     for row in rows:
@@ -115,60 +56,38 @@ def tally_usage(
         lid = identity.get(id(label))
         if lid is None:
             lid = intern(label)
-        model_month = (month, model)
-        audited = model_month in audited_pairs
-        if audited:
-            seen = audited_rows.get((month, lid, model))
-            if seen is None:
-                seen = audited_rows[(month, lid, model)] = [intern(audited_label(month, label)), date, date]
-            elif date < seen[1]:
-                seen[1] = date
-            elif date > seen[2]:
-                seen[2] = date
-            key = (tenant, model, row.provider, row.currency, seen[0])
-            row_tokens = c.prompt_tokens + c.completion_tokens
-            mm = model_months.get(model_month)
-            if mm is None:
-                mm = model_months[model_month] = [0, 0.0, {}]
-            mm[0] += row_tokens
-            mm[1] += c.gco2e
-            share = mm[2]
-            share[key] = share.get(key, 0) + row_tokens
+        if (month, model) in audited_pairs:
+            audited.append(
+                (tenant, date, model, row.provider, row.currency, lid, c.requests, c.prompt_tokens,
+                 c.completion_tokens, c.gco2e, c.gco2e_min, c.gco2e_max, c.energy_wh, c.energy_known,
+                 c.water_ml, c.water_known, c.spend)
+            )  # fmt: skip
         else:
             key = (tenant, model, row.provider, row.currency, lid)
-        acc = lines.get(key)
-        if acc is None:
-            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, None, None]
-        elif date < acc[11]:
-            acc[11] = date
-        elif date > acc[12]:
-            acc[12] = date
-        acc[0] += c.requests
-        acc[1] += c.prompt_tokens
-        acc[2] += c.completion_tokens
-        acc[3] += c.gco2e
-        acc[4] += c.gco2e_min
-        acc[5] += c.gco2e_max
-        acc[6] += c.energy_wh
-        acc[7] += c.energy_known
-        acc[8] += c.water_ml
-        acc[9] += c.water_known
-        acc[10] += c.spend
-        if audited:
-            if acc[13] is None:
-                acc[13] = {month}
-            else:
-                acc[13].add(month)
-            if c.water_known:
-                acc[14] = label.water_boundary
+            acc = lines.get(key)
+            if acc is None:
+                acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, None, None]
+            elif date < acc[11]:
+                acc[11] = date
+            elif date > acc[12]:
+                acc[12] = date
+            acc[0] += c.requests
+            acc[1] += c.prompt_tokens
+            acc[2] += c.completion_tokens
+            acc[3] += c.gco2e
+            acc[4] += c.gco2e_min
+            acc[5] += c.gco2e_max
+            acc[6] += c.energy_wh
+            acc[7] += c.energy_known
+            acc[8] += c.water_ml
+            acc[9] += c.water_known
+            acc[10] += c.spend
         if is_day:
             by_day[date] = by_day.get(date, 0.0) + c.gco2e
         else:
             by_month[month] = by_month.get(month, 0.0) + c.gco2e
-    for model_month, (count, grams, share) in model_months.items():
-        tally.tokens[model_month] = count
-        tally.live_audited[model_month] = grams
-        tally.audited_parts[model_month] = share
+    # Amounts as they are (scale 1: x / 1 == x), labels by their interned ids.
+    tally_audited(tally, audited, tally.labels.labels.__getitem__, 1, audited_label)
     return tally
 
 
@@ -194,43 +113,29 @@ def catalogue_versions(tally: UsageTally) -> dict[str, list[Any]]:
     return versions
 
 
-@dataclass
-class TagTally:
-    tags: dict[TagKey, list[float]] = field(default_factory=dict)
-    """[requests, tokens, live g, live g of months not audited]."""
-    parts: dict[tuple[str, str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
-    """(month, model, tag key "k") -> {(tenant, "k=v"): tokens} for audited model-months."""
-    months: dict[TagKey, set[str]] = field(default_factory=dict)
-
-
 def tally_tags(
     rows: Iterable[TagRow], period: Period, scope: Scope, audited_pairs: frozenset[ModelMonth]
 ) -> TagTally:
-    tally = TagTally()
-    prefix, tenant_only = period.text, scope.tenant_id
-    for row in rows:
-        date = row.date
-        if (
-            not date.startswith(prefix)
-            or len(date) not in (7, 10)
-            or (tenant_only and row.tenant_id != tenant_only)
-        ):
-            _check(date, row.tenant_id, period, scope, "tag")
-        month = date[:7]
-        c = row.counters
-        row_tokens = c.prompt_tokens + c.completion_tokens
-        key = (row.tenant_id, row.tag, row.model)
-        acc = tally.tags.get(key)
-        if acc is None:
-            acc = tally.tags[key] = [0, 0, 0.0, 0.0]
-        acc[0] += c.requests
-        acc[1] += row_tokens
-        acc[2] += c.gco2e
-        if (month, row.model) in audited_pairs:
-            tag_key = row.tag.split("=", 1)[0]
-            share = tally.parts.setdefault((month, row.model, tag_key), {})
-            share[(row.tenant_id, row.tag)] = share.get((row.tenant_id, row.tag), 0) + row_tokens
-            tally.months.setdefault(key, set()).add(month)
-        else:
-            acc[3] += c.gco2e
-    return tally
+    def tuples() -> Iterator[TagTuple]:
+        prefix, tenant_only = period.text, scope.tenant_id
+        for row in rows:
+            date = row.date
+            if (
+                not date.startswith(prefix)
+                or len(date) not in (7, 10)
+                or (tenant_only and row.tenant_id != tenant_only)
+            ):
+                _check(date, row.tenant_id, period, scope, "tag")
+            c = row.counters
+            yield (
+                row.tenant_id,
+                date[:7],
+                row.tag,
+                row.model,
+                c.requests,
+                c.prompt_tokens,
+                c.completion_tokens,
+                c.gco2e,
+            )
+
+    return tally_tag_tuples(tuples(), 1, audited_pairs)

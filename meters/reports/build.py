@@ -7,26 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from meters.audited.figures import AuditedImport
-from meters.reports.aggregate import (
-    CT,
-    EN,
-    ENK,
-    GMAX,
-    GMIN,
-    MONTHS,
-    PT,
-    REQ,
-    SP,
-    WA,
-    WAK,
-    WATER_BOUNDARY,
-    G,
-    ModelMonth,
-    UsageTally,
-    catalogue_versions,
-    tally_tags,
-    tally_usage,
-)
+from meters.reports.aggregate import catalogue_versions, tally_tags, tally_usage
 from meters.reports.audited_months import MonthInForce, months_in_force, restatements
 from meters.reports.equivalents import EquivalenceFactor, equivalents_of, load_equivalents
 from meters.reports.model import (
@@ -43,9 +24,27 @@ from meters.reports.model import (
 )
 from meters.reports.period import Period, Scope, parse_period
 from meters.reports.reconcile import Shares, apportion_tags, apportion_usage
-from meters.reports.rows import CarbonLabel, DailyRow, FactorFact, TagRow, UsageRow, factor_facts
+from meters.reports.rows import CarbonLabel, DailyRow, FactorFact, StoreRows, TagRow, UsageRow, factor_facts
 from meters.reports.statements import esrs_lines, limitations
 from meters.reports.summary import breakdown, primary_share, summarise_models, totals_of
+from meters.reports.tally import (
+    CT,
+    EN,
+    ENK,
+    GMAX,
+    GMIN,
+    MONTHS,
+    PT,
+    REQ,
+    SP,
+    WA,
+    WAK,
+    WATER_BOUNDARY,
+    G,
+    ModelMonth,
+    UsageTally,
+)
+from meters.reports.tally_tuples import tally_store_rows, tally_tag_tuples
 
 
 class _AuditedLabels:
@@ -196,7 +195,8 @@ def _by_day(
 def build_report(
     period: str,
     *,
-    usage: Iterable[UsageRow],
+    usage: Iterable[UsageRow] = (),
+    store_rows: StoreRows | None = None,
     catalogue_version: str,
     gateway_version: str,
     tenant: str | None = None,
@@ -210,7 +210,8 @@ def build_report(
 ) -> Report:
     """The report of `period` ("YYYY-MM" or "YYYY") for the organisation, or for `tenant` alone.
 
-    `usage`/`tags`: the scope's rows (see rows.py). `audited`: every import of the period's months (newest in
+    `usage`/`tags`: the scope's rows (see rows.py); or `store_rows`, the same as plain tuples with the days
+    and the organisation's tokens (then `usage`, `tags`, `daily` and `org_tokens` are not given). `audited`: every import of the period's months (newest in
     force, earlier ones restated). `factors`: catalogue facts per model. `org_tokens`: the organisation's
     gateway tokens per (month, model), required for a tenant report when those months are audited (the
     tenant's share is its tokens over the organisation's). Raises ReportError (param "period"/"tenant") for
@@ -220,7 +221,15 @@ def build_report(
     scope = Scope(tenant)
     months = months_in_force(audited, parsed)
     labels = _AuditedLabels(months)
-    tally = tally_usage(usage, parsed, scope, labels.pairs, labels)
+    if store_rows is not None:
+        if usage or tags or daily is not None or org_tokens is not None:
+            raise ValueError("store_rows comes with its own rows, days and tokens")
+        tally = tally_store_rows(store_rows, labels)
+        tag_tally = tally_tag_tuples(store_rows.tags, store_rows.scale, labels.pairs)
+        daily, org_tokens = store_rows.daily, store_rows.org_tokens
+    else:
+        tally = tally_usage(usage, parsed, scope, labels.pairs, labels)
+        tag_tally = tally_tags(tags, parsed, scope, labels.pairs)
     scope_org_tokens = None if scope.is_organisation else (org_tokens or {})
     shares = apportion_usage(months, tally, scope_org_tokens, scope.is_organisation)
     facts: dict[str, FactorFact] = {
@@ -252,7 +261,6 @@ def build_report(
         sum(u.gco2e for u in unattributed) if scope.is_organisation else None,
     )
 
-    tag_tally = tally_tags(tags, parsed, scope, labels.pairs)
     tag_ug = apportion_tags(months, tag_tally, tally, scope_org_tokens)
     tag_lines: list[TagLine] = []
     for key, acc in sorted(tag_tally.tags.items()):

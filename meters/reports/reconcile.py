@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from meters.reports.aggregate import LineKey, ModelMonth, TagKey, TagTally, UsageTally
 from meters.reports.apportion import token_shares
 from meters.reports.audited_months import MonthInForce
 from meters.reports.model import ReconciliationLine
+from meters.reports.tally import LineKey, ModelMonth, TagKey, TagTally, UsageTally
 
 
 @dataclass

@@ -12,8 +12,9 @@ requests whose energy was known (0 of them: the report says null); the same for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from meters.audited.figures import AuditedImport
 
@@ -115,6 +116,55 @@ class DailyRow:
     gco2e: float
 
 
+AMOUNTS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "gco2e",
+    "gco2e_min",
+    "gco2e_max",
+    "energy_wh",
+    "energy_known",
+    "water_ml",
+    "water_known",
+    "spend",
+)
+"""The amounts of a plain-tuple row, in Counters' order: counts as they are; g, Wh, mL and spend as integers
+in units of 1/scale (the stores keep nano-units: scale 10**9)."""
+
+AuditedTuple = tuple[Any, ...]
+"""(tenant, date, model, provider, currency, label key, *AMOUNTS): a UsageRow of an audited model-month."""
+LineTuple = tuple[Any, ...]
+"""(tenant, model, provider, currency, label key, first date, last date, *AMOUNTS): a line's sums outside the
+audited model-months (as a UsageRow of its first date with the sums plus an empty one of its last date)."""
+TagTuple = tuple[Any, ...]
+"""(tenant, date, tag, model, requests, prompt_tokens, completion_tokens, gco2e): a TagRow's sums used by
+the report (gco2e in units of 1/scale)."""
+
+
+class LabelLookup(Protocol):
+    def __getitem__(self, key: str, /) -> CarbonLabel: ...
+
+
+@dataclass
+class StoreRows:
+    """The input contract as plain tuples: what a store hands a report without an object per row (a yearly
+    organisation report with half its models audited reads ~300k audited monthly rows). Gives the same
+    report as the equivalent UsageRows/TagRows, number for number."""
+
+    labels: LabelLookup
+    """label key -> its CarbonLabel (one object per key)."""
+    scale: int
+    lines: Iterable[LineTuple] = ()
+    audited: Iterable[AuditedTuple] = ()
+    """In the order their sums are to be added (each line's and each model-month's rows in a fixed order)."""
+    tags: Iterable[TagTuple] = ()
+    daily: Sequence[DailyRow] = ()
+    """The scope's live estimate per day (the by-day chart; tuples carry no per-day figure)."""
+    org_tokens: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(month, model) -> the organisation's gateway tokens, for a tenant report (see build_report)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FactorFact:
     """A model's emission factor as the catalogue states it (from `engine.describe()`)."""
@@ -143,12 +193,18 @@ def factor_facts(raw: Mapping[str, Mapping[str, object]]) -> dict[str, FactorFac
 
 
 __all__ = [
+    "AMOUNTS",
     "AuditedImport",
+    "AuditedTuple",
     "CarbonLabel",
     "Counters",
     "DailyRow",
     "FactorFact",
+    "LabelLookup",
+    "LineTuple",
+    "StoreRows",
     "TagRow",
+    "TagTuple",
     "UsageRow",
     "factor_facts",
 ]

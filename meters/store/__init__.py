@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, ReportInput, check_retention
+from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, check_retention
 from meters.store.interfaces import (
     AuditedStore,
     Backend,
@@ -43,7 +43,6 @@ __all__ = [
     "Meter",
     "RateSnapshot",
     "ReportAggregates",
-    "ReportInput",
     "Reservation",
     "ReserveOutcome",
     "Store",

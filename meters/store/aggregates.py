@@ -1,5 +1,5 @@
 """Label-keyed monthly aggregates for sustainability reports: what each count step adds, and how the rows
-read back become the reports' input (meters/reports/rows.py).
+read back become the reports' input (meters/reports/rows.py: StoreRows, plain tuples).
 
 Kept per tenant x month: usage per (model, provider, currency, label id), usage per (tag, model, label id)
 and the tenant's gCO2e per day (the by-day chart). A label id names one carbon label (method, boundary,
@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from meters.reports.rows import CarbonLabel, Counters, DailyRow, TagRow, UsageRow
-from meters.store.windows import NANO, to_nano
+from meters.reports.rows import AuditedTuple, CarbonLabel, LineTuple
+from meters.store.windows import to_nano
 from meters.usage import UsageRecord
 
 MONTH_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "enk", "wa", "wak", "sp")
@@ -117,36 +116,24 @@ def pack(values: Iterable[int]) -> str:
     return ",".join(str(v) for v in values)
 
 
-def counters_of(v: list[int] | tuple[int, ...]) -> Counters:
-    """MONTH_FIELDS values (nano-units) -> the reports' Counters (g, Wh, mL, money). Positional, in
-    Counters' field order (requests, prompt and completion tokens, g, g min, g max, Wh, energy known, mL,
-    water known, spend): keywords cost ~30% more per call, and a yearly report makes ~450k of these."""
-    return Counters(
-        int(v[0]),
-        int(v[1]),
-        int(v[2]),
-        v[3] / NANO,
-        v[4] / NANO,
-        v[5] / NANO,
-        v[6] / NANO,
-        int(v[7]),
-        v[8] / NANO,
-        int(v[9]),
-        v[10] / NANO,
-    )
-
-
-_ZERO = Counters(0, 0, 0, 0.0, 0.0, 0.0)
-
-
-@dataclass
-class ReportInput:
-    """What the store hands `build_report` for one period and scope."""
-
-    usage: list[UsageRow] = field(default_factory=list)
-    tags: list[TagRow] = field(default_factory=list)
-    daily: list[DailyRow] = field(default_factory=list)
-    org_tokens: dict[ModelMonth, int] = field(default_factory=dict)
+def less_audited(lines: Iterable[LineTuple], audited: Iterable[AuditedTuple]) -> list[LineTuple]:
+    """Whole-period lines (a year's, with first and last month) less the rows of their audited model-months,
+    which the report reads monthly: integers, exact; a line left with nothing is dropped."""
+    taken: dict[tuple[Any, ...], list[int]] = {}
+    for row in audited:
+        key = (row[0], row[2], row[3], row[4], row[5])
+        sums = taken.get(key)
+        taken[key] = list(row[6:]) if sums is None else list(map(operator.add, sums, row[6:]))
+    result: list[LineTuple] = []
+    for line in lines:
+        sums = taken.get(line[:5])
+        if sums is None:
+            result.append(line)
+            continue
+        rest = list(map(operator.sub, line[7:], sums))
+        if any(rest):
+            result.append((*line[:7], *rest))
+    return result
 
 
 def whole_year(months: tuple[str, ...]) -> str | None:
@@ -173,32 +160,14 @@ class LabelBook:
         return found
 
 
-class MonthlyFolder:
-    """Monthly usage rows -> report rows. Rows of an audited model-month stay monthly (the apportionment
-    works per month); the other months of a line are summed into one row dated its first month, plus an
-    empty row dated its last month (so the report still knows when the line was first and last used)."""
+class LineSums:
+    """Monthly rows of one line (tenant, model, provider, currency, label id) summed, with the line's first
+    and last month: the LineTuples of StoreRows."""
 
-    def __init__(self, labels: LabelBook, audited: frozenset[ModelMonth]) -> None:
-        self.labels = labels
-        self.audited = audited
-        self.rows: list[UsageRow] = []
+    def __init__(self) -> None:
         self._sums: dict[tuple[str, str, str, str, str], list[Any]] = {}
-        self._audited_sums: dict[tuple[str, str, str, str, str], list[int]] = {}
 
     def add(
-        self, tenant: str, month: str, model: str, provider: str, currency: str, lid: str, v: list[int]
-    ) -> None:
-        if (month, model) in self.audited:
-            self.rows.append(
-                UsageRow(month, tenant, model, provider, self.labels[lid], currency, counters_of(v))
-            )
-            key = (tenant, model, provider, currency, lid)
-            sums = self._audited_sums.get(key)
-            self._audited_sums[key] = list(v) if sums is None else list(map(operator.add, sums, v))
-            return
-        self.add_summed(tenant, model, provider, currency, lid, month, month, v)
-
-    def add_summed(
         self,
         tenant: str,
         model: str,
@@ -218,33 +187,5 @@ class MonthlyFolder:
         acc[1] = max(acc[1], last)
         acc[2] = list(map(operator.add, acc[2], v))
 
-    def result(self, year_totals: bool = False) -> list[UsageRow]:
-        """The rows. `year_totals`: the summed lines were whole-year totals (`add_summed` of year rows), from
-        which the audited months' rows added here are taken off (a line left with nothing is dropped)."""
-        rows = self.rows
-        for key, (first, last, v) in self._sums.items():
-            tenant, model, provider, currency, lid = key
-            if year_totals:
-                audited = self._audited_sums.get(key)
-                if audited is not None:
-                    v = [total - part for total, part in zip(v, audited, strict=True)]
-                    if not any(v):
-                        continue
-                    first, last = self._live_span(model, first, last)
-            label = self.labels[lid]
-            rows.append(UsageRow(first, tenant, model, provider, label, currency, counters_of(v)))
-            if last != first:
-                rows.append(UsageRow(last, tenant, model, provider, label, currency, _ZERO))
-        self._sums = {}
-        return rows
-
-    def _live_span(self, model: str, first: str, last: str) -> tuple[str, str]:
-        """A year line's rest (its months without an audited figure) dated in such months, the first and
-        the last of them: dated in an audited month, the report would take it for that month's traffic."""
-        live: list[str] = []
-        year, month = int(first[:4]), int(first[5:7])
-        while (each := f"{year:04d}-{month:02d}") <= last:
-            if (each, model) not in self.audited:
-                live.append(each)
-            year, month = year + month // 12, month % 12 + 1
-        return (live[0], live[-1]) if live else (first, last)
+    def lines(self) -> list[LineTuple]:
+        return [(*key, first, last, *v) for key, (first, last, v) in self._sums.items()]

@@ -13,7 +13,8 @@ from typing import Any
 
 from meters.audited.figures import AuditedImport, ParsedImport
 from meters.limits import Limits, Scope
-from meters.store.aggregates import ModelMonth, ReportInput
+from meters.reports.rows import StoreRows
+from meters.store.aggregates import ModelMonth
 from meters.store.portions import Units
 from meters.store.values import Amounts, Reservation, ReserveOutcome
 from meters.tenants import ApiKey, Tenant, hash_key, new_key
@@ -148,10 +149,11 @@ class ReportAggregates(abc.ABC):
     @abc.abstractmethod
     async def report_input(
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
-    ) -> ReportInput:
-        """Rows of `months` ("YYYY-MM") for one tenant, or the organisation (None). Rows of the `audited`
-        (month, model) pairs stay monthly; the rest of each line is summed (see aggregates.MonthlyFolder).
-        For a tenant, `org_tokens` holds the organisation's tokens of each audited pair present."""
+    ) -> StoreRows:
+        """Rows of `months` ("YYYY-MM") for one tenant, or the organisation (None), as plain tuples. Rows of
+        the `audited` (month, model) pairs stay monthly (each line's months in month order); the rest of
+        each line is summed. For a tenant, `org_tokens` holds the organisation's tokens of each audited
+        pair present."""
 
 
 class AuditedStore(abc.ABC):

@@ -67,16 +67,13 @@ async def _report(
     imports = await store.audited.for_months(parsed.months)
     in_force = months_in_force(imports, parsed)
     pairs = frozenset((month, model) for month, item in in_force.items() for model in item.by_model)
-    data = await store.aggregates.report_input(parsed.months, tenant, pairs)
+    rows = await store.aggregates.report_input(parsed.months, tenant, pairs)
     return build_report(
         parsed.text,
-        usage=data.usage,
-        tags=data.tags,
+        store_rows=rows,
         audited=imports,
         factors=factors,
         catalogue_version=catalogue_version,
         gateway_version=gateway_version,
         tenant=tenant,
-        org_tokens=data.org_tokens if tenant is not None else None,
-        daily=data.daily,
     )

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from meters.audited.figures import AuditedImport, ParsedImport
-from meters.reports.rows import DailyRow, TagRow
-from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of, whole_year
+from meters.reports.rows import AuditedTuple, DailyRow, StoreRows, TagTuple
+from meters.store.aggregates import LabelBook, LineSums, ModelMonth, less_audited, whole_year
 from meters.store.audited_codec import decode, encode, newest_first, stamp
 from meters.store.interfaces import AuditedStore, ReportAggregates
 from meters.store.redis import scripts
@@ -52,21 +52,22 @@ class RedisAggregates(ReportAggregates):
 
     async def report_input(
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
-    ) -> ReportInput:
+    ) -> StoreRows:
         tenants = [tenant_id] if tenant_id else await self._tenants()
         raw_labels = await self._conn.call(lambda: self._redis.hgetall(labels_key(self.prefix)))
         labels = LabelBook({text(k): v for k, v in raw_labels.items()})
-        folder = MonthlyFolder(labels, audited)
         year = whole_year(months)
         kinds = ("rt", "rd") if year is not None else ("ra", "rt", "rd")
         replies = await self._hashes(tenants, months, kinds)
+        rows: list[
+            AuditedTuple
+        ] = []  # StoreRows' AuditedTuples: (tenant, month, model, provider, currency, lid, *v)
+        sums = LineSums()
         if year is not None:
-            await self._year_lines(tenants, year, folder, audited)
-        result = ReportInput()
-        tags: list[TagRow] = []
+            await self._year_lines(tenants, year, sums, rows, audited)
+        tags: list[TagTuple] = []
         days: dict[bytes, int] = {}  # summed by the reply's own keys, decoded once at the end
         fields: dict[bytes, tuple[str, ...]] = {}  # a field's decoded parts: fields repeat month after month
-        add, add_summed = folder.add, folder.add_summed
         i = 0
         for tenant in tenants:
             for month in months:
@@ -80,21 +81,23 @@ class RedisAggregates(ReportAggregates):
                         model, provider, currency, lid = parts
                         v = list(map(int, value.split(b",")))
                         if (month, model) in audited:
-                            add(tenant, month, model, provider, currency, lid, v)
+                            rows.append((tenant, month, model, provider, currency, lid, *v))
                         else:
-                            add_summed(tenant, model, provider, currency, lid, month, month, v)
+                            sums.add(tenant, model, provider, currency, lid, month, month, v)
                 tagged, daily = replies[i], replies[i + 1]
                 i += 2
                 for field, value in tagged.items():
                     parts = fields.get(field)
                     if parts is None:
                         parts = fields[field] = tuple(field.decode().split("\t"))
-                    tag, model, lid = parts
-                    v = list(map(int, value.split(b",")))
-                    tags.append(TagRow(month, tenant, tag, model, labels[lid], counters_of(v)))
+                    req, pt, ct, g = value.split(b",", 4)[:4]
+                    tags.append((tenant, month, parts[0], parts[1], int(req), int(pt), int(ct), int(g)))
                 for day, grams in daily.items():
                     days[day] = days.get(day, 0) + int(grams)
-        result.usage = folder.result(year_totals=year is not None)
+        result = StoreRows(
+            labels, NANO, less_audited(sums.lines(), rows) if year is not None else sums.lines()
+        )
+        result.audited = rows
         result.tags = tags
         result.daily = [DailyRow(text(day), grams / NANO) for day, grams in sorted(days.items())]
         if tenant_id and audited:
@@ -102,10 +105,15 @@ class RedisAggregates(ReportAggregates):
         return result
 
     async def _year_lines(
-        self, tenants: list[str], year: str, folder: MonthlyFolder, audited: frozenset[ModelMonth]
+        self,
+        tenants: list[str],
+        year: str,
+        sums: LineSums,
+        rows: list[AuditedTuple],
+        audited: frozenset[ModelMonth],
     ) -> None:
-        """A year's lines (`ry`), and the audited months' rows of those lines (HMGET of just their fields):
-        `folder.result(year_totals=True)` then takes the audited months off the year's lines."""
+        """A year's lines (`ry`) into `sums`, and the audited months' rows of those lines (HMGET of just their
+        fields) into `rows`: `less_audited` then takes the audited months off the year's lines."""
         years = await self._hashes(tenants, (year,), ("ry",))
         by_month: dict[str, set[str]] = {}  # months in order: each line's audited months are added in order
         for month, model in sorted(audited):
@@ -117,7 +125,7 @@ class RedisAggregates(ReportAggregates):
                 model, provider, currency, lid = field.decode().split("\t")
                 v = list(map(int, value.split(b",")))
                 first, last = str(v[11]), str(v[12])
-                folder.add_summed(
+                sums.add(
                     tenant,
                     model,
                     provider,
@@ -142,12 +150,9 @@ class RedisAggregates(ReportAggregates):
         if not wanted:
             return
         for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
-            for parts, value in zip(parts_list, values, strict=True):
+            for (model, provider, currency, lid), value in zip(parts_list, values, strict=True):
                 if value is not None:
-                    model, provider, currency, lid = parts
-                    folder.add(
-                        tenant, month, model, provider, currency, lid, list(map(int, value.split(b",")))
-                    )
+                    rows.append((tenant, month, model, provider, currency, lid, *map(int, value.split(b","))))
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
         """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""

@@ -33,7 +33,14 @@ from meters.store.values import StoreUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A cluster whose master for a slot is down answers CLUSTERDOWN (or the client finds the slot uncovered).
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError, SlotNotCoveredError, TryAgainError)
+UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterDownError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 RedisClient = aioredis.Redis | RedisCluster
 FAIL_CLOSED = "fail_closed"
@@ -44,7 +51,13 @@ class RedisConnection(Backend):
     name = "redis"
 
     def __init__(
-        self, client: RedisClient, *, prefix: str, on_failure: str, journal: Journal, max_connections: int = 64
+        self,
+        client: RedisClient,
+        *,
+        prefix: str,
+        on_failure: str,
+        journal: Journal,
+        max_connections: int = 64,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -80,7 +93,11 @@ class RedisConnection(Backend):
                 max_connections=max_connections,
             )
             return cls(
-                cluster, prefix=prefix, on_failure=on_failure, journal=journal, max_connections=max_connections
+                cluster,
+                prefix=prefix,
+                on_failure=on_failure,
+                journal=journal,
+                max_connections=max_connections,
             )
         # A blocking pool makes bursts wait for a free connection instead of failing with
         # "Too many connections" (which would look like an outage and trip fail_open).

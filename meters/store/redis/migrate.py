@@ -68,7 +68,9 @@ async def _scope_tenant(client: Any, prefix: str, scope: str, cache: dict[str, s
     if kind != "k":
         return None
     if rest not in cache:
-        key_hash = await client.get(prefix + "keyid:" + rest) or await client.get(dir_key(prefix, "keyid:" + rest))
+        key_hash = await client.get(prefix + "keyid:" + rest) or await client.get(
+            dir_key(prefix, "keyid:" + rest)
+        )
         raw = key_hash and (
             await client.get(prefix + "key:" + key_hash.decode())
             or await client.get(dir_key(prefix, "key:" + key_hash.decode()))

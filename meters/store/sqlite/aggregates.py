@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from meters.audited.figures import AuditedImport, ParsedImport
-from meters.reports.rows import DailyRow, TagRow
-from meters.store.aggregates import LabelBook, ModelMonth, MonthlyFolder, ReportInput, counters_of, whole_year
+from meters.reports.rows import DailyRow, StoreRows
+from meters.store.aggregates import LabelBook, ModelMonth, less_audited, whole_year
 from meters.store.audited_codec import decode, encode, newest_first, stamp
 from meters.store.interfaces import AuditedStore, ReportAggregates
 from meters.store.sqlite.database import SqliteDatabase
@@ -57,12 +57,12 @@ class SqliteAggregates(ReportAggregates):
 
     async def report_input(
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
-    ) -> ReportInput:
+    ) -> StoreRows:
         return await self._db.run(self._read, months, tenant_id, audited)
 
     def _read(
         self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
-    ) -> ReportInput:
+    ) -> StoreRows:
         conn = self._db.conn
         conn.execute("BEGIN")  # one snapshot for every query of the report
         try:
@@ -72,9 +72,8 @@ class SqliteAggregates(ReportAggregates):
 
     def _read_in(
         self, conn: Any, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
-    ) -> ReportInput:
+    ) -> StoreRows:
         labels = LabelBook(dict(conn.execute("SELECT id, data FROM report_labels").fetchall()))
-        folder = MonthlyFolder(labels, audited)
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS report_pairs "
             "(month TEXT NOT NULL, model TEXT NOT NULL, PRIMARY KEY (month, model))"
@@ -89,23 +88,23 @@ class SqliteAggregates(ReportAggregates):
                 f"SELECT tenant_id, model, provider, currency, label_id, first_month, last_month, {MONTH_COLUMNS} "
                 "FROM usage_year WHERE year = ?" + (" AND tenant_id = ?" if tenant_id else ""),
                 (year, tenant_id) if tenant_id else (year,),
-            )
+            ).fetchall()
         else:
             summed = conn.execute(
                 f"SELECT tenant_id, model, provider, currency, label_id, MIN(month), MAX(month), {_SUMS} "
                 f"FROM usage_month u WHERE {where} AND NOT {_AUDITED} "
                 "GROUP BY tenant_id, model, provider, currency, label_id",
                 span,
-            )
-        models: set[str] = set()
-        for row in summed:
-            models.add(row[1])
-            folder.add_summed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7:])
-        result = ReportInput()
-        if audited:
-            monthly = conn.execute(*_audited_rows(tenant_id, len(audited), len(months) * len(models)))
-            for row in monthly:
-                folder.add(row[0], row[1], row[2], row[3], row[4], row[5], list(row[6:]))
+            ).fetchall()
+        result = StoreRows(labels, NANO, summed)
+        if (
+            audited
+        ):  # (tenant, month, model, provider, currency, label id, *amounts): StoreRows' AuditedTuples
+            models = len({row[1] for row in summed})
+            rows = conn.execute(*_audited_rows(tenant_id, len(audited), len(months) * models)).fetchall()
+            result.audited = rows
+            if year is not None:
+                result.lines = less_audited(summed, rows)
             if tenant_id:
                 result.org_tokens = {
                     (month, model): int(tokens)
@@ -114,14 +113,9 @@ class SqliteAggregates(ReportAggregates):
                         "CROSS JOIN usage_month u ON u.month = p.month AND u.model = p.model GROUP BY p.month, p.model"
                     )
                 }
-        result.usage = folder.result(year_totals=year is not None)
-        result.tags = [
-            TagRow(row[1], row[0], row[2], row[3], labels[row[4]], counters_of(row[5:]))
-            for row in conn.execute(
-                f"SELECT tenant_id, month, tag, model, label_id, {MONTH_COLUMNS} FROM usage_tag_month WHERE {where}",
-                span,
-            )
-        ]
+        result.tags = conn.execute(
+            f"SELECT tenant_id, month, tag, model, req, pt, ct, g FROM usage_tag_month WHERE {where}", span
+        ).fetchall()
         day_where = "day BETWEEN ? AND ?" + (" AND tenant_id = ?" if tenant_id else "")
         days = (months[0] + "-01", months[-1] + "-31") + ((tenant_id,) if tenant_id else ())
         result.daily = [

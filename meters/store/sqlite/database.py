@@ -124,7 +124,9 @@ class SqliteDatabase(Backend):
             restored = await loop.run_in_executor(self._executor, self._reopen_sync)
             inline, self._inline_conn = self._inline_conn, connect(self.path, INLINE_BUSY_TIMEOUT_MS)
         except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"embedded store {self.path} is gone and cannot be recreated: {exc}") from exc
+            raise StoreUnavailable(
+                f"embedded store {self.path} is gone and cannot be recreated: {exc}"
+            ) from exc
         self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
         inline.close()
         self._identity = _identity(self.path)

@@ -1,0 +1,197 @@
+"""The report's pass over plain tuples (rows.py's StoreRows): audited model-months' rows, summed lines, tags.
+
+The hot loop of a yearly organisation report from a store (25 of 50 models audited: ~300k audited monthly
+rows, ~50k summed lines, 120k tag rows): no object per row, one cache look-up per (date, label, model) and
+one dict look-up per line and per part. `tally_usage` and `tally_tags` (UsageRow/TagRow input) hand their
+audited rows and tag rows to the same loops, so both inputs follow one copy of each rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from meters.reports.rows import AuditedTuple, CarbonLabel, LineTuple, StoreRows, TagTuple
+from meters.reports.tally import AuditedLabelOf, LineKey, ModelMonth, TagTally, UsageTally
+
+
+def tally_store_rows(rows: StoreRows, audited_label: AuditedLabelOf) -> UsageTally:
+    """A StoreRows' audited rows and summed lines (its tags: `tally_tag_tuples`; its days: `rows.daily`)."""
+    tally = UsageTally()
+    labels = rows.labels.__getitem__
+    tally_audited(tally, rows.audited, labels, rows.scale, audited_label)
+    tally_lines(tally, rows.lines, labels, rows.scale)
+    return tally
+
+
+def tally_audited(
+    tally: UsageTally,
+    rows: Iterable[AuditedTuple],
+    labels: Callable[[Any], CarbonLabel],
+    scale: float,
+    audited_label: AuditedLabelOf,
+) -> None:
+    """Rows of audited model-months (once per tally): each is tallied under `audited_label(month, label)`,
+    its tokens kept per line for the apportionment, its tokens and live g summed per model-month. Sums
+    are added in row order. An audited line's FIRST/LAST are not kept (its months are in MONTHS, its
+    rows' dates in `tally.audited_rows`)."""
+    lines = tally.lines
+    intern = tally.labels.id_of
+    # (date, label key, model) -> (audited label id, model-month [tokens, live g, parts], parts, the row
+    # label's water boundary, month)
+    seen: dict[tuple[str, Any, str], tuple[int, list[Any], dict[LineKey, int], str | None, str]] = {}
+    model_months: dict[ModelMonth, list[Any]] = {}
+    for (
+        tenant,
+        date,
+        model,
+        provider,
+        currency,
+        lkey,
+        req,
+        pt,
+        ct,
+        g,
+        gmin,
+        gmax,
+        en,
+        enk,
+        wa,
+        wak,
+        sp,
+    ) in rows:
+        found = seen.get((date, lkey, model))
+        if found is None:
+            month = date[:7]
+            label = labels(lkey)
+            mm = model_months.get((month, model))
+            if mm is None:
+                mm = model_months[(month, model)] = [0, 0.0, {}]
+            alid = intern(audited_label(month, label))
+            found = seen[(date, lkey, model)] = (alid, mm, mm[2], label.water_boundary, month)
+        alid, mm, share, water_boundary, month = found
+        key = (tenant, model, provider, currency, alid)
+        tokens = pt + ct
+        g = g / scale
+        mm[0] += tokens
+        mm[1] += g
+        share[key] = share.get(key, 0) + tokens
+        acc = lines.get(key)
+        if acc is None:
+            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, {month}, None]
+        else:
+            acc[13].add(month)
+        acc[0] += req
+        acc[1] += pt
+        acc[2] += ct
+        acc[3] += g
+        acc[4] += gmin / scale
+        acc[5] += gmax / scale
+        acc[6] += en / scale
+        acc[7] += enk
+        acc[8] += wa / scale
+        acc[9] += wak
+        acc[10] += sp / scale
+        if wak:
+            acc[14] = water_boundary
+    for model_month, (count, grams, share) in model_months.items():
+        tally.tokens[model_month] = count
+        tally.live_audited[model_month] = grams
+        tally.audited_parts[model_month] = share
+    audited_rows = tally.audited_rows
+    for (date, lkey, model), (alid, _mm, _share, _water, month) in seen.items():
+        row_key = (month, intern(labels(lkey)), model)
+        dates = audited_rows.get(row_key)
+        if dates is None:
+            audited_rows[row_key] = [alid, date, date]
+        else:
+            dates[1], dates[2] = min(dates[1], date), max(dates[2], date)
+
+
+def tally_lines(
+    tally: UsageTally, lines: Iterable[LineTuple], labels: Callable[[Any], CarbonLabel], scale: float
+) -> None:
+    """Summed lines (months no audited figure covers): the same sums as a row of the line's first date with
+    them plus an empty row of its last date."""
+    accs = tally.lines
+    intern = tally.labels.id_of
+    ids: dict[Any, int] = {}
+    for (
+        tenant,
+        model,
+        provider,
+        currency,
+        lkey,
+        first,
+        last,
+        req,
+        pt,
+        ct,
+        g,
+        gmin,
+        gmax,
+        en,
+        enk,
+        wa,
+        wak,
+        sp,
+    ) in lines:
+        lid = ids.get(lkey)
+        if lid is None:
+            lid = ids[lkey] = intern(labels(lkey))
+        key = (tenant, model, provider, currency, lid)
+        acc = accs.get(key)
+        if acc is None:
+            acc = accs[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, first, last, None, None]
+        else:
+            acc[11], acc[12] = min(acc[11], first), max(acc[12], last)
+        acc[0] += req
+        acc[1] += pt
+        acc[2] += ct
+        acc[3] += g / scale
+        acc[4] += gmin / scale
+        acc[5] += gmax / scale
+        acc[6] += en / scale
+        acc[7] += enk
+        acc[8] += wa / scale
+        acc[9] += wak
+        acc[10] += sp / scale
+
+
+def tally_tag_tuples(
+    rows: Iterable[TagTuple], scale: float, audited_pairs: frozenset[ModelMonth]
+) -> TagTally:
+    """Per (tenant, tag, model): requests, tokens, live g, live g of the months not audited; and per audited
+    model-month and tag key the tokens of each (tenant, tag) for the apportionment."""
+    tally = TagTally()
+    tags, parts, months = tally.tags, tally.parts, tally.months
+    # (month, model, tag) -> (its tag key's parts of an audited model-month, or None,)
+    shares: dict[tuple[str, str, str], tuple[dict[tuple[str, str], int] | None]] = {}
+    for tenant, month, tag, model, req, pt, ct, g in rows:
+        tokens = pt + ct
+        g = g / scale
+        key = (tenant, tag, model)
+        acc = tags.get(key)
+        if acc is None:
+            acc = tags[key] = [0, 0, 0.0, 0.0]
+        acc[0] += req
+        acc[1] += tokens
+        acc[2] += g
+        found = shares.get((month, model, tag))
+        if found is None:
+            audited = (month, model) in audited_pairs
+            found = shares[(month, model, tag)] = (
+                parts.setdefault((month, model, tag.split("=", 1)[0]), {}) if audited else None,
+            )
+        share = found[0]
+        if share is None:
+            acc[3] += g
+            continue
+        part = (tenant, tag)
+        share[part] = share.get(part, 0) + tokens
+        seen = months.get(key)
+        if seen is None:
+            months[key] = {month}
+        else:
+            seen.add(month)
+    return tally
