@@ -13,7 +13,9 @@ factory, store, clock = helpers.factory, helpers.store, helpers.clock
 MONTH = "2030-03"  # T0's month
 
 
-def audited(kg: float, model: str = "small", source: str = "Scaleway test", tokens: int | None = None) -> ParsedImport:
+def audited(
+    kg: float, model: str = "small", source: str = "Scaleway test", tokens: int | None = None
+) -> ParsedImport:
     return ParsedImport(MONTH, source, (ImportedFigure(kg, model, tokens=tokens),), "location")
 
 
@@ -94,12 +96,14 @@ async def test_months_summed_and_audited_months_kept_apart(store):
     await store.audited.add(ParsedImport("2030-04", "s", (ImportedFigure(0.008, "small"),), "location"))
 
     def rows(data):  # (date, tenant, prompt tokens): audited rows monthly, each line's other months summed
-        return sorted([(r[1], r[0], r[7]) for r in data.audited] + [(x[5], x[0], x[8]) for x in data.lines])
+        return sorted([(r[5], r[0], r[7]) for r in data.audited] + [(x[5], x[0], x[8]) for x in data.lines])
 
     year = tuple(f"2030-{m:02d}" for m in range(1, 13))
     data = await store.aggregates.report_input(year, None, frozenset({("2030-04", "small")}))
     assert rows(data) == [("2030-03", "a", 100), ("2030-04", "a", 300), ("2030-04", "b", 100)]
-    monthly = await store.aggregates.report_input(("2030-03", "2030-04"), None, frozenset({("2030-04", "small")}))
+    monthly = await store.aggregates.report_input(
+        ("2030-03", "2030-04"), None, frozenset({("2030-04", "small")})
+    )
     assert rows(monthly) == [("2030-03", "a", 100), ("2030-04", "a", 300), ("2030-04", "b", 100)]
     built = await report(store, "2030", tenant="b")
     assert [(a.tenant, a.gco2e) for a in built.apportionment] == [("b", 2.0)]  # 8 g x 100 / 400 tokens

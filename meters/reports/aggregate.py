@@ -58,7 +58,7 @@ def tally_usage(
             lid = intern(label)
         if (month, model) in audited_pairs:
             audited.append(
-                (tenant, date, model, row.provider, row.currency, lid, c.requests, c.prompt_tokens,
+                (tenant, model, row.provider, row.currency, lid, date, c.requests, c.prompt_tokens,
                  c.completion_tokens, c.gco2e, c.gco2e_min, c.gco2e_max, c.energy_wh, c.energy_known,
                  c.water_ml, c.water_known, c.spend)
             )  # fmt: skip

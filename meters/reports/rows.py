@@ -133,7 +133,8 @@ AMOUNTS = (
 in units of 1/scale (the stores keep nano-units: scale 10**9)."""
 
 AuditedTuple = tuple[Any, ...]
-"""(tenant, date, model, provider, currency, label key, *AMOUNTS): a UsageRow of an audited model-month."""
+"""(tenant, model, provider, currency, label key, date, *AMOUNTS): a UsageRow of an audited model-month (its
+first five: the line it would be summed into were the month not audited)."""
 LineTuple = tuple[Any, ...]
 """(tenant, model, provider, currency, label key, first date, last date, *AMOUNTS): a line's sums outside the
 audited model-months (as a UsageRow of its first date with the sums plus an empty one of its last date)."""

@@ -43,11 +43,11 @@ def tally_audited(
     model_months: dict[ModelMonth, list[Any]] = {}
     for (
         tenant,
-        date,
         model,
         provider,
         currency,
         lkey,
+        date,
         req,
         pt,
         ct,

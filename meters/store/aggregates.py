@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -119,18 +120,17 @@ def pack(values: Iterable[int]) -> str:
 def less_audited(lines: Iterable[LineTuple], audited: Iterable[AuditedTuple]) -> list[LineTuple]:
     """Whole-period lines (a year's, with first and last month) less the rows of their audited model-months,
     which the report reads monthly: integers, exact; a line left with nothing is dropped."""
-    taken: dict[tuple[Any, ...], list[int]] = {}
-    for row in audited:
-        key = (row[0], row[2], row[3], row[4], row[5])
-        sums = taken.get(key)
-        taken[key] = list(row[6:]) if sums is None else list(map(operator.add, sums, row[6:]))
+    taken: defaultdict[tuple[Any, ...], list[AuditedTuple]] = defaultdict(list)
+    for row in audited:  # an AuditedTuple's first five are its line's key
+        taken[row[:5]].append(row)
     result: list[LineTuple] = []
     for line in lines:
-        sums = taken.get(line[:5])
-        if sums is None:
+        rows = taken.get(line[:5])
+        if rows is None:
             result.append(line)
             continue
-        rest = list(map(operator.sub, line[7:], sums))
+        columns = list(zip(*rows, strict=True))[6:]  # each amount over the line's audited months
+        rest = [total - sum(column) for total, column in zip(line[7:], columns, strict=True)]
         if any(rest):
             result.append((*line[:7], *rest))
     return result

@@ -61,7 +61,7 @@ class RedisAggregates(ReportAggregates):
         replies = await self._hashes(tenants, months, kinds)
         rows: list[
             AuditedTuple
-        ] = []  # StoreRows' AuditedTuples: (tenant, month, model, provider, currency, lid, *v)
+        ] = []  # StoreRows' AuditedTuples: (tenant, model, provider, currency, lid, month, *v)
         sums = LineSums()
         if year is not None:
             await self._year_lines(tenants, year, sums, rows, audited)
@@ -81,7 +81,7 @@ class RedisAggregates(ReportAggregates):
                         model, provider, currency, lid = parts
                         v = list(map(int, value.split(b",")))
                         if (month, model) in audited:
-                            rows.append((tenant, month, model, provider, currency, lid, *v))
+                            rows.append((tenant, model, provider, currency, lid, month, *v))
                         else:
                             sums.add(tenant, model, provider, currency, lid, month, month, v)
                 tagged, daily = replies[i], replies[i + 1]
@@ -152,7 +152,7 @@ class RedisAggregates(ReportAggregates):
         for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
             for (model, provider, currency, lid), value in zip(parts_list, values, strict=True):
                 if value is not None:
-                    rows.append((tenant, month, model, provider, currency, lid, *map(int, value.split(b","))))
+                    rows.append((tenant, model, provider, currency, lid, month, *map(int, value.split(b","))))
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
         """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""

@@ -35,7 +35,7 @@ def _audited_rows(tenant_id: str | None, audited: int, pairs: int) -> tuple[str,
     a row look-up per row; SQLite's own plan scanned the whole index instead, 6x slower). Many pairs of the
     organisation's (25 of 50 models audited: 300k of 600k rows): one pass over the table in key order, 2x
     faster than 300k look-ups (each line's months still come in month order, so every sum is the same)."""
-    columns = f"u.tenant_id, u.month, u.model, u.provider, u.currency, u.label_id, {_U_COLUMNS}"
+    columns = f"u.tenant_id, u.model, u.provider, u.currency, u.label_id, u.month, {_U_COLUMNS}"
     if tenant_id:
         return (
             f"SELECT {columns} FROM temp.report_pairs p CROSS JOIN usage_month u "
@@ -99,7 +99,7 @@ class SqliteAggregates(ReportAggregates):
         result = StoreRows(labels, NANO, summed)
         if (
             audited
-        ):  # (tenant, month, model, provider, currency, label id, *amounts): StoreRows' AuditedTuples
+        ):  # (tenant, model, provider, currency, label id, month, *amounts): StoreRows' AuditedTuples
             models = len({row[1] for row in summed})
             rows = conn.execute(*_audited_rows(tenant_id, len(audited), len(months) * models)).fetchall()
             result.audited = rows
