@@ -8,8 +8,10 @@ up to the audited total exactly (12.5 kg over 600k/300k/100k tokens: 7,500 / 3,7
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -25,14 +27,14 @@ def largest_remainder(
     its parts gets a result that does not depend on the order its rows came in.
     """
     denominator = sum(weights)
-    if denominator <= 0 or any(w < 0 for w in weights):
+    if denominator <= 0 or min(weights) < 0:
         raise ValueError("weights must be >= 0 with a positive sum")
-    scaled = [total * w for w in weights]
-    parts = [value // denominator for value in scaled]
+    scaled = list(map(operator.mul, repeat(total), weights))  # integers throughout (map: loops in C)
+    parts = list(map(operator.floordiv, scaled, repeat(denominator)))
     left = total - sum(parts)
     if not left:
         return parts
-    remainders = [value % denominator for value in scaled]
+    remainders = list(map(operator.mod, scaled, repeat(denominator)))
     order = sorted(range(len(parts)), key=remainders.__getitem__, reverse=True)  # stable: earlier first
     cut = remainders[order[left - 1]]
     if tie_key is not None and left < len(order) and remainders[order[left]] == cut:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from meters.reports.model import AUDITED, AUDITED_APPORTIONED, Breakdown, Line, Totals
@@ -25,6 +27,7 @@ _SUMMED = (
     "water_known_requests",
     "spend",
 )
+_SUMMED_OF = attrgetter(*_SUMMED)
 
 
 def _add_optional(a: float | None, b: float | None) -> float | None:
@@ -68,8 +71,8 @@ def summarise_models(lines: Iterable[Line], organisation: bool = True) -> tuple[
         )
         group = groups.get(key)
         if group is None:
-            groups[key] = group = {name: getattr(line, name) for name in _SUMMED}
-            group.update(
+            groups[key] = group = dict(
+                sums=_SUMMED_OF(line),
                 energy_wh=line.energy_wh,
                 water_ml=line.water_ml,
                 months=set(line.audited_months),
@@ -79,8 +82,7 @@ def summarise_models(lines: Iterable[Line], organisation: bool = True) -> tuple[
                 confidence=confidence,
             )
             continue
-        for name in _SUMMED:
-            group[name] += getattr(line, name)
+        group["sums"] = tuple(map(operator.add, group["sums"], _SUMMED_OF(line)))  # each field in line order
         group["energy_wh"] = _add_optional(group["energy_wh"], line.energy_wh)
         group["months"].update(line.audited_months)
         group["water_ml"] = _add_optional(group["water_ml"], line.water_ml)
@@ -98,7 +100,7 @@ def summarise_models(lines: Iterable[Line], organisation: bool = True) -> tuple[
             water_ml=group["water_ml"],
             audited_months=tuple(sorted(group["months"])),
             water_boundary=" + ".join(sorted(group["water_boundaries"])) or None,
-            **{name: group[name] for name in _SUMMED},
+            **dict(zip(_SUMMED, group["sums"], strict=True)),
         )
         if merged.method == AUDITED and first.factor is not None:
             merged = dataclasses.replace(
