@@ -133,8 +133,7 @@ def tally_tags(
                 row.tag,
                 row.model,
                 c.requests,
-                c.prompt_tokens,
-                c.completion_tokens,
+                c.prompt_tokens + c.completion_tokens,
                 c.gco2e,
             )
 

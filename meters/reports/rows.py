@@ -139,8 +139,8 @@ LineTuple = tuple[Any, ...]
 """(tenant, model, provider, currency, label key, first date, last date, *AMOUNTS): a line's sums outside the
 audited model-months (as a UsageRow of its first date with the sums plus an empty one of its last date)."""
 TagTuple = tuple[Any, ...]
-"""(tenant, date, tag, model, requests, prompt_tokens, completion_tokens, gco2e): a TagRow's sums used by
-the report (gco2e in units of 1/scale)."""
+"""(tenant, month, tag, model, requests, tokens, gco2e): what the report uses of a TagRow (tokens: prompt +
+completion; gco2e in units of 1/scale)."""
 
 
 class LabelLookup(Protocol):

@@ -167,8 +167,7 @@ def tally_tag_tuples(
     tags, parts, months = tally.tags, tally.parts, tally.months
     # (month, model, tag) -> (its tag key's parts of an audited model-month, or None,)
     shares: dict[tuple[str, str, str], tuple[dict[tuple[str, str], int] | None]] = {}
-    for tenant, month, tag, model, req, pt, ct, g in rows:
-        tokens = pt + ct
+    for tenant, month, tag, model, req, tokens, g in rows:
         g = g / scale
         key = (tenant, tag, model)
         acc = tags.get(key)

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from meters.audited.figures import AuditedImport, ParsedImport
 from meters.reports.rows import AuditedTuple, DailyRow, StoreRows, TagTuple
 from meters.store.aggregates import LabelBook, LineSums, ModelMonth, less_audited, whole_year
@@ -22,6 +24,18 @@ from meters.store.redis.keys import audited_key, audited_months_key, labels_key,
 from meters.store.windows import NANO
 
 _TENANTS_PER_PIPELINE = 100
+
+
+def _ints(packed: bytes) -> list[int]:
+    """Packed counters "1,2,3" -> [1, 2, 3]: parsed in C (3x faster than split and int), with int()'s
+    answer wherever orjson would differ (beyond 64 bits it gives a float; leading zeros it refuses)."""
+    try:
+        values: list[int] = orjson.loads(b"[" + packed + b"]")
+    except orjson.JSONDecodeError:
+        return [int(v) for v in packed.split(b",")]
+    if float in map(type, values):
+        return [int(v) for v in packed.split(b",")]
+    return values
 
 
 class RedisAggregates(ReportAggregates):
@@ -79,7 +93,7 @@ class RedisAggregates(ReportAggregates):
                         if parts is None:
                             parts = fields[field] = tuple(field.decode().split("\t"))
                         model, provider, currency, lid = parts
-                        v = list(map(int, value.split(b",")))
+                        v = _ints(value)
                         if (month, model) in audited:
                             rows.append((tenant, model, provider, currency, lid, month, *v))
                         else:
@@ -90,8 +104,8 @@ class RedisAggregates(ReportAggregates):
                     parts = fields.get(field)
                     if parts is None:
                         parts = fields[field] = tuple(field.decode().split("\t"))
-                    req, pt, ct, g = value.split(b",", 4)[:4]
-                    tags.append((tenant, month, parts[0], parts[1], int(req), int(pt), int(ct), int(g)))
+                    v = _ints(value)
+                    tags.append((tenant, month, parts[0], parts[1], v[0], v[1] + v[2], v[3]))
                 for day, grams in daily.items():
                     days[day] = days.get(day, 0) + int(grams)
         result = StoreRows(
@@ -123,7 +137,7 @@ class RedisAggregates(ReportAggregates):
             decoded: list[tuple[bytes, tuple[str, str, str, str]]] = []
             for field, value in lines.items():
                 model, provider, currency, lid = field.decode().split("\t")
-                v = list(map(int, value.split(b",")))
+                v = _ints(value)
                 first, last = str(v[11]), str(v[12])
                 sums.add(
                     tenant,
@@ -152,7 +166,7 @@ class RedisAggregates(ReportAggregates):
         for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
             for (model, provider, currency, lid), value in zip(parts_list, values, strict=True):
                 if value is not None:
-                    rows.append((tenant, model, provider, currency, lid, month, *map(int, value.split(b","))))
+                    rows.append((tenant, model, provider, currency, lid, month, *_ints(value)))
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
         """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""

@@ -114,7 +114,7 @@ class SqliteAggregates(ReportAggregates):
                     )
                 }
         result.tags = conn.execute(
-            f"SELECT tenant_id, month, tag, model, req, pt, ct, g FROM usage_tag_month WHERE {where}", span
+            f"SELECT tenant_id, month, tag, model, req, pt + ct, g FROM usage_tag_month WHERE {where}", span
         ).fetchall()
         day_where = "day BETWEEN ? AND ?" + (" AND tenant_id = ?" if tenant_id else "")
         days = (months[0] + "-01", months[-1] + "-31") + ((tenant_id,) if tenant_id else ())
