@@ -130,6 +130,47 @@ async def test_live_months_of_a_line_first_used_in_an_audited_month(store):
     assert (line.month, line.gateway_tokens, line.estimated_gco2e) == ("2030-03", 200, 2.0)
 
 
+async def test_yearly_apportionment_and_reconciliation_numbers(store):
+    """A year from the store (the year's lines less their audited months, read monthly): exact shares per
+    tenant, tag and month, supplier tokens beyond the gateway's outside it, live months kept live."""
+    day = 86400
+    march, april, may = T0, T0 + 31 * day, T0 + 61 * day
+    records = [
+        make_record("a", timestamp=march, prompt_tokens=600, completion_tokens=0, gco2e=3.0),
+        make_record(
+            "b", timestamp=march, prompt_tokens=300, completion_tokens=0, gco2e=1.5, tags={"build": "1"}
+        ),
+        make_record("a", timestamp=april, prompt_tokens=300, completion_tokens=0, gco2e=1.5),
+        make_record(
+            "b", timestamp=april, prompt_tokens=100, completion_tokens=0, gco2e=0.5, tags={"build": "1"}
+        ),
+        make_record("a", timestamp=may, prompt_tokens=100, completion_tokens=0, gco2e=0.5),
+    ]
+    await count(store, *records)
+    await store.audited.add(ParsedImport("2030-03", "s", (ImportedFigure(0.009, "small"),), "location"))
+    april_figure = ImportedFigure(0.004, "small", tokens=800)  # the supplier counted twice the gateway's
+    await store.audited.add(ParsedImport("2030-04", "s", (april_figure,), "location"))
+    built = await report(store, "2030")
+    # March: 9 g over 600/300 tokens; April: 4 g x 400/800 for the gateway, over 300/100 tokens.
+    assert [(a.tenant, a.months, a.gco2e) for a in built.apportionment] == [
+        ("a", ("2030-03", "2030-04"), 7.5),
+        ("b", ("2030-03", "2030-04"), 3.5),
+    ]
+    assert [
+        (r.month, r.estimated_gco2e, r.audited_gco2e, r.gap_gco2e, r.outside_gateway_gco2e, r.gateway_tokens)
+        for r in built.reconciliation
+    ] == [("2030-03", 4.5, 9.0, 4.5, 0.0, 900), ("2030-04", 2.0, 2.0, 0.0, 2.0, 400)]
+    live = [(x.tenant, x.tokens_in, x.gco2e) for x in built.lines if x.method != "audited_apportioned"]
+    assert live == [("a", 100, 0.5)]
+    assert [(t.tenant, t.tag, t.gco2e) for t in built.tags] == [("b", "build=1", 3.5)]
+    own = await report(store, "2030", tenant="b")
+    assert [(a.tenant, a.gco2e) for a in own.apportionment] == [("b", 3.5)]
+    assert [(r.month, r.estimated_gco2e, r.audited_gco2e) for r in own.reconciliation] == [
+        ("2030-03", 1.5, 3.0),
+        ("2030-04", 0.5, 0.5),
+    ]
+
+
 async def test_retention_is_checked():
     from meters.store import open_store
 
