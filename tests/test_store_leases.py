@@ -80,6 +80,16 @@ async def test_one_lease_admits_many_requests_with_exact_headers(factory, clock)
     assert outcomes[-1].snapshot.gco2e_budget_remaining == pytest.approx(100.0 - 0.8)
 
 
+async def test_a_lease_admits_requests_whose_ttl_is_as_long_as_its_own(factory, clock):
+    # Streams reserve for ~960 s (longer than a lease row's 900 s): the row must outlive each admitted one.
+    store = await leasing(factory, clock)
+    counting = CountingStore(store)
+    for _ in range(8):
+        assert (await reserve(store, ttl_s=960.0)).ok
+        clock.advance(0.05)
+    assert counting.calls == [8]
+
+
 async def test_settled_portions_count_once_and_the_lease_is_given_back(factory, clock):
     store = await leasing(factory, clock)
     outcomes = [await reserve(store) for _ in range(3)]
