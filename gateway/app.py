@@ -105,7 +105,9 @@ async def _side_services(prepared: Prepared, gw: Gateway) -> AsyncIterator[None]
     if metrics is None:
         yield
         return
-    probe = StoreHealthProbe(metrics, gw.store.ping, gw.store.backend.name)
+    probe = StoreHealthProbe(
+        metrics, gw.store.ping, gw.store.backend.name, backlog=lambda: gw.accounting.writer.backlog
+    )
     probe.start()
     server = MetricsServer(metrics, prepared.config.observability) if prepared.config.observability.metrics_port else None
     if server is not None:

@@ -60,6 +60,11 @@ class UsageWriter:
         if urgent:
             self._hurry.set()
 
+    @property
+    def backlog(self) -> int:
+        """Records submitted and not yet handed to the store (a batch being written not included)."""
+        return self._queue.qsize()
+
     async def flush(self) -> None:
         """Wait until everything submitted so far is written (tests, and callers that read their own usage)."""
         while not self._queue.empty() or self._busy:

@@ -1,4 +1,4 @@
-"""store_up follows a real redis-server going down and coming back."""
+"""store_up follows a real redis-server going down and coming back; the usage writer's backlog is exported."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry
 from gateway.config import ObservabilitySettings
 from gateway.observability.health import StoreHealthProbe
 from gateway.observability.metrics import Metrics
+from gateway.writer import UsageWriter
 from tests.support.ports import free_port
+from tests.support.stores import make_record
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -90,3 +92,40 @@ async def test_a_failing_ping_is_down_and_does_not_stop_the_probe() -> None:
     assert registry.get_sample_value("carbon_gateway_store_up", {"backend": "embedded"}) == 1.0
     with pytest.raises(ValueError):
         StoreHealthProbe(metrics, flaky_ping, "embedded", interval_s=0)
+
+
+async def test_the_writer_backlog_is_exported_and_drains() -> None:
+    # A store that takes its time: what the usage writer still holds in memory shows on the gauge.
+    registry = CollectorRegistry()
+    metrics = Metrics(ObservabilitySettings(), ["demo"], registry=registry)
+    store_free = asyncio.Event()
+    written: list[int] = []
+
+    async def slow_store(items: list) -> list[bool]:
+        await store_free.wait()
+        written.append(len(items))
+        return [True] * len(items)
+
+    async def ping() -> bool:
+        return True
+
+    writer = UsageWriter(slow_store, linger_s=0.0)
+    writer.start()
+    probe = StoreHealthProbe(metrics, ping, "embedded", interval_s=0.02, backlog=lambda: writer.backlog)
+
+    def backlog() -> float | None:
+        return registry.get_sample_value("carbon_gateway_usage_writer_backlog")
+
+    probe.start()
+    try:
+        writer.submit(None, make_record("acme"))  # taken at once: the batch the store is busy with
+        await eventually(lambda: writer.backlog == 0, "the first record taken into a batch")
+        for _ in range(5):
+            writer.submit(None, make_record("acme"))
+        await eventually(lambda: backlog() == 5.0, "a backlog of 5 exported")
+        store_free.set()
+        await eventually(lambda: backlog() == 0.0 and sum(written) == 6, "the backlog drained into the store")
+    finally:
+        await probe.stop()
+        store_free.set()
+        await writer.close()

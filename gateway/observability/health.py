@@ -1,4 +1,5 @@
-"""Keep `carbon_gateway_store_up` current without waiting for someone to call /readyz.
+"""Keep `carbon_gateway_store_up` current without waiting for someone to call /readyz, and
+`carbon_gateway_usage_writer_backlog` (what the usage writer still holds in memory) with it.
 
 Docker Compose only probes /healthz, so without this the CounterStoreDown alert would see
 nothing there. The probe runs in the app's lifespan, one per worker.
@@ -17,7 +18,8 @@ STOP_TIMEOUT_S = 2.0  # a probe that will not stop is abandoned after this: shut
 
 
 class StoreHealthProbe:
-    """Calls `ping()` every `interval_s` seconds and exports the answer as store_up{backend}.
+    """Calls `ping()` every `interval_s` seconds and exports the answer as store_up{backend}; `backlog()`, when
+    given, is exported as usage_writer_backlog at the same pace.
 
     Usage in the lead's lifespan:
         probe = StoreHealthProbe(metrics, store.ping, "redis")
@@ -32,6 +34,7 @@ class StoreHealthProbe:
         ping: Callable[[], Awaitable[bool]],
         backend: str,
         interval_s: float = DEFAULT_INTERVAL_S,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
@@ -39,6 +42,7 @@ class StoreHealthProbe:
         self._ping = ping
         self._backend = backend
         self._interval_s = interval_s
+        self._backlog = backlog
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -51,6 +55,8 @@ class StoreHealthProbe:
         except Exception:  # any failure to answer is "down"; the probe itself must not die
             up = False
         self._metrics.set_store_up(up, self._backend)
+        if self._backlog is not None:
+            self._metrics.set_writer_backlog(self._backlog())
         return up
 
     def start(self) -> None:

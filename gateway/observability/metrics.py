@@ -186,6 +186,11 @@ class Metrics:
         self._budget_months: dict[tuple[str, str], str] = {}
         self._month_second, self._month = -1, ""
         self._budget_limits: dict[tuple[str, str], float] = {}
+        # Summed over a host's workers: finished requests whose usage is not in the store yet.
+        self.writer_backlog = Gauge(
+            PREFIX + "usage_writer_backlog", "Finished requests whose usage waits for the store (queued in memory).",
+            registry=registry, multiprocess_mode="livesum",
+        )  # fmt: skip
         # Labelled so that nothing is exported (and no alert fires) before the first health check.
         self.store_up = Gauge(
             PREFIX + "store_up", "1 when the counter store answers, else 0 (backend=redis|embedded).",
@@ -298,6 +303,9 @@ class Metrics:
 
     def set_store_up(self, up: bool, backend: str = "redis") -> None:
         self.store_up.labels(backend).set(1.0 if up else 0.0)
+
+    def set_writer_backlog(self, records: int) -> None:
+        self.writer_backlog.set(records)
 
     # -- exposition -----------------------------------------------------------------------
 
