@@ -154,7 +154,7 @@ class LeasingMeter(Meter):
         try:
             # The row outlives every request the lease may admit: each needs its own TTL from its admission,
             # up to `lease_s` after this (a stream's TTL is ~960 s: a row of exactly that admitted none).
-            granted = await self._alone(one, max(one.ttl_s, LEASE_TTL_S) + self._lease_s + 1.0, lease=size)
+            granted = await self._alone(one, max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S), lease=size)
         finally:
             del self._acquiring[key]
             done.set_result(None)
