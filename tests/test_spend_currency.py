@@ -67,6 +67,17 @@ def post(gateway: GatewayProcess, key: str, model: str) -> httpx.Response:
     )
 
 
+def track(gateway: GatewayProcess, key: str, model: str) -> None:
+    """Usage of 100k prompt tokens (100 in the model's currency) tracked by the tenant itself."""
+    tracked = httpx.post(
+        f"{gateway.base_url}/carbon/track",
+        json={"model": model, "prompt_tokens": 100_000, "completion_tokens": 0},
+        headers=bearer(key),
+        timeout=30,
+    )
+    assert tracked.status_code == 201, tracked.text
+
+
 def test_limits_take_an_iso_4217_currency() -> None:
     limits = Limits.from_config({"spend_per_month": 20, "currency": "eur"}, "cfg")
     assert limits.currency == "EUR" and limits.spend_currency("USD") == "EUR"
@@ -128,22 +139,10 @@ async def test_other_currencies_neither_count_nor_are_checked(setup: tuple[Gatew
 async def test_tracked_usage_in_another_currency_does_not_count(setup: tuple[GatewayProcess, dict]) -> None:
     gateway, _ = setup
     key = create_tenant(gateway.url, "cur-track", {"spend_per_month": LIMIT, "currency": "EUR"})
-    tracked = httpx.post(
-        f"{gateway.base_url}/carbon/track",
-        json={"model": "usd", "prompt_tokens": 100_000, "completion_tokens": 100_000},
-        headers=bearer(key),
-        timeout=30,
-    )
-    assert tracked.status_code == 201, tracked.text
+    track(gateway, key, "usd")
     time.sleep(0.5)
     assert post(gateway, key, "eur").status_code == 200
-    tracked = httpx.post(
-        f"{gateway.base_url}/carbon/track",
-        json={"model": "eur", "prompt_tokens": 100_000, "completion_tokens": 0},
-        headers=bearer(key),
-        timeout=30,
-    )
-    assert tracked.status_code == 201, tracked.text
+    track(gateway, key, "eur")
     deadline = time.monotonic() + 10
     while post(gateway, key, "eur").status_code != 429:  # tracked EUR usage counts
         assert time.monotonic() < deadline, "tracked EUR usage never reached the EUR limit"

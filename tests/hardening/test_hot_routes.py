@@ -11,13 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from gateway.app import create_app
 from gateway.hot_routes import hot_handler
 from gateway.watchdog import RESOLUTION_S, deadline_at, deadline_in
-from tests.support.inprocess import SCRIPTED, demo_route, edge_config, parse_edge_config, scripted_route
-from tests.support.ports import free_port
+from tests.support.inprocess import served_over_tcp
 
 
 async def test_a_deadline_raises_timeout_error_soon_after_it_passes() -> None:
@@ -66,27 +63,16 @@ def test_only_proxied_posts_take_the_hot_path() -> None:
 
 @contextlib.asynccontextmanager
 async def served(tmp_path: Path) -> AsyncIterator[int]:
-    config = parse_edge_config(edge_config(tmp_path, observability={"log_requests": False}), tmp_path)
-    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done()
-        await asyncio.sleep(0.02)
+    async with served_over_tcp(tmp_path) as (port, gateway):
 
-    class Broken:
-        anonymous = True
+        class Broken:
+            anonymous = True
 
-        async def authenticate(self, request: object) -> None:
-            raise RuntimeError("a bug")
+            async def authenticate(self, request: object) -> None:
+                raise RuntimeError("a bug")
 
-    object.__setattr__(app.state.gateway, "access", Broken())  # every proxied request hits a bug
-    try:
+        object.__setattr__(gateway, "access", Broken())  # every proxied request hits a bug
         yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 async def exchange(

@@ -8,33 +8,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import uvicorn
-
-from gateway.app import create_app
-from tests.support.inprocess import SCRIPTED, demo_route, edge_config, parse_edge_config, scripted_route
-from tests.support.ports import free_port
+from tests.support.inprocess import served_over_tcp
 
 
 @contextlib.asynccontextmanager
 async def served(tmp_path: Path) -> AsyncIterator[int]:
-    config = parse_edge_config(edge_config(tmp_path, observability={"log_requests": False}), tmp_path)
-    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done()
-        await asyncio.sleep(0.02)
+    async with served_over_tcp(tmp_path) as (port, gateway):
 
-    async def broken_ping() -> bool:
-        raise RuntimeError("a bug")
+        async def broken_ping() -> bool:
+            raise RuntimeError("a bug")
 
-    object.__setattr__(app.state.gateway.store, "ping", broken_ping)  # a /readyz that 500s
-    try:
+        object.__setattr__(gateway.store, "ping", broken_ping)  # a /readyz that 500s
         yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> tuple[int, bytes]:

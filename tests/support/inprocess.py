@@ -3,6 +3,7 @@ parsers and edge cases that need no real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from gateway.app import create_app
 from gateway.config import GatewayConfig, parse_config
@@ -17,6 +19,7 @@ from gateway.endpoints import Endpoint
 from gateway.gateway import Gateway
 from gateway.providers import Route, RouteKind
 from gateway.upstream.base import UpstreamResponse, from_bytes
+from tests.support.ports import free_port
 
 SCRIPTED = "scripted"
 
@@ -98,3 +101,23 @@ async def edge(
 def demo_route() -> Route:
     return Route("demo", RouteKind.DEMO, "demo", "carbon-gateway-demo", "demo/carbon-gateway-demo",
                  None, None, None, None)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def served_over_tcp(tmp_path: Path) -> AsyncIterator[tuple[int, Gateway]]:
+    """The edge app under a real uvicorn server on a loopback port: (port, its opened gateway), for tests
+    that need a real connection (keep-alive, raw HTTP)."""
+    config = parse_edge_config(edge_config(tmp_path, observability={"log_requests": False}), tmp_path)
+    app = create_app(config, routes={SCRIPTED: scripted_route(), "demo": demo_route()})
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done()
+        await asyncio.sleep(0.02)
+    try:
+        yield port, app.state.gateway
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
