@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway.accounting import Accounting, Usage, estimate, resolve_usage
 from gateway.admission import Admission
@@ -23,6 +23,7 @@ from gateway.carbon_headers import carbon_payload
 from gateway.config import CarbonSettings
 from gateway.deadlines import error_event
 from gateway.errors import GatewayError, UpstreamBadResponse
+from gateway.relay_response import RelayResponse
 from gateway.routing import Router, Sent
 from gateway.sse import StreamState, relay
 from gateway.text import completion_text
@@ -61,7 +62,7 @@ async def respond(
     if sent.runtime is not admission.runtime:
         headers[FALLBACK_FROM] = admission.runtime.name
     body = _body(accounting, meter, started, client_wants_usage=client_wants_usage, carbon_in_body=settings.body)
-    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+    return RelayResponse(body, media_type="text/event-stream", headers=headers)
 
 
 class _StreamMeter:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway.accounting import Accounting, Usage, estimate
 from gateway.admission import Admission
@@ -25,6 +25,7 @@ from gateway.config import CarbonSettings
 from gateway.deadlines import responses_error_event
 from gateway.errors import GatewayError, UpstreamBadResponse
 from gateway.providers import RouteKind
+from gateway.relay_response import RelayResponse
 from gateway.responses_api import ResponsesRelay, usage_of
 from gateway.routing import Router, Sent
 from gateway.text import output_text
@@ -141,7 +142,7 @@ async def stream(
     relay = ResponsesRelay(payload, carbon_of, in_body=settings.body)
     headers = {**sent.runtime.label_headers, **_headers(admission, sent), "cache-control": "no-cache"}
     headers["x-accel-buffering"] = "no"
-    return StreamingResponse(
+    return RelayResponse(
         _body(accounting, admission, sent, relay, figures, started),
         media_type="text/event-stream",
         headers=headers,
