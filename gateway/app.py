@@ -54,9 +54,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 class GatewayApp(Starlette):
-    """Starlette, except that the proxied POST routes skip its layers (`hot_routes`), and that a request whose bug was answered with the 500 above does not take its connection
-    down: Starlette re-raises the error after sending the 500 (for servers to log), and uvicorn then closes the
-    keep-alive connection silently under the client's next request. It has been logged already."""
+    """Starlette, except that the proxied POST routes skip its layers (`hot_routes`), and that a request whose
+    bug was answered with the 500 above does not take its connection down: Starlette re-raises the error after
+    sending the 500 (for servers to log), and uvicorn then closes the keep-alive connection silently under the
+    client's next request. It has been logged already."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,11 +1,11 @@
-"""Coarse deadlines for the hot path: `with deadline_at(when):` (around awaits) raises TimeoutError in the block when the
-loop's clock passes `when`, like `asyncio.timeout_at`, at a fraction of its cost.
+"""Coarse deadlines for the hot path: `with deadline_at(when):` (around awaits) raises TimeoutError in the block
+when the loop's clock passes `when`, like `asyncio.timeout_at`, at a fraction of its cost.
 
 `asyncio.timeout_at` schedules a timer handle per block and cancels it on the way out; a request went through
 three (its body, the upstream's answer, reading it), and the loop's heap of cancelled handles had to be kept
 clean behind them: ~14 µs a block measured on the benchmark machine, more than a tenth of what the gateway adds
-per request. Here a block is a plain (synchronous) context manager and an entry in one dict per loop; one periodic check (every `RESOLUTION_S`, only
-while some block is open) cancels the tasks whose deadline has passed. The price is precision: a deadline fires
+per request. Here a block is a plain (synchronous) context manager and an entry in one dict per loop; one
+periodic check (every `RESOLUTION_S`, only while some block is open) cancels the tasks whose deadline has passed. The price is precision: a deadline fires
 up to `RESOLUTION_S` late, nothing for the seconds-long timeouts it guards (body, upstream).
 """
 
@@ -56,8 +56,8 @@ def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
 
 
 class deadline_at:
-    """`with deadline_at(when):` around awaits: TimeoutError once the running loop's `time()` passes `when` (give or take
-    `RESOLUTION_S`); a cancellation from elsewhere (the client left) stays a cancellation."""
+    """`with deadline_at(when):` around awaits: TimeoutError once the running loop's `time()` passes `when`
+    (give or take `RESOLUTION_S`); a cancellation from elsewhere (the client left) stays a cancellation."""
 
     __slots__ = ("_cancelling", "_dog", "_expired", "_task", "_when")
 

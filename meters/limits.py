@@ -116,9 +116,7 @@ class Limits:
 
     values: Mapping[LimitName, float] = field(default_factory=dict)
     policies: Mapping[LimitName, Policy] = field(default_factory=dict)
-    currency: str | None = (
-        None  # of `spend_per_month` (ISO 4217); None: the gateway's default (see spend_currency)
-    )
+    currency: str | None = None  # of `spend_per_month` (ISO 4217); None: the gateway's default
 
     def get(self, name: LimitName) -> float | None:
         return self.values.get(name)

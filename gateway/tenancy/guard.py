@@ -101,9 +101,6 @@ class TenantGuard:
             raise rejection(
                 principal.tenant_id, outcome.blocked, headers, spend_currency=self._spend.of(principal.tenant)
             )
-        admission.limit_spend = self._spend.counts(
-            principal.tenant, principal.key, admission.runtime.name, admission.runtime.currency
-        )
         admission.reservation = outcome.reservation
         admission.headers.update(headers)
 
@@ -122,6 +119,8 @@ class TenantGuard:
         counted = self._spend.counts(principal.tenant, principal.key, runtime.name, runtime.currency)
         if not counted and amounts.spend:
             amounts = Amounts(amounts.tokens, 0.0, amounts.gco2e)
+        # The last reservation tried is the admitted one's (a downgrade is tried only when the first failed).
+        admission.limit_spend = counted
         try:
             return await self._meter.reserve(
                 principal.tenant_id,

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from meters.reports.rows import AuditedTuple, CarbonLabel, LineTuple
-from meters.store.windows import to_nano
+from meters.store.records import usage_counters
 from meters.usage import UsageRecord
 
 MONTH_FIELDS = ("req", "pt", "ct", "g", "gmin", "gmax", "en", "enk", "wa", "wak", "sp")
@@ -96,21 +96,12 @@ def label_from_json(data: str | bytes) -> CarbonLabel:
 
 def month_counters(record: UsageRecord) -> list[int]:
     """The record's amounts in MONTH_FIELDS order."""
-    e = record.estimate
-    energy, water = e.energy_wh, e.water_ml
-    return [
-        1,
-        int(record.prompt_tokens),
-        int(record.completion_tokens),
-        to_nano(e.gco2e),
-        to_nano(e.gco2e_min),
-        to_nano(e.gco2e_max),
-        to_nano(energy),
-        0 if energy is None else 1,
-        to_nano(water),
-        0 if water is None else 1,
-        to_nano(record.spend),
-    ]
+    return month_values(usage_counters(record))
+
+
+def month_values(counters: Mapping[str, int]) -> list[int]:
+    """A record's usage counters (`records.usage_counters`) in MONTH_FIELDS order."""
+    return [counters[field] for field in MONTH_FIELDS]
 
 
 def pack(values: Iterable[int]) -> str:

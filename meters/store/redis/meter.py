@@ -17,11 +17,11 @@ from redis.exceptions import NoScriptError
 from meters.limits import Quantity, Scope, default_scope_ids
 from meters.store.aggregates import (
     DEFAULT_MONTHLY_RETENTION_MONTHS,
-    MONTH_FIELDS,
     check_retention,
     label_fields,
     label_id,
     label_json,
+    month_values,
     pack,
 )
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
@@ -268,7 +268,7 @@ class RedisMeter(Meter):
             record.provider,
             record.currency,
             label_id(label_fields(record)),
-            pack([counters[field] for field in MONTH_FIELDS]),
+            pack(month_values(counters)),
         ]
         return args
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from meters.limits import default_scope_ids
-from meters.store.aggregates import MONTH_FIELDS
+from meters.store.aggregates import month_values
 from meters.store.portions import Units, split_portion
 from meters.store.records import (
     COUNTER_FIELDS,
@@ -136,7 +136,7 @@ def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_co
     rows.usage((record.tenant_id, day, usage_label(record.model, record.currency)), values)
     for tag in tag_labels(record):
         rows.usage((record.tenant_id, day, usage_label(tag, record.currency)), values, tag=True)
-    rows.report(record, windows, [counters[f] for f in MONTH_FIELDS])
+    rows.report(record, windows, month_values(counters))
     rows.ledger(
         record.tenant_id, record.timestamp, record.request_id, orjson.dumps(record_to_dict(record)).decode()
     )

@@ -13,7 +13,7 @@ import sqlite3
 
 import orjson
 
-from meters.store.aggregates import MONTH_FIELDS
+from meters.store.aggregates import MONTH_FIELDS, month_counters
 from meters.store.records import record_from_dict
 from meters.store.windows import windows_at
 
@@ -87,7 +87,7 @@ def rebuild_from_ledger(conn: sqlite3.Connection) -> None:
         for seq, data in page:
             after = seq
             record = record_from_dict(orjson.loads(data))
-            rows.report(record, windows_at(record.timestamp))
+            rows.report(record, windows_at(record.timestamp), month_counters(record))
         rows.write_reports(conn)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from meters.limits import Quantity
-from meters.store.aggregates import label_fields, label_id, label_json, month_counters
+from meters.store.aggregates import label_fields, label_id, label_json
 from meters.store.records import COUNTER_FIELDS, tag_labels
 from meters.store.sqlite.reports_schema import (
     INSERT_LABEL,
@@ -65,15 +65,13 @@ class PendingRows:
         self._tag_month: dict[tuple[str, ...], list[list[int]]] = {}
         self._tenant_day: dict[tuple[str, str], int] = {}
 
-    def report(self, record: UsageRecord, windows: Windows, values: list[int] | None = None) -> None:
+    def report(self, record: UsageRecord, windows: Windows, values: list[int]) -> None:
         """The record's label-keyed monthly aggregates and its tenant's day total (`values`: its
-        `month_counters`, when the caller has them)."""
+        `month_counters`)."""
         fields = label_fields(record)
         lid = label_id(fields)
         if lid not in self._labels:
             self._labels[lid] = label_json(fields)
-        if values is None:
-            values = month_counters(record)
         month, day = windows.month[2:], windows.day[1:]
         tenant, model = record.tenant_id, record.model
         key = (tenant, month, model, record.provider, record.currency, lid)
