@@ -138,6 +138,10 @@ first five: the line it would be summed into were the month not audited)."""
 LineTuple = tuple[Any, ...]
 """(tenant, model, provider, currency, label key, first date, last date, *AMOUNTS): a line's sums outside the
 audited model-months (as a UsageRow of its first date with the sums plus an empty one of its last date)."""
+PartTuple = tuple[Any, ...]
+"""(tenant, model, provider, currency, label key, month, requests, prompt_tokens, completion_tokens, gco2e): the
+first ten of an AuditedTuple, what the apportionment and the reconciliation need of one line's audited
+model-month (gco2e in units of 1/scale)."""
 TagTuple = tuple[Any, ...]
 """(tenant, month, tag, model, requests, tokens, gco2e): what the report uses of a TagRow (tokens: prompt +
 completion; gco2e in units of 1/scale)."""
@@ -158,7 +162,11 @@ class StoreRows:
     scale: int
     lines: Iterable[LineTuple] = ()
     audited: Iterable[AuditedTuple] = ()
-    """In the order their sums are to be added (each line's and each model-month's rows in a fixed order)."""
+    """In the order their sums are to be added (each line's and each model-month's rows in a fixed order).
+    Without `audited_parts`: one row per line and audited month. With them: each line's sums over several
+    audited months whose imports share one source and basis (dated any one of those months)."""
+    audited_parts: Iterable[PartTuple] | None = None
+    """The audited months' rows as PartTuples, one per line and month, when `audited` holds sums."""
     tags: Iterable[TagTuple] = ()
     daily: Sequence[DailyRow] = ()
     """The scope's live estimate per day (the by-day chart; tuples carry no per-day figure)."""
@@ -203,6 +211,7 @@ __all__ = [
     "FactorFact",
     "LabelLookup",
     "LineTuple",
+    "PartTuple",
     "StoreRows",
     "TagRow",
     "TagTuple",

@@ -8,10 +8,10 @@ audited rows and tag rows to the same loops, so both inputs follow one copy of e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from meters.reports.rows import AuditedTuple, CarbonLabel, LineTuple, StoreRows, TagTuple
+from meters.reports.rows import AuditedTuple, CarbonLabel, LineTuple, PartTuple, StoreRows, TagTuple
 from meters.reports.tally import AuditedLabelOf, LineKey, ModelMonth, TagTally, UsageTally
 
 
@@ -19,7 +19,11 @@ def tally_store_rows(rows: StoreRows, audited_label: AuditedLabelOf) -> UsageTal
     """A StoreRows' audited rows and summed lines (its tags: `tally_tag_tuples`; its days: `rows.daily`)."""
     tally = UsageTally()
     labels = rows.labels.__getitem__
-    tally_audited(tally, rows.audited, labels, rows.scale, audited_label)
+    if rows.audited_parts is None:
+        tally_audited(tally, rows.audited, labels, rows.scale, audited_label)
+    else:  # the audited months' tokens and live g apart from each line's sums over them
+        tally_audited_parts(tally, rows.audited_parts, labels, rows.scale, audited_label)
+        tally_audited_sums(tally, rows.audited, labels, rows.scale, audited_label)
     tally_lines(tally, rows.lines, labels, rows.scale)
     return tally
 
@@ -31,60 +35,86 @@ def tally_audited(
     scale: float,
     audited_label: AuditedLabelOf,
 ) -> None:
-    """Rows of audited model-months (once per tally): each is tallied under `audited_label(month, label)`,
-    its tokens kept per line for the apportionment, its tokens and live g summed per model-month. Sums
-    are added in row order. An audited line's FIRST/LAST are not kept (its months are in MONTHS, its
-    rows' dates in `tally.audited_rows`)."""
+    """Rows of audited model-months, each one month of one line (once per tally): their parts, then their
+    sums (each row its own month's sums)."""
+    rows = rows if isinstance(rows, Sequence) else list(rows)
+    tally_audited_parts(tally, rows, labels, scale, audited_label)  # a row begins as a PartTuple does
+    tally_audited_sums(tally, rows, labels, scale, audited_label)
+
+
+def tally_audited_parts(
+    tally: UsageTally,
+    rows: Iterable[PartTuple | AuditedTuple],
+    labels: Callable[[Any], CarbonLabel],
+    scale: float,
+    audited_label: AuditedLabelOf,
+) -> None:
+    """What the apportionment needs of audited model-months (once per tally, before their sums): each row's
+    tokens kept per line (under `audited_label(month, label)`) and per model-month with its live g; each
+    line's audited months (MONTHS). Sums are added in row order. An audited line's FIRST/LAST are not kept
+    (its months are in MONTHS, its rows' dates in `tally.audited_rows`)."""
     lines = tally.lines
     intern = tally.labels.id_of
-    # (date, label key, model) -> (audited label id, model-month [tokens, live g, parts], parts, the row
-    # label's water boundary, month)
-    seen: dict[tuple[str, Any, str], tuple[int, list[Any], dict[LineKey, int], str | None, str]] = {}
+    # (date, label key, model) -> (audited label id, model-month [tokens, live g, parts], parts, month)
+    seen: dict[tuple[str, Any, str], tuple[int, list[Any], dict[LineKey, int], str]] = {}
     model_months: dict[ModelMonth, list[Any]] = {}
-    for (
-        tenant,
-        model,
-        provider,
-        currency,
-        lkey,
-        date,
-        req,
-        pt,
-        ct,
-        g,
-        gmin,
-        gmax,
-        en,
-        enk,
-        wa,
-        wak,
-        sp,
-    ) in rows:
+    for tenant, model, provider, currency, lkey, date, _, pt, ct, g, *_ in rows:
         found = seen.get((date, lkey, model))
         if found is None:
             month = date[:7]
-            label = labels(lkey)
             mm = model_months.get((month, model))
             if mm is None:
                 mm = model_months[(month, model)] = [0, 0.0, {}]
-            alid = intern(audited_label(month, label))
-            found = seen[(date, lkey, model)] = (alid, mm, mm[2], label.water_boundary, month)
-        alid, mm, share, water_boundary, month = found
+            alid = intern(audited_label(month, labels(lkey)))
+            found = seen[(date, lkey, model)] = (alid, mm, mm[2], month)
+        alid, mm, share, month = found
         key = (tenant, model, provider, currency, alid)
         tokens = pt + ct
-        g = g / scale
         mm[0] += tokens
-        mm[1] += g
+        mm[1] += g / scale
         share[key] = share.get(key, 0) + tokens
         acc = lines.get(key)
         if acc is None:
-            acc = lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, {month}, None]
+            lines[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, date, date, {month}, None]
         else:
             acc[13].add(month)
+    for model_month, (count, grams, share) in model_months.items():
+        tally.tokens[model_month] = count
+        tally.live_audited[model_month] = grams
+        tally.audited_parts[model_month] = share
+    audited_rows = tally.audited_rows
+    for (date, lkey, model), (alid, _mm, _share, month) in seen.items():
+        row_key = (month, intern(labels(lkey)), model)
+        dates = audited_rows.get(row_key)
+        if dates is None:
+            audited_rows[row_key] = [alid, date, date]
+        else:
+            dates[1], dates[2] = min(dates[1], date), max(dates[2], date)
+
+
+def tally_audited_sums(
+    tally: UsageTally,
+    rows: Iterable[AuditedTuple],
+    labels: Callable[[Any], CarbonLabel],
+    scale: float,
+    audited_label: AuditedLabelOf,
+) -> None:
+    """Each line's amounts over audited months (after `tally_audited_parts`, which made the lines): a row
+    sums months whose audited label is that of its own date's month (one month; or several months of one
+    import source and basis)."""
+    lines = tally.lines
+    intern = tally.labels.id_of
+    ids: dict[tuple[str, Any], tuple[int, str | None]] = {}  # (month, label key) -> (audited label id, water)
+    for tenant, model, provider, currency, lkey, date, req, pt, ct, g, gmin, gmax, en, enk, wa, wak, sp in rows:
+        found = ids.get((date, lkey))
+        if found is None:
+            label = labels(lkey)
+            found = ids[(date, lkey)] = (intern(audited_label(date[:7], label)), label.water_boundary)
+        acc = lines[(tenant, model, provider, currency, found[0])]
         acc[0] += req
         acc[1] += pt
         acc[2] += ct
-        acc[3] += g
+        acc[3] += g / scale
         acc[4] += gmin / scale
         acc[5] += gmax / scale
         acc[6] += en / scale
@@ -93,19 +123,7 @@ def tally_audited(
         acc[9] += wak
         acc[10] += sp / scale
         if wak:
-            acc[14] = water_boundary
-    for model_month, (count, grams, share) in model_months.items():
-        tally.tokens[model_month] = count
-        tally.live_audited[model_month] = grams
-        tally.audited_parts[model_month] = share
-    audited_rows = tally.audited_rows
-    for (date, lkey, model), (alid, _mm, _share, _water, month) in seen.items():
-        row_key = (month, intern(labels(lkey)), model)
-        dates = audited_rows.get(row_key)
-        if dates is None:
-            audited_rows[row_key] = [alid, date, date]
-        else:
-            dates[1], dates[2] = min(dates[1], date), max(dates[2], date)
+            acc[14] = found[1]
 
 
 def tally_lines(

@@ -127,6 +127,20 @@ def less_audited(lines: Iterable[LineTuple], audited: Iterable[AuditedTuple]) ->
     return result
 
 
+def summed_lines(rows: Iterable[AuditedTuple]) -> list[LineTuple]:
+    """Monthly rows (AuditedTuples) summed per line, with each line's first and last month."""
+    sums = LineSums()
+    for row in rows:
+        sums.add(row[0], row[1], row[2], row[3], row[4], row[5], row[5], row[6:])
+    return sums.lines()
+
+
+def audited_sums(lines: Iterable[LineTuple], month: str) -> list[AuditedTuple]:
+    """Lines' sums over audited months that share one import source and basis, as AuditedTuples dated one
+    of those months (`month`): StoreRows.audited beside its audited_parts."""
+    return [(*line[:5], month, *line[7:]) for line in lines]
+
+
 def whole_year(months: tuple[str, ...]) -> str | None:
     """ "YYYY" when `months` are the twelve months of one year (a yearly report reads the year aggregates)."""
     year = months[0][:4] if months else ""

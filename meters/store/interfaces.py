@@ -148,12 +148,19 @@ class ReportAggregates(abc.ABC):
 
     @abc.abstractmethod
     async def report_input(
-        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+        self,
+        months: tuple[str, ...],
+        tenant_id: str | None,
+        audited: frozenset[ModelMonth],
+        *,
+        sums: bool = False,
     ) -> StoreRows:
         """Rows of `months` ("YYYY-MM") for one tenant, or the organisation (None), as plain tuples. Rows of
         the `audited` (month, model) pairs stay monthly (each line's months in month order); the rest of
-        each line is summed. For a tenant, `org_tokens` holds the organisation's tokens of each audited
-        pair present."""
+        each line is summed. `sums`: the audited months' imports share one source and basis, so the store
+        may hand each line's audited months summed, with their tokens and live g monthly beside them
+        (StoreRows.audited_parts). For a tenant, `org_tokens` holds the organisation's tokens of each
+        audited pair present."""
 
 
 class AuditedStore(abc.ABC):

@@ -67,7 +67,8 @@ async def _report(
     imports = await store.audited.for_months(parsed.months)
     in_force = months_in_force(imports, parsed)
     pairs = frozenset((month, model) for month, item in in_force.items() for model in item.by_model)
-    rows = await store.aggregates.report_input(parsed.months, tenant, pairs)
+    sources = {(item.current.source, item.current.basis) for item in in_force.values()}
+    rows = await store.aggregates.report_input(parsed.months, tenant, pairs, sums=len(sources) <= 1)
     return build_report(
         parsed.text,
         store_rows=rows,

@@ -13,8 +13,16 @@ from typing import Any
 import orjson
 
 from meters.audited.figures import AuditedImport, ParsedImport
-from meters.reports.rows import AuditedTuple, DailyRow, StoreRows, TagTuple
-from meters.store.aggregates import LabelBook, LineSums, ModelMonth, less_audited, whole_year
+from meters.reports.rows import AuditedTuple, DailyRow, PartTuple, StoreRows, TagTuple
+from meters.store.aggregates import (
+    LabelBook,
+    LineSums,
+    ModelMonth,
+    audited_sums,
+    less_audited,
+    summed_lines,
+    whole_year,
+)
 from meters.store.audited_codec import decode, encode, newest_first, stamp
 from meters.store.interfaces import AuditedStore, ReportAggregates
 from meters.store.redis import scripts
@@ -65,7 +73,12 @@ class RedisAggregates(ReportAggregates):
         return sorted(text(m) for m in members)
 
     async def report_input(
-        self, months: tuple[str, ...], tenant_id: str | None, audited: frozenset[ModelMonth]
+        self,
+        months: tuple[str, ...],
+        tenant_id: str | None,
+        audited: frozenset[ModelMonth],
+        *,
+        sums: bool = False,
     ) -> StoreRows:
         tenants = [tenant_id] if tenant_id else await self._tenants()
         raw_labels = await self._conn.call(lambda: self._redis.hgetall(labels_key(self.prefix)))
@@ -76,9 +89,10 @@ class RedisAggregates(ReportAggregates):
         rows: list[
             AuditedTuple
         ] = []  # StoreRows' AuditedTuples: (tenant, model, provider, currency, lid, month, *v)
-        sums = LineSums()
+        line_sums = LineSums()
+        audited_parts: list[PartTuple] | None = None
         if year is not None:
-            await self._year_lines(tenants, year, sums, rows, audited)
+            audited_parts = await self._year_lines(tenants, year, line_sums, rows, audited, sums_ok=sums)
         tags: list[TagTuple] = []
         days: dict[bytes, int] = {}  # summed by the reply's own keys, decoded once at the end
         fields: dict[bytes, tuple[str, ...]] = {}  # a field's decoded parts: fields repeat month after month
@@ -97,7 +111,7 @@ class RedisAggregates(ReportAggregates):
                         if (month, model) in audited:
                             rows.append((tenant, model, provider, currency, lid, month, *v))
                         else:
-                            sums.add(tenant, model, provider, currency, lid, month, month, v)
+                            line_sums.add(tenant, model, provider, currency, lid, month, month, v)
                 tagged, daily = replies[i], replies[i + 1]
                 i += 2
                 for field, value in tagged.items():
@@ -108,10 +122,14 @@ class RedisAggregates(ReportAggregates):
                     tags.append((tenant, month, parts[0], parts[1], v[0], v[1] + v[2], v[3]))
                 for day, grams in daily.items():
                     days[day] = days.get(day, 0) + int(grams)
-        result = StoreRows(
-            labels, NANO, less_audited(sums.lines(), rows) if year is not None else sums.lines()
-        )
-        result.audited = rows
+        if audited_parts is not None:  # rows: the live months of lines; their audited months summed, parts apart
+            result = StoreRows(labels, NANO, summed_lines(rows), audited_parts=audited_parts)
+            result.audited = audited_sums(less_audited(line_sums.lines(), rows), min(audited)[0])
+        else:
+            result = StoreRows(
+                labels, NANO, less_audited(line_sums.lines(), rows) if year is not None else line_sums.lines()
+            )
+            result.audited = rows
         result.tags = tags
         result.daily = [DailyRow(text(day), grams / NANO) for day, grams in sorted(days.items())]
         if tenant_id and audited:
@@ -125,14 +143,20 @@ class RedisAggregates(ReportAggregates):
         sums: LineSums,
         rows: list[AuditedTuple],
         audited: frozenset[ModelMonth],
-    ) -> None:
+        *,
+        sums_ok: bool,
+    ) -> list[PartTuple] | None:
         """A year's lines (`ry`) into `sums`, and the audited months' rows of those lines (HMGET of just their
-        fields) into `rows`: `less_audited` then takes the audited months off the year's lines."""
+        fields) into `rows`: `less_audited` then takes the audited months off the year's lines. When at least
+        4/5 of the lines' (model, month) pairs are audited and `sums_ok` (one import source and basis), the
+        other months' rows go into `rows` instead and the audited months' come back as PartTuples (their
+        tokens and live g: the rest of each line's audited months is the year's line less `rows`)."""
         years = await self._hashes(tenants, (year,), ("ry",))
         by_month: dict[str, set[str]] = {}  # months in order: each line's audited months are added in order
         for month, model in sorted(audited):
             by_month.setdefault(month, set()).add(model)
-        wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
+        months = [f"{year}-{m:02d}" for m in range(1, 13)]
+        decoded_lines: list[list[tuple[bytes, tuple[str, str, str, str]]]] = []
         for tenant, lines in zip(tenants, years, strict=True):
             decoded: list[tuple[bytes, tuple[str, str, str, str]]] = []
             for field, value in lines.items():
@@ -150,8 +174,16 @@ class RedisAggregates(ReportAggregates):
                     v[:11],
                 )
                 decoded.append((field, (model, provider, currency, lid)))
-            for month, models in by_month.items():
-                chosen = [(field, parts) for field, parts in decoded if parts[0] in models]
+            decoded_lines.append(decoded)
+        models = {parts[0] for decoded in decoded_lines for _, parts in decoded}
+        split = sums_ok and bool(audited) and len(audited) * 5 >= len(models) * 12 * 4
+        wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
+        for tenant, decoded in zip(tenants, decoded_lines, strict=True):
+            for month in months if split else by_month:
+                if split:
+                    chosen = decoded
+                else:
+                    chosen = [(field, parts) for field, parts in decoded if parts[0] in by_month[month]]
                 if chosen:
                     wanted.append((tenant, month, [f for f, _ in chosen], [p for _, p in chosen]))
 
@@ -161,12 +193,22 @@ class RedisAggregates(ReportAggregates):
                     pipe.hmget(tenant_key(self.prefix, "ra", tenant, f"|{month}"), names)
                 return await pipe.execute()
 
+        parts: list[PartTuple] | None = [] if split else None
         if not wanted:
-            return
+            return parts
         for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
+            models_audited = by_month.get(month, ())
             for (model, provider, currency, lid), value in zip(parts_list, values, strict=True):
-                if value is not None:
+                if value is None:
+                    continue
+                if parts is None or model not in models_audited:
                     rows.append((tenant, model, provider, currency, lid, month, *_ints(value)))
+                else:  # requests, prompt and completion tokens, g: the rest is not needed
+                    v = value.split(b",", 4)
+                    parts.append(
+                        (tenant, model, provider, currency, lid, month, int(v[0]), int(v[1]), int(v[2]), int(v[3]))
+                    )
+        return parts
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
         """The organisation's gateway tokens of each audited (month, model): every tenant's, pipelined."""
