@@ -282,3 +282,28 @@ def test_supplier_water_is_apportioned_and_daily_rows_draw_the_chart() -> None:
         (f"{MONTH}-02", 2.0),
         (f"{MONTH}-03", 3.0),
     ]
+
+
+def test_supplier_water_of_a_line_is_unknown_once_one_of_its_months_has_none() -> None:
+    """Two audited months, water in one only: the line's supplier water would be partial, so the line keeps
+    its live water estimate (and its boundary); a line audited only in the month with water gets the supplier's."""
+    from meters.audited import AuditedImport, ImportedFigure
+
+    def month_of(month: str, water: float | None) -> AuditedImport:
+        figure = ImportedFigure(kg_co2e=1.0, model=GPT, m3_water=water, tokens=None)
+        return AuditedImport(month, "Scaleway", 1, "2026-12-01T00:00:00Z", (figure,), "location")
+
+    rows = [
+        usage("2026-10", "t-a", GPT, counters(100, 0, 1.0, water_ml=4.0)),
+        usage("2026-11", "t-a", GPT, counters(300, 0, 1.0, water_ml=5.0)),
+        usage("2026-10", "t-b", GPT, counters(100, 0, 1.0, water_ml=6.0)),
+    ]
+    for order in ((0.001, None), (None, 0.001)):
+        audited = [month_of("2026-10", order[0]), month_of("2026-11", order[1])]
+        built = report(period="2026", usage=rows, audited=audited)
+        water = {line.tenant: (line.water_ml, line.water_boundary) for line in built.lines}
+        live = (pytest.approx(9.0), ENERGY.water_boundary)
+        if order[0] is None:
+            assert water == {"t-a": live, "t-b": (pytest.approx(6.0), ENERGY.water_boundary)}
+        else:  # October: 1,000 mL over 100 + 100 tokens
+            assert water == {"t-a": live, "t-b": (pytest.approx(500.0), "supplier")}

@@ -108,9 +108,10 @@ def _lines(
         water_boundary = label.water_boundary
         audited_months: tuple[str, ...] = ()
         if label.method == AUDITED_APPORTIONED:
-            grams = shares.micrograms.get(key, 0) / 1e6
+            found = shares.per_line.get(key)
+            grams = found[0] / 1e6 if found else 0.0
             low = high = grams
-            supplier_water = shares.water_ml.get(key)
+            supplier_water = found[1] if found else None
             if supplier_water is not None:  # the supplier's water, else the live estimate's
                 water, water_known = supplier_water, requests
             else:

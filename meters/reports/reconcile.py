@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from meters.reports.apportion import token_shares
 from meters.reports.audited_months import MonthInForce
@@ -19,9 +20,9 @@ from meters.reports.tally import LineKey, ModelMonth, TagKey, TagTally, UsageTal
 
 @dataclass
 class Shares:
-    micrograms: dict[LineKey, int] = field(default_factory=dict)
-    water_ml: dict[LineKey, float | None] = field(default_factory=dict)
-    """None once any of the line's audited months has no water figure."""
+    per_line: dict[LineKey, list[Any]] = field(default_factory=dict)
+    """[micrograms, water mL] of each line's audited months; the water None once any of those months has no
+    water figure."""
     reconciliation: list[ReconciliationLine] = field(default_factory=list)
     outside_ug: int = 0
 
@@ -71,7 +72,7 @@ def apportion_usage(
         label = labels[key[4]]
         return key[0], key[1], key[2], key[3], label.source, label.datacentre or ""
 
-    micrograms, water_ml = shares.micrograms, shares.water_ml
+    per_line = shares.per_line
     for model_month in targets:
         month, model = model_month
         figure = months[month].by_model[model]
@@ -79,15 +80,15 @@ def apportion_usage(
         parts = tally.audited_parts.get(model_month, {})
         gateway = _scope_tokens(model_month, tally, org_tokens)
         split = token_shares(figure.micrograms, parts, gateway, figure.tokens, order)
-        for key, part in zip(split.keys, split.parts, strict=True):
-            micrograms[key] = micrograms.get(key, 0) + part
-        if figure.water_ml is None:
-            water_ml.update(dict.fromkeys(split.keys))
-        elif parts:  # no gateway traffic of that model-month: no part to give water to
-            per_token = figure.water_ml / max(gateway, figure.tokens or 0, 1)
-            for key, tokens in parts.items():
-                if key not in water_ml or water_ml[key] is not None:
-                    water_ml[key] = (water_ml.get(key) or 0.0) + tokens * per_token
+        per_token = None if figure.water_ml is None else figure.water_ml / max(gateway, figure.tokens or 0, 1)
+        for key, part, tokens in zip(split.keys, split.parts, parts.values(), strict=True):
+            acc = per_line.get(key)
+            if acc is None:
+                per_line[key] = [part, None if per_token is None else tokens * per_token]
+            else:
+                acc[0] += part
+                if acc[1] is not None:  # water stays unknown once a month has none
+                    acc[1] = None if per_token is None else acc[1] + tokens * per_token
         shares.outside_ug += split.outside
         estimated = tally.live_audited.get(model_month, 0.0)
         audited = sum(split.parts) / 1e6
