@@ -43,15 +43,16 @@ def _tags(tenants: int) -> list:
 
 def _imports(models: int, audited: int | None = None) -> list:
     """Every other model audited every month (or the first `audited` of those, then of the others: 50 audits
-    all of them), restated once, plus an unmapped SKU."""
+    all of them), restated once, plus an unmapped SKU; water as Scaleway gives it, for every figure."""
     result = []
     odd = list(range(1, models, 2))
     chosen = odd if audited is None else (odd + list(range(0, models, 2)))[:audited]
     for month in MONTHS:
-        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9) for m in chosen]
-        figures.append((None, 0.02, None))
+        figures = [(f"model-{m:02d}", 0.5 + m / 10, None if m % 4 else 10**9, 0.001 * m) for m in chosen]
+        figures.append((None, 0.02, None, 0.0001))
         result.append(audited_import(month, figures, version=1))
-        result.append(audited_import(month, [(f, kg * 0.9, t) for f, kg, t in figures if f], version=2))
+        restated = [(f, kg * 0.9, t, w) for f, kg, t, w in figures if f]
+        result.append(audited_import(month, restated, version=2))
     return result
 
 

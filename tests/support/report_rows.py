@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from meters.audited import AuditedImport, ImportedFigure
 from meters.reports.rows import CarbonLabel, Counters, TagRow, UsageRow
@@ -84,22 +85,23 @@ def tag(
 
 def audited_import(
     month: str,
-    figures: Sequence[tuple[str | None, float] | tuple[str | None, float, int | None]],
+    figures: Sequence[tuple[Any, ...]],
     version: int = 1,
     source: str = "Scaleway Environmental Footprint API, organization org-1",
     basis: str | None = "location",
 ) -> AuditedImport:
-    """figures: (model or None for an unattributed SKU, kg[, supplier tokens])."""
+    """figures: (model or None for an unattributed SKU, kg[, supplier tokens[, m3 water]])."""
     items = []
     for entry in figures:
         model, kg = entry[0], entry[1]
         tokens = entry[2] if len(entry) > 2 else None
+        water = entry[3] if len(entry) > 3 else None
         sku = (
             None
             if model is not None
             else f"/ai/generative_apis/consumption/mystery-{len(items)}_output_tokens/fr-par"
         )
-        items.append(ImportedFigure(kg_co2e=kg, model=model, sku=sku, tokens=tokens, m3_water=None))
+        items.append(ImportedFigure(kg_co2e=kg, model=model, sku=sku, tokens=tokens, m3_water=water))
     return AuditedImport(month, source, version, f"2026-11-0{version}T10:00:00Z", tuple(items), basis)
 
 

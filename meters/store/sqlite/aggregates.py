@@ -120,22 +120,25 @@ class SqliteAggregates(ReportAggregates):
                 span,
             ).fetchall()
         result = StoreRows(labels, NANO, summed)
-        models = len({row[1] for row in summed})
-        if audited and sums and year is not None and len(audited) * 5 >= len(months) * models * 4:
+        models = {row[1] for row in summed}
+        if audited and sums and year is not None and len(audited) * 5 >= len(months) * len(models) * 4:
             # At least 4/5 of the year audited, under one source: each line's audited months summed (the
             # year's line less its other months, read monthly), and only tokens and live g of each audited
             # month (with fewer audited months, reading the live ones whole costs more than it saves).
-            live = conn.execute(
-                f"SELECT {_FULL} FROM usage_month u WHERE +{where} AND NOT {_AUDITED}",  # + : a scan (by
-                # tenant), not the month index: its look-up per row cost 2.5 s for 600k rows
-                span,
-            ).fetchall()
+            # `+month`: a scan (by tenant), not the month index, whose look-up per row cost 2.5 s for 600k.
+            if audited.issuperset((month, model) for month in months for model in models):
+                live = []  # every month of every model audited: no row to pick
+                query = f"SELECT {_PART} FROM usage_month u WHERE +{where}", span
+            else:
+                live = conn.execute(
+                    f"SELECT {_FULL} FROM usage_month u WHERE +{where} AND NOT {_AUDITED}", span
+                ).fetchall()
+                query = _audited_rows(_PART, tenant_id, len(audited), len(months) * len(models))
             result.lines = summed_lines(live)
             result.audited = audited_sums(less_audited(summed, live), min(audited)[0])
-            query = _audited_rows(_PART, tenant_id, len(audited), len(months) * models)
             result.audited_parts = conn.execute(*query).fetchall()
         elif audited:  # StoreRows' AuditedTuples, one per line and month
-            query = _audited_rows(_FULL, tenant_id, len(audited), len(months) * models)
+            query = _audited_rows(_FULL, tenant_id, len(audited), len(months) * len(models))
             rows = conn.execute(*query).fetchall()
             result.audited = rows
             if year is not None:
