@@ -155,7 +155,6 @@ class RedisAggregates(ReportAggregates):
         by_month: dict[str, set[str]] = {}  # months in order: each line's audited months are added in order
         for month, model in sorted(audited):
             by_month.setdefault(month, set()).add(model)
-        months = [f"{year}-{m:02d}" for m in range(1, 13)]
         decoded_lines: list[list[tuple[bytes, tuple[str, str, str, str]]]] = []
         for tenant, lines in zip(tenants, years, strict=True):
             decoded: list[tuple[bytes, tuple[str, str, str, str]]] = []
@@ -176,14 +175,12 @@ class RedisAggregates(ReportAggregates):
                 decoded.append((field, (model, provider, currency, lid)))
             decoded_lines.append(decoded)
         models = {parts[0] for decoded in decoded_lines for _, parts in decoded}
-        split = sums_ok and bool(audited) and len(audited) * 5 >= len(models) * 12 * 4
+        if sums_ok and audited and len(audited) * 5 >= len(models) * 12 * 4:
+            return await self._split_months(tenants, year, rows, by_month)
         wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
         for tenant, decoded in zip(tenants, decoded_lines, strict=True):
-            for month in months if split else by_month:
-                if split:
-                    chosen = decoded
-                else:
-                    chosen = [(field, parts) for field, parts in decoded if parts[0] in by_month[month]]
+            for month in by_month:
+                chosen = [(field, parts) for field, parts in decoded if parts[0] in by_month[month]]
                 if chosen:
                     wanted.append((tenant, month, [f for f, _ in chosen], [p for _, p in chosen]))
 
@@ -193,21 +190,41 @@ class RedisAggregates(ReportAggregates):
                     pipe.hmget(tenant_key(self.prefix, "ra", tenant, f"|{month}"), names)
                 return await pipe.execute()
 
-        parts: list[PartTuple] | None = [] if split else None
         if not wanted:
-            return parts
+            return None
         for (tenant, month, _, parts_list), values in zip(wanted, await self._conn.call(read), strict=True):
-            models_audited = by_month.get(month, ())
             for (model, provider, currency, lid), value in zip(parts_list, values, strict=True):
-                if value is None:
-                    continue
-                if parts is None or model not in models_audited:
+                if value is not None:
                     rows.append((tenant, model, provider, currency, lid, month, *_ints(value)))
-                else:  # requests, prompt and completion tokens, g: the rest is not needed
-                    v = value.split(b",", 4)
-                    parts.append(
-                        (tenant, model, provider, currency, lid, month, int(v[0]), int(v[1]), int(v[2]), int(v[3]))
-                    )
+        return None
+
+    async def _split_months(
+        self, tenants: list[str], year: str, rows: list[AuditedTuple], by_month: dict[str, set[str]]
+    ) -> list[PartTuple]:
+        """Every month's rows of the year (HGETALL: no field names to send): those of months not audited for
+        their model into `rows`, whole; of the audited ones, the PartTuples returned (requests, tokens, g)."""
+        months = tuple(f"{year}-{m:02d}" for m in range(1, 13))
+        replies = await self._hashes(tenants, months, ("ra",))
+        fields: dict[bytes, tuple[str, str, str, str]] = {}  # fields repeat month after month
+        parts: list[PartTuple] = []
+        i = 0
+        for tenant in tenants:
+            for month in months:
+                audited = by_month.get(month, ())
+                for field, value in replies[i].items():
+                    found = fields.get(field)
+                    if found is None:
+                        model, provider, currency, lid = field.decode().split("\t")
+                        found = fields[field] = (model, provider, currency, lid)
+                    model, provider, currency, lid = found
+                    if model in audited:  # requests, prompt and completion tokens, g: the rest is not needed
+                        v = value.split(b",", 4)
+                        parts.append(
+                            (tenant, model, provider, currency, lid, month, int(v[0]), int(v[1]), int(v[2]), int(v[3]))
+                        )
+                    else:
+                        rows.append((tenant, model, provider, currency, lid, month, *_ints(value)))
+                i += 1
         return parts
 
     async def _org_tokens(self, audited: frozenset[ModelMonth]) -> dict[ModelMonth, int]:
