@@ -61,6 +61,29 @@ async def test_done_without_a_space_and_usage_null_on_every_chunk(tmp_path: Path
     assert relayed[-1] == "data:[DONE]" and relayed[-2].startswith(": x-carbon ")
 
 
+async def test_usage_null_is_taken_out_in_every_form_and_nothing_else_is(tmp_path: Path) -> None:
+    """The relay cuts OpenAI's compact `"usage":null` out of the bytes; other spellings, a nested "usage" or a
+    text that says "usage":null are re-serialised or left as they are, never mangled."""
+    said = b'say \\"usage\\":null'  # in JSON: the text `say "usage":null`
+    chunks = [
+        b'data: {"usage":null,"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"}}]}',
+        b'data: {"object":"chat.completion.chunk","usage": null,"choices":[{"index":0,"delta":{"content":"b"}}]}',
+        b'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"c","usage":null}}],'
+        b'"usage":null}',
+        b'data: {"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"'
+        + said
+        + b'"}}],"usage":null}',
+        b'data: {"usage":null}',
+    ]
+    relayed = await stream(tmp_path, [c + b"\n\n" for c in chunks] + [USAGE_CHUNK + b"\n\n", b"data: [DONE]\n\n"])
+    objects = [orjson.loads(e[6:]) for e in relayed[:5]]
+    assert all("usage" not in o for o in objects)
+    deltas = [o["choices"][0]["delta"] if o.get("choices") else None for o in objects]
+    assert deltas[:3] == [{"content": "a"}, {"content": "b"}, {"content": "c", "usage": None}]
+    assert deltas[3] == {"content": 'say "usage":null'}
+    assert objects[4] == {}
+
+
 async def test_a_client_that_asks_for_usage_gets_carbon_in_the_usage_chunk(tmp_path: Path) -> None:
     chunks = [chunk("Hi") + b"\n\n", USAGE_CHUNK + b"\n\n", b"data: [DONE]\n\n"]
     relayed = await stream(tmp_path, chunks, stream_options={"include_usage": True})
