@@ -105,24 +105,14 @@ def tally_audited_sums(
     lines = tally.lines
     intern = tally.labels.id_of
     ids: dict[tuple[str, Any], tuple[int, str | None]] = {}  # (month, label key) -> (audited label id, water)
-    for tenant, model, provider, currency, lkey, date, req, pt, ct, g, gmin, gmax, en, enk, wa, wak, sp in rows:
+    for tenant, model, provider, currency, lkey, date, *amounts in rows:
         found = ids.get((date, lkey))
         if found is None:
             label = labels(lkey)
             found = ids[(date, lkey)] = (intern(audited_label(date[:7], label)), label.water_boundary)
         acc = lines[(tenant, model, provider, currency, found[0])]
-        acc[0] += req
-        acc[1] += pt
-        acc[2] += ct
-        acc[3] += g / scale
-        acc[4] += gmin / scale
-        acc[5] += gmax / scale
-        acc[6] += en / scale
-        acc[7] += enk
-        acc[8] += wa / scale
-        acc[9] += wak
-        acc[10] += sp / scale
-        if wak:
+        _add(acc, amounts, scale)
+        if amounts[9]:  # water known: the live estimates' water boundary
             acc[14] = found[1]
 
 
@@ -134,26 +124,7 @@ def tally_lines(
     accs = tally.lines
     intern = tally.labels.id_of
     ids: dict[Any, int] = {}
-    for (
-        tenant,
-        model,
-        provider,
-        currency,
-        lkey,
-        first,
-        last,
-        req,
-        pt,
-        ct,
-        g,
-        gmin,
-        gmax,
-        en,
-        enk,
-        wa,
-        wak,
-        sp,
-    ) in lines:
+    for tenant, model, provider, currency, lkey, first, last, *amounts in lines:
         lid = ids.get(lkey)
         if lid is None:
             lid = ids[lkey] = intern(labels(lkey))
@@ -163,17 +134,24 @@ def tally_lines(
             acc = accs[key] = [0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0, 0.0, 0, 0.0, first, last, None, None]
         else:
             acc[11], acc[12] = min(acc[11], first), max(acc[12], last)
-        acc[0] += req
-        acc[1] += pt
-        acc[2] += ct
-        acc[3] += g / scale
-        acc[4] += gmin / scale
-        acc[5] += gmax / scale
-        acc[6] += en / scale
-        acc[7] += enk
-        acc[8] += wa / scale
-        acc[9] += wak
-        acc[10] += sp / scale
+        _add(acc, amounts, scale)
+
+
+def _add(acc: list[Any], amounts: list[Any], scale: float) -> None:
+    """A row's amounts (rows.AMOUNTS, in its order) into a line's accumulator: counts as they are; g, Wh, mL
+    and spend divided by `scale`."""
+    req, pt, ct, g, gmin, gmax, en, enk, wa, wak, sp = amounts
+    acc[0] += req
+    acc[1] += pt
+    acc[2] += ct
+    acc[3] += g / scale
+    acc[4] += gmin / scale
+    acc[5] += gmax / scale
+    acc[6] += en / scale
+    acc[7] += enk
+    acc[8] += wa / scale
+    acc[9] += wak
+    acc[10] += sp / scale
 
 
 def tally_tag_tuples(
