@@ -77,11 +77,13 @@ class Router:
         self._observe(sent.runtime, str(status))
         message = f"upstream returned HTTP {status}"
         code: Any = None
+        param: Any = None
         try:
             error = orjson.loads(body).get("error")
             if isinstance(error, dict):
                 message = str(error.get("message") or message)
                 code = error.get("code")
+                param = error.get("param")
             elif isinstance(error, str):
                 message = error
         except (orjson.JSONDecodeError, AttributeError):
@@ -91,7 +93,9 @@ class Router:
             code = self.redact(_as_text(code))
         if status < 500:
             kind = "invalid_request_error" if status != 429 else "rate_limit_error"
-            return GatewayError(status, message, code=code, type=kind)
+            # The field the upstream named stays named (a client fixes its request by it).
+            named = None if param is None else self.redact(_as_text(param))
+            return GatewayError(status, message, code=code, param=named, type=kind)
         return GatewayError(502, f"upstream error: {message}", code="upstream_error")
 
     def _observe(self, runtime: ModelRuntime, code: str) -> None:
@@ -99,7 +103,8 @@ class Router:
 
 
 def _as_text(code: Any) -> str:
-    """An upstream's error `code` as the string OpenAI's shape has (some upstreams send numbers or objects)."""
+    """An upstream's error `code` or `param` as the string OpenAI's shape has (some upstreams send numbers or
+    objects)."""
     if isinstance(code, str):
         return code
     try:

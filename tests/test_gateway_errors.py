@@ -98,6 +98,7 @@ def test_upstream_4xx_is_passed_through_with_its_message(gateway: GatewayProcess
     got = error_of(response)
     assert got["message"] == "context too long for fake-model"
     assert got["code"] == "context_length_exceeded"
+    assert got["param"] == "messages"  # the field the upstream named
 
 
 def test_upstream_timeout_is_504(gateway: GatewayProcess) -> None:
