@@ -97,12 +97,35 @@ def estimate(runtime: ModelRuntime, usage: Usage, upstream_s: float) -> Estimate
 
 
 class Accounting:
-    def __init__(self, meter: Meter, telemetry: Telemetry, dead_letters: DeadLetters | None = None) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        telemetry: Telemetry,
+        dead_letters: DeadLetters | None = None,
+        *,
+        max_backlog: int = 100_000,
+    ) -> None:
         self._meter = meter
         self._telemetry = telemetry
         self._dead_letters = dead_letters
         self.writer = UsageWriter(meter.count_many, on_failed=self._uncountable)
+        self._max_backlog = max_backlog
         self._pending: set[asyncio.Task[None]] = set()
+
+    def check_backlog(self) -> None:
+        """Refuse new work (503 `usage_backlog`, retryable) while the usage writer holds `max_backlog` finished
+        requests: a store slower than the traffic must not fill memory with usage a crash would lose. Requests
+        already admitted, streams included, are still counted."""
+        backlog = self.writer.backlog
+        if backlog >= self._max_backlog:
+            raise GatewayError(
+                503,
+                f"The gateway is {backlog:,} requests' usage behind its store (gateway.max_usage_backlog: "
+                f"{self._max_backlog:,}); retry shortly.",
+                code="usage_backlog",
+                headers={"retry-after": "1"},
+                retryable=True,
+            )
 
     def _uncountable(self, reservation_id: str | None, record: UsageRecord, error: BaseException) -> None:
         """A record the store refused: kept for inspection, and what it held given back."""

@@ -116,7 +116,10 @@ class Gateway:
                 stream_max_duration_s=prepared.config.gateway.stream_max_duration_s,
             ),
             accounting=Accounting(
-                store.meter, telemetry, DeadLetters(Path(settings.state_dir or default_state_dir()))
+                store.meter,
+                telemetry,
+                DeadLetters(Path(settings.state_dir or default_state_dir())),
+                max_backlog=prepared.config.gateway.max_usage_backlog,
             ),
             client=prepared.client,
             spend_currency=spend,

@@ -27,7 +27,7 @@ TOP_LEVEL_KEYS = frozenset(
 )
 GATEWAY_KEYS = frozenset(
     {"max_body_bytes", "reserve_completion_tokens", "key_cache_ttl_s", "stream_max_duration_s", "body_timeout_s",
-     "allow_anonymous"}
+     "allow_anonymous", "max_usage_backlog"}
 )
 # The rest of `carbon:` is the engine's.
 GATEWAY_CARBON_KEYS = frozenset({"body", "stream_usage", "calibrate_from_audited", "audited_sku_patterns"})
@@ -50,6 +50,9 @@ class GatewaySettings:
     body_timeout_s: float = 30.0
     # Serve without keys on an address beyond loopback (`serve --allow-anonymous` says the same).
     allow_anonymous: bool = False
+    # New requests get a 503 `usage_backlog` while the usage writer holds this many finished requests' usage in
+    # memory (a store that falls behind must not fill the process with usage a crash would lose).
+    max_usage_backlog: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ def _parse_gateway(top: Block) -> GatewaySettings:
         ),
         allow_anonymous=block.boolean("allow_anonymous", False),
         body_timeout_s=block.number("body_timeout_s", default.body_timeout_s, low=0.1, high=3600, unit="seconds"),
+        max_usage_backlog=block.integer("max_usage_backlog", default.max_usage_backlog, low=1, high=100_000_000),
     )
 
 

@@ -84,6 +84,7 @@ async def transcriptions(request: Request) -> Response:
     principal: Principal | None = None
     runtime: ModelRuntime | None = None
     try:
+        gw.accounting.check_backlog()
         principal = await gw.access.authenticate(request)
         form = parse_form(
             await read_body(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s),

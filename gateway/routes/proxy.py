@@ -41,6 +41,7 @@ async def proxy(request: Request, endpoint: Endpoint) -> Response:
     principal: Principal | None = None
     runtime: ModelRuntime | None = None
     try:
+        gw.accounting.check_backlog()
         principal = await gw.access.authenticate(request)
         payload = await read_json_object(request, gw.config.gateway.max_body_bytes, gw.config.gateway.body_timeout_s)
         validate(endpoint, payload)
