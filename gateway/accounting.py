@@ -142,9 +142,9 @@ class Accounting:
         self.writer.start()
 
     async def close(self) -> None:
+        await self.writer.close()  # its last batches may hand records to `_uncountable`: their releases next
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        await self.writer.close()
 
     def finish(
         self,

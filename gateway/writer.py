@@ -33,7 +33,8 @@ class UsageWriter:
     One bad record never drops the others: a batch the store refuses (for anything but an outage) is
     written again one record at a time (counting is idempotent on the request id, so what the first
     attempt counted is not counted twice), and a record that still fails goes to `on_failed` (the
-    gateway keeps it in its dead-letter file and releases what it held), named in the log.
+    gateway keeps it in its dead-letter file and releases what it held), named in the log. So do the
+    records of a batch the store is still unavailable for at shutdown.
     """
 
     def __init__(
@@ -114,6 +115,8 @@ class UsageWriter:
                     log.error(
                         "store unavailable at shutdown: %d usage record(s) not counted: %s", len(batch), exc
                     )
+                    for reservation_id, record in batch:  # kept on disk (dead letters), never just dropped
+                        self._failed(reservation_id, record, exc)
                     return
                 log.warning("store unavailable, retrying %d usage record(s) in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
@@ -124,12 +127,14 @@ class UsageWriter:
 
     async def _isolate(self, batch: list[CountItem], exc: Exception) -> None:
         if len(batch) == 1:
-            reservation_id, record = batch[0]
-            if self._on_failed is None:
-                log.error("usage record %s could not be written: %r", record.request_id, exc)
-            else:
-                self._on_failed(reservation_id, record, exc)
+            self._failed(*batch[0], exc)
             return
         log.warning("a batch of %d usage records failed (%r): writing them one by one", len(batch), exc)
         for item in batch:
             await self._write([item])
+
+    def _failed(self, reservation_id: str | None, record: UsageRecord, exc: BaseException) -> None:
+        if self._on_failed is None:
+            log.error("usage record %s could not be written: %r", record.request_id, exc)
+        else:
+            self._on_failed(reservation_id, record, exc)
