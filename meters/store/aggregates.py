@@ -127,18 +127,25 @@ def less_audited(lines: Iterable[LineTuple], audited: Iterable[AuditedTuple]) ->
     return result
 
 
-def summed_lines(rows: Iterable[AuditedTuple]) -> list[LineTuple]:
-    """Monthly rows (AuditedTuples) summed per line, with each line's first and last month."""
+def sums_pay(audited: frozenset[ModelMonth], months: int, models: Iterable[str]) -> bool:
+    """Whether a store should hand each line's audited months summed (StoreRows.audited_parts): when at least
+    4/5 of the period's (month, model) pairs are audited. With fewer, reading the live months whole costs more
+    than summing saves (SQLite, 25 of 50 models audited: 1.87 s of look-ups against 0.9 s)."""
+    return bool(audited) and len(audited) * 5 >= months * len(set(models)) * 4
+
+
+def summed_form(
+    year_lines: Iterable[LineTuple], live: Iterable[AuditedTuple], audited: frozenset[ModelMonth]
+) -> tuple[list[LineTuple], list[AuditedTuple]]:
+    """(lines, audited sums) of StoreRows' summed form: the live months' rows summed per line, and each year
+    line less those rows, as an AuditedTuple dated one audited month (the audited months share one import
+    source and basis, so any of them labels the sums alike)."""
+    live = list(live)
     sums = LineSums()
-    for row in rows:
+    for row in live:
         sums.add(row[0], row[1], row[2], row[3], row[4], row[5], row[5], row[6:])
-    return sums.lines()
-
-
-def audited_sums(lines: Iterable[LineTuple], month: str) -> list[AuditedTuple]:
-    """Lines' sums over audited months that share one import source and basis, as AuditedTuples dated one
-    of those months (`month`): StoreRows.audited beside its audited_parts."""
-    return [(*line[:5], month, *line[7:]) for line in lines]
+    month = min(audited)[0]
+    return sums.lines(), [(*line[:5], month, *line[7:]) for line in less_audited(year_lines, live)]
 
 
 def whole_year(months: tuple[str, ...]) -> str | None:

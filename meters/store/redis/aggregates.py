@@ -18,9 +18,9 @@ from meters.store.aggregates import (
     LabelBook,
     LineSums,
     ModelMonth,
-    audited_sums,
     less_audited,
-    summed_lines,
+    summed_form,
+    sums_pay,
     whole_year,
 )
 from meters.store.audited_codec import decode, encode, newest_first, stamp
@@ -123,8 +123,8 @@ class RedisAggregates(ReportAggregates):
                 for day, grams in daily.items():
                     days[day] = days.get(day, 0) + int(grams)
         if audited_parts is not None:  # rows: the live months of lines; their audited months summed, parts apart
-            result = StoreRows(labels, NANO, summed_lines(rows), audited_parts=audited_parts)
-            result.audited = audited_sums(less_audited(line_sums.lines(), rows), min(audited)[0])
+            result = StoreRows(labels, NANO, audited_parts=audited_parts)
+            result.lines, result.audited = summed_form(line_sums.lines(), rows, audited)
         else:
             result = StoreRows(
                 labels, NANO, less_audited(line_sums.lines(), rows) if year is not None else line_sums.lines()
@@ -147,9 +147,9 @@ class RedisAggregates(ReportAggregates):
         sums_ok: bool,
     ) -> list[PartTuple] | None:
         """A year's lines (`ry`) into `sums`, and the audited months' rows of those lines (HMGET of just their
-        fields) into `rows`: `less_audited` then takes the audited months off the year's lines. When at least
-        4/5 of the lines' (model, month) pairs are audited and `sums_ok` (one import source and basis), the
-        other months' rows go into `rows` instead and the audited months' come back as PartTuples (their
+        fields) into `rows`: `less_audited` then takes the audited months off the year's lines. When summing
+        pays (`sums_pay`) and `sums_ok` (one import source and basis), the other months' rows go into `rows`
+        instead and the audited months' come back as PartTuples (their
         tokens and live g: the rest of each line's audited months is the year's line less `rows`)."""
         years = await self._hashes(tenants, (year,), ("ry",))
         by_month: dict[str, set[str]] = {}  # months in order: each line's audited months are added in order
@@ -174,8 +174,8 @@ class RedisAggregates(ReportAggregates):
                 )
                 decoded.append((field, (model, provider, currency, lid)))
             decoded_lines.append(decoded)
-        models = {parts[0] for decoded in decoded_lines for _, parts in decoded}
-        if sums_ok and audited and len(audited) * 5 >= len(models) * 12 * 4:
+        models = (parts[0] for decoded in decoded_lines for _, parts in decoded)
+        if sums_ok and sums_pay(audited, 12, models):
             return await self._split_months(tenants, year, rows, by_month)
         wanted: list[tuple[str, str, list[bytes], list[tuple[str, str, str, str]]]] = []
         for tenant, decoded in zip(tenants, decoded_lines, strict=True):

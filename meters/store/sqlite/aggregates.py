@@ -16,9 +16,9 @@ from meters.reports.rows import DailyRow, StoreRows
 from meters.store.aggregates import (
     LabelBook,
     ModelMonth,
-    audited_sums,
     less_audited,
-    summed_lines,
+    summed_form,
+    sums_pay,
     whole_year,
 )
 from meters.store.audited_codec import decode, encode, newest_first, stamp
@@ -121,10 +121,9 @@ class SqliteAggregates(ReportAggregates):
             ).fetchall()
         result = StoreRows(labels, NANO, summed)
         models = {row[1] for row in summed}
-        if audited and sums and year is not None and len(audited) * 5 >= len(months) * len(models) * 4:
-            # At least 4/5 of the year audited, under one source: each line's audited months summed (the
-            # year's line less its other months, read monthly), and only tokens and live g of each audited
-            # month (with fewer audited months, reading the live ones whole costs more than it saves).
+        if sums and year is not None and sums_pay(audited, len(months), models):
+            # Each line's audited months summed (the year's line less its other months, read monthly), and
+            # only tokens and live g of each audited month.
             # `+month`: a scan (by tenant), not the month index, whose look-up per row cost 2.5 s for 600k.
             if audited.issuperset((month, model) for month in months for model in models):
                 live = []  # every month of every model audited: no row to pick
@@ -134,8 +133,7 @@ class SqliteAggregates(ReportAggregates):
                     f"SELECT {_FULL} FROM usage_month u WHERE +{where} AND NOT {_AUDITED}", span
                 ).fetchall()
                 query = _audited_rows(_PART, tenant_id, len(audited), len(months) * len(models))
-            result.lines = summed_lines(live)
-            result.audited = audited_sums(less_audited(summed, live), min(audited)[0])
+            result.lines, result.audited = summed_form(summed, live, audited)
             result.audited_parts = conn.execute(*query).fetchall()
         elif audited:  # StoreRows' AuditedTuples, one per line and month
             query = _audited_rows(_FULL, tenant_id, len(audited), len(months) * len(models))
