@@ -93,6 +93,9 @@ def _parse_entry(name: str, entry: Block) -> ModelEntry:
     if not isinstance(model, str) or not model.strip():
         raise params.fail("model", "must be a non-empty string")
     key = params.secret("api_key")
+    if key.value is not None and not (key.value.isascii() and key.value.isprintable()):
+        where = f" (from the environment variable {key.var}: a stray newline?)" if key.var else ""
+        raise params.fail("api_key", f"must be printable ASCII, without line breaks or control characters{where}")
     carbon = entry.get("carbon")
     if carbon is not None and not isinstance(carbon, Mapping):
         raise entry.fail("carbon", "must be a mapping")

@@ -97,9 +97,15 @@ class Block:
         value = resolve_secret(self.raw.get(name)).value
         if value is None and name not in self.raw:
             return None
-        if not value or not value.startswith(("http://", "https://")):
+        if not value or not value.startswith(("http://", "https://")) or not _url_text(value):
             raise self.fail(name, f"must be an http(s) URL, got {self.raw.get(name)!r}")
         return value.rstrip("/")
+
+
+def _url_text(value: str) -> bool:
+    """Printable ASCII without spaces, with a host after the scheme."""
+    host = value.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    return value.isascii() and value.isprintable() and " " not in value and bool(host) and not host.startswith(":")
 
 
 def _range(low: int | None, high: int | None) -> str:
