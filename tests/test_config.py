@@ -25,6 +25,12 @@ GOOD_MODEL = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_ba
         ({"model_list": [{"model_name": "m", "litellm_params": {}}]}, "model_list[0] (m).litellm_params.model", "non-empty"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_base": "ftp://x"}}]},
          "model_list[0] (m).litellm_params.api_base", "http(s) URL"),
+        ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_base": "https://ex ample.com/v1"}}]},
+         "model_list[0] (m).litellm_params.api_base", "http(s) URL"),
+        ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_base": "https:///v1"}}]},
+         "model_list[0] (m).litellm_params.api_base", "http(s) URL"),
+        ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_key": "sk-1\r\nx-evil: 1"}}]},
+         "model_list[0] (m).litellm_params.api_key", "without line breaks"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "timeout": -1}}]},
          "model_list[0] (m).litellm_params.timeout", "positive number"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "max_retries": 99}}]},
@@ -54,6 +60,15 @@ def test_env_secrets_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
         "model": "openai/x", "api_key": "os.environ/MY_UPSTREAM_KEY"}}]}, "x.yaml")  # fmt: skip
     assert config.models[0].api_key == "s3cret"
     assert config.models[0].api_key_env == "MY_UPSTREAM_KEY"
+
+
+def test_env_secret_with_a_stray_newline_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_UPSTREAM_KEY", "s3cret\n")  # `echo` into a secrets file, then exported
+    with pytest.raises(ConfigError, match="MY_UPSTREAM_KEY: a stray newline") as info:
+        parse_config({"model_list": [{"model_name": "m", "litellm_params": {
+            "model": "openai/x", "api_key": "os.environ/MY_UPSTREAM_KEY"}}]}, "x.yaml")  # fmt: skip
+    assert info.value.key == "model_list[0] (m).litellm_params.api_key"
+    assert "s3cret" not in str(info.value)
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
