@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway import heap
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
@@ -72,10 +73,14 @@ class GatewayApp(Starlette):
 
 
 def create_app(
-    config: GatewayConfig | str | Path | None = None, routes: Mapping[str, Route] | None = None
+    config: GatewayConfig | str | Path | None = None,
+    routes: Mapping[str, Route] | None = None,
+    *,
+    settle_heap: bool = False,
 ) -> Starlette:
     """The app for `config`; everything that can fail on a bad config fails here, before the server listens.
-    `routes` are the models' resolved routes (default: resolved now, or read from the `serve` parent)."""
+    `routes` are the models' resolved routes (default: resolved now, or read from the `serve` parent);
+    `settle_heap` (the serving process) freezes what start-up built out of the garbage collector's walks."""
     if not isinstance(config, GatewayConfig):
         config = load_config(config)
     prepared = prepare(config, routes)
@@ -86,6 +91,8 @@ def create_app(
         app.state.gateway = gw
         try:
             async with _side_services(prepared, gw), loop_lag.running():
+                if settle_heap:
+                    log.debug("start-up heap settled: %d objects frozen", heap.settle())
                 yield
         finally:
             await gw.close()
@@ -123,4 +130,4 @@ async def _side_services(prepared: Prepared, gw: Gateway) -> AsyncIterator[None]
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn workers (`gateway.app:app_from_env`)."""
-    return create_app(os.environ.get(CONFIG_ENV) or None)
+    return create_app(os.environ.get(CONFIG_ENV) or None, settle_heap=True)

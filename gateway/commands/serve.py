@@ -118,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         uvicorn.run("gateway.app:app_from_env", factory=True, workers=args.workers, **common)
         return 0
     try:
-        app = create_app(config)
+        app = create_app(config, settle_heap=True)
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return EXIT_INVALID
