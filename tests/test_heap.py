@@ -21,9 +21,11 @@ class Node:
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    threshold = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()  # the test process must not keep what it froze
+    gc.set_threshold(*threshold)
 
 
 def test_settle_collects_cycles_before_freezing(unfrozen: None) -> None:
@@ -39,6 +41,7 @@ def test_settle_collects_cycles_before_freezing(unfrozen: None) -> None:
     assert frozen == gc.get_freeze_count() > 1000
     assert not any(obj is kept for obj in gc.get_objects())  # out of the collector's walks, still alive
     assert kept.other is kept
+    assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
 
 
 async def test_only_the_serving_app_settles(unfrozen: None, tmp_path: Path) -> None:
