@@ -12,14 +12,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def spawn_fake_upstream(
-    port: int = 0, *, cpus: str | None = None, record_limit: int = 1000, timeout_s: float = 15.0
+    port: int = 0,
+    *,
+    cpus: str | None = None,
+    record_limit: int = 1000,
+    timeout_s: float = 15.0,
+    args: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[str], int]:
     """Start ``python -m tests.fakes.upstream`` and return (process, port) once it printed ``ready <port>``.
 
     ``cpus`` (e.g. ``"1"``) pins it with ``taskset -c`` when taskset exists. The caller terminates it.
     """
     command = [sys.executable, "-m", "tests.fakes.upstream", "--port", str(port)]
-    command += ["--record-limit", str(record_limit)]
+    command += ["--record-limit", str(record_limit), *args]
     if cpus is not None and shutil.which("taskset"):
         command = ["taskset", "-c", cpus, *command]
     env = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,8 +206,15 @@ class _Connection(asyncio.Protocol):
 class HttpServer:
     """Listens on ``host:port`` (0 = any free port) and serves every request with ``handler``."""
 
-    def __init__(self, handler: Callable[[Request], Plan], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        handler: Callable[[Request], Plan],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._handler = handler
+        self._tls = tls
         self._host = host
         self._requested_port = port
         self._server: asyncio.Server | None = None
@@ -225,6 +233,7 @@ class HttpServer:
             self._host,
             self._requested_port,
             backlog=1024,
+            ssl=self._tls,
         )
 
     async def stop(self) -> None:

@@ -45,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -89,15 +90,17 @@ class FakeUpstream:
         *,
         models: tuple[str, ...] = DEFAULT_MODELS,
         record_limit: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.scheme = "https" if tls else "http"
         self.models = models
         self.requests: list[RecordedRequest] = []
         self.record_limit = record_limit
         self._behaviour = NORMAL
         self._failures = FailureCounter()
         self._ids = itertools.count(1)
-        self._server = HttpServer(self.handle, host, port)
+        self._server = HttpServer(self.handle, host, port, tls)
 
     # lifecycle
     async def start(self) -> None:
@@ -119,7 +122,7 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{self.scheme}://{self.host}:{self.port}/v1"
 
     # steering
     def behave(
@@ -332,8 +335,15 @@ def behaviour_header(**fields: Any) -> dict[str, str]:
     return {BEHAVIOUR_HEADER: orjson.dumps(fields).decode()}
 
 
-async def _serve(host: str, port: int, record_limit: int) -> None:
-    upstream = FakeUpstream(host, port, record_limit=record_limit)
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server-side TLS context (tests/fakes/tls holds a self-signed pair for localhost)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def _serve(host: str, port: int, record_limit: int, tls: ssl.SSLContext | None = None) -> None:
+    upstream = FakeUpstream(host, port, record_limit=record_limit, tls=tls)
     await upstream.start()
     sys.stdout.write(f"ready {upstream.port}\n")
     sys.stdout.flush()
@@ -352,7 +362,10 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=0, help="0 = pick a free port (printed as 'ready <port>')"
     )
     parser.add_argument("--record-limit", type=int, default=1000, help="keep at most ~2x this many requests")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM) and --tls-key")
+    parser.add_argument("--tls-key")
     args = parser.parse_args(argv)
+    tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
         import uvloop  # part of uvicorn[standard]; the plain loop works too, just slower
 
@@ -360,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        runner(_serve(args.host, args.port, args.record_limit))
+        runner(_serve(args.host, args.port, args.record_limit, tls))
 
 
 if __name__ == "__main__":
