@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from meters.limits import Limits, Scope
@@ -58,7 +60,11 @@ async def exact_view(store: Store, scope_list=None):
     """What the backend itself says is left (used + held), through a reservation of nothing."""
     inner = store.meter.inner
     outcome = await inner.reserve(
-        "acme", key_id=None, model="small", amounts=Amounts(), scopes=scope_list if scope_list is not None else scopes()
+        "acme",
+        key_id=None,
+        model="small",
+        amounts=Amounts(),
+        scopes=scope_list if scope_list is not None else scopes(),
     )
     assert outcome.ok
     await inner.release(outcome.reservation)
@@ -94,7 +100,9 @@ async def test_settled_portions_count_once_and_the_lease_is_given_back(factory, 
     store = await leasing(factory, clock)
     outcomes = [await reserve(store) for _ in range(3)]
     records = [make_record("acme", gco2e=0.05, prompt_tokens=2, completion_tokens=3) for _ in outcomes]
-    counted = await store.meter.count_many([(o.reservation_id, r) for o, r in zip(outcomes, records, strict=True)])
+    counted = await store.meter.count_many(
+        [(o.reservation_id, r) for o, r in zip(outcomes, records, strict=True)]
+    )
     assert counted == [True, True, True]
     assert not await store.meter.settle(outcomes[0].reservation, records[0])  # idempotent: not taken twice
     await store.meter.drain()
@@ -195,9 +203,42 @@ async def test_a_used_up_lease_goes_with_its_last_request(factory, clock):
     for outcome in outcomes[:-1]:
         assert await store.meter.settle(outcome.reservation, make_record("acme", gco2e=0.1))
     assert await store.meter.outstanding_reservations("acme") == 1  # one request still running
-    await store.meter.release(outcomes[-1].reservation)  # its last request failed: nothing left, no extra call
+    await store.meter.release(
+        outcomes[-1].reservation
+    )  # its last request failed: nothing left, no extra call
     assert await store.meter.outstanding_reservations("acme") == 0
     view = await exact_view(store)
     assert view.requests_remaining == 1000 - 8 - 1
     assert view.tokens_remaining == 100_000 - 7 * 30
     assert view.gco2e_budget_remaining == pytest.approx(100.0 - 0.7)
+
+
+async def test_a_busy_keys_next_lease_is_asked_for_before_this_one_runs_out(factory, clock):
+    store = await leasing(factory, clock, lease_requests=256)
+    counting = CountingStore(store)
+    outcomes = [await reserve(store) for _ in range(104)]
+    # Leases double while they are used up within their life: 8, 16, 32, then 64 from the 57th request, whose
+    # 48th admission (a quarter left) asks for the next one.
+    await asyncio.sleep(0.05)  # the store answers while the current lease still admits
+    assert counting.calls == [8, 16, 32, 64, 64]
+    outcomes += [await reserve(store) for _ in range(16)]  # the 64-lease's last requests
+    nxt = asyncio.ensure_future(reserve(store))
+    await asyncio.sleep(0)
+    assert nxt.done(), "the request after a used-up lease waited for the store"
+    outcomes.append(nxt.result())
+    assert counting.calls == [8, 16, 32, 64, 64]  # admitted from the lease asked for ahead
+    assert all(o.ok for o in outcomes)
+    rows = [split_portion(o.reservation_id)[0] for o in outcomes]
+    assert len(set(rows[56:120])) == 1 and rows[120] != rows[119]
+    # Exact throughout: each request's headers fall by one request's worth, across the change of lease.
+    assert [o.snapshot.requests_remaining for o in outcomes] == list(range(999, 999 - 121, -1))
+    records = [make_record("acme", gco2e=0.1, prompt_tokens=4, completion_tokens=6) for _ in outcomes]
+    counted = await store.meter.count_many(
+        [(o.reservation_id, r) for o, r in zip(outcomes, records, strict=True)]
+    )
+    assert counted == [True] * 121
+    await store.meter.drain()  # gives back the current lease's rest and the one asked for ahead, if any
+    assert await store.meter.outstanding_reservations("acme") == 0
+    view = await exact_view(store)
+    assert view.requests_remaining == 1000 - 121 - 1  # the view's own reservation counts as a request
+    assert view.tokens_remaining == 100_000 - 121 * 10

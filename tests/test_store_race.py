@@ -36,7 +36,14 @@ CRASH_TTL_S = 0.5
 
 
 async def _run_worker(
-    backend: str, redis_url: str | None, prefix: str, state_dir: str, seed: int, lease_requests: int
+    backend: str,
+    redis_url: str | None,
+    prefix: str,
+    state_dir: str,
+    seed: int,
+    lease_requests: int,
+    budget_g: float = BUDGET_G,
+    cycles: int = CYCLES_PER_PROCESS,
 ) -> dict:
     rng = random.Random(seed)
     store = await open_store(
@@ -45,7 +52,7 @@ async def _run_worker(
         state_dir=state_dir,
         lease_requests=lease_requests,
     )
-    scopes = [Scope("t:race", Limits.from_config({"gco2e_per_month": BUDGET_G}, "race"))]
+    scopes = [Scope("t:race", Limits.from_config({"gco2e_per_month": budget_g}, "race"))]
     stats = dict.fromkeys(
         ("admitted", "blocked", "settled", "released", "crashed", "degraded", "settled_nano"), 0
     )
@@ -79,14 +86,16 @@ async def _run_worker(
         else:
             stats["crashed"] += 1  # never settled nor released: must expire
 
-    await asyncio.gather(*(cycle() for _ in range(CYCLES_PER_PROCESS)))
+    await asyncio.gather(*(cycle() for _ in range(cycles)))
     await store.close()
     return stats
 
 
-def race_worker(backend, redis_url, prefix, state_dir, seed, lease_requests, barrier, results) -> None:
+def race_worker(
+    backend, redis_url, prefix, state_dir, seed, lease_requests, barrier, results, *extra
+) -> None:
     barrier.wait()  # start together so the processes really overlap
-    results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed, lease_requests)))
+    results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed, lease_requests, *extra)))
 
 
 # With leases (16 requests' worth at most) each process admits most requests from memory; a
@@ -151,3 +160,76 @@ async def test_concurrent_tasks_in_one_process_are_exact(factory, lease_requests
         await store.meter.drain()
     assert await store.meter.outstanding_reservations("tasks") == 0
     assert Path(factory.state_dir).exists()
+
+
+# Leases of up to 256 requests' worth and a budget of ~1,200 requests: busy keys' leases grow past
+# leasing.PREFETCH_SIZE, so each process asks for its next lease while the current one still admits, racing
+# the others and the budget with two leases held at times.
+AHEAD_BUDGET_G = 120.0
+AHEAD_CYCLES = 700
+
+
+async def test_processes_racing_with_leases_asked_ahead_stay_exact(factory):
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
+    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
+    processes = [
+        ctx.Process(
+            target=race_worker, args=(*args, seed, 256, barrier, results, AHEAD_BUDGET_G, AHEAD_CYCLES)
+        )
+        for seed in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    stats = [await asyncio.to_thread(results.get, True, 120) for _ in processes]
+    for process in processes:
+        await asyncio.to_thread(process.join, 30)
+        assert process.exitcode == 0
+
+    total = {key: sum(s[key] for s in stats) for key in stats[0]}
+    assert total["admitted"] + total["blocked"] == PROCESSES * AHEAD_CYCLES
+    assert total["degraded"] == 0 and total["blocked"] > 0 and total["crashed"] > 0
+    store = await factory.open()
+    usage = await store.reports.usage("race", month_of(time.time()))
+    assert to_nano(usage["totals"]["gco2e"]) == total["settled_nano"]
+    assert usage["totals"]["requests"] == total["settled"]
+    assert usage["totals"]["gco2e"] <= AHEAD_BUDGET_G + RESERVE_G
+    later = await factory.open(clock=lambda: time.time() + LEASE_TTL_S + 1)
+    assert await later.meter.outstanding_reservations("race") == 0
+
+
+async def test_concurrent_tasks_with_leases_asked_ahead_are_exact(factory):
+    store = await factory.open(lease_requests=256)
+    scopes = [
+        Scope("t:tasks", Limits.from_config({"gco2e_per_month": 10.0, "tokens_per_minute": 10**9}, "t"))
+    ]
+    admitted = 0
+    big_leases = 0
+    inner_reserve = store.meter.inner.reserve
+
+    async def counting(*args, **kwargs):
+        nonlocal big_leases
+        big_leases += kwargs.get("lease", 0) >= 64
+        return await inner_reserve(*args, **kwargs)
+
+    store.meter.inner.reserve = counting
+
+    async def one() -> None:
+        nonlocal admitted
+        await asyncio.sleep(0)
+        outcome = await store.meter.reserve(
+            "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
+        )
+        if outcome.ok:
+            admitted += 1
+            record = make_record(
+                "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
+            )
+            await store.meter.settle(outcome.reservation, record)
+
+    for _ in range(5):  # waves of 64 clients, as a busy worker sees them
+        await asyncio.gather(*(one() for _ in range(256)))
+    assert admitted == 1000  # exactly the budget: 10 g / 0.01 g
+    assert big_leases > 0  # leases reached leasing.PREFETCH_SIZE: from there the next is asked for ahead
+    await store.meter.drain()
+    assert await store.meter.outstanding_reservations("tasks") == 0

@@ -29,6 +29,7 @@ from meters.store.windows import from_nano, to_nano, windows_at
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 900.0  # a lease row outlives any request admitted from it (streams included)
+PREFETCH_SIZE = 64  # from this lease size on (a busy key), the next one is asked for ahead
 _FIRST_SIZE = 8
 _ZERO = Units(0, 0, 0)
 
@@ -64,6 +65,18 @@ class _Lease:
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
+@dataclass(slots=True, eq=False)
+class _Spare:
+    """A lease granted ahead of need, installed when the key's current lease ends (if still in its minute)."""
+
+    reservation: Reservation
+    snapshot: RateSnapshot
+    scopes: list[Scope]
+    unit: Units
+    minute: str
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
 class LeasingMeter(Meter):
     def __init__(
         self,
@@ -83,6 +96,7 @@ class LeasingMeter(Meter):
         self._sizes: dict[tuple[str, str | None, str], int] = {}
         self._acquiring: dict[tuple[str, str | None, str], asyncio.Future[None]] = {}
         self._refused_until: dict[tuple[str, str | None, str], float] = {}
+        self._spares: dict[tuple[str, str | None, str], _Spare] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # metering
@@ -106,7 +120,7 @@ class LeasingMeter(Meter):
             # The common case, first: a live lease with room for this request.
             now = self._clock()
             if _fit(current, unit, scopes, ttl_s, now) is _ADMIT:
-                return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
+                return self._admit(current, _Ask(tenant_id, key_id, model, amounts, scopes, ttl_s), unit, now)
         one = _Ask(tenant_id, key_id, model, amounts, scopes, ttl_s)
         if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
             return await self._alone(one, ttl_s, downgraded=downgraded, lease=lease)
@@ -116,13 +130,15 @@ class LeasingMeter(Meter):
             if current is not None:
                 fit = _fit(current, unit, scopes, ttl_s, now)
                 if fit is _ADMIT:
-                    return self._admit(current, tenant_id, key_id, model, amounts, unit, now)
+                    return self._admit(current, one, unit, now)
                 if fit is _ALONE:
                     return await self._alone(one, ttl_s)
                 self._retire(current)
             waiting = self._acquiring.get(key)
             if waiting is not None:
                 await asyncio.shield(waiting)
+                continue
+            if self._install_spare(key, now):
                 continue
             if self._refused_until.get(key, 0.0) > now:
                 return await self._alone(one, ttl_s)
@@ -200,32 +216,92 @@ class LeasingMeter(Meter):
         )
         self._leases[key] = lease
 
-    def _admit(
-        self,
-        lease: _Lease,
-        tenant_id: str,
-        key_id: str | None,
-        model: str,
-        amounts: Amounts,
-        unit: Units,
-        now: float,
-    ) -> ReserveOutcome:
+    def _admit(self, lease: _Lease, one: _Ask, unit: Units, now: float) -> ReserveOutcome:
         lease.requests_left -= 1
         lease.units_left = lease.units_left.minus(unit)
         reservation = Reservation(
             portion_id(lease.row_id, unit),
-            tenant_id,
+            one.tenant_id,
             lease.scope_ids,
-            amounts,
+            one.amounts,
             lease.row_expires_at,
-            model,
-            key_id,
+            one.model,
+            one.key_id,
             leased=True,
         )
         outcome = ReserveOutcome(True, reservation, snapshot=self._snapshot(lease, now))
         if not lease.requests_left:
             self._retire(lease)
+        elif lease.requests_left == lease.size // 4 and lease.size >= PREFETCH_SIZE:
+            self._prefetch(lease.key, one, unit, now)
         return outcome
+
+    # the next lease, asked for while the current one still admits
+
+    def _prefetch(self, key: tuple[str, str | None, str], one: _Ask, unit: Units, now: float) -> None:
+        """A busy key's next lease, asked for when a quarter of this one is left: the requests that arrive as it
+        runs out are admitted from the spare instead of all waiting for the store's answer. Requests that do run
+        out while it is asked for wait for it (it stands in `_acquiring`), as for any lease being acquired."""
+        if key in self._spares or key in self._acquiring or self._refused_until.get(key, 0.0) > now:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acquiring[key] = done
+        task = asyncio.get_running_loop().create_task(self._fetch_spare(key, one, unit, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_spare(
+        self, key: tuple[str, str | None, str], one: _Ask, unit: Units, done: asyncio.Future[None]
+    ) -> None:
+        size = self._sizes.get(key, _FIRST_SIZE)
+        try:
+            granted = await self._alone(one, max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S), lease=size)
+        except (
+            Exception
+        ) as exc:  # the store is unavailable or failed: the next lease is asked for when needed
+            log.warning("could not ask for a lease ahead of need: %r", exc)
+            return
+        finally:
+            if self._acquiring.get(key) is done:
+                del self._acquiring[key]
+            done.set_result(None)
+        reservation = granted.reservation
+        if not granted.ok:
+            self._refused_until[key] = self._clock() + self._lease_s
+        elif reservation is not None and not granted.degraded:
+            spare = _Spare(reservation, granted.snapshot, one.scopes, unit, windows_at(self._clock()).minute)
+            if reservation.requests < 2 or key in self._spares:
+                self._give_back(spare)
+                return
+            spare.timer = asyncio.get_running_loop().call_later(self._lease_s, self._expire_spare, key, spare)
+            self._spares[key] = spare
+
+    def _install_spare(self, key: tuple[str, str | None, str], now: float) -> bool:
+        """Make the key's spare its lease (True), unless there is none; one granted in an earlier minute (its
+        requests were counted in that minute) is given back instead."""
+        spare = self._spares.pop(key, None)
+        if spare is None:
+            return False
+        if spare.timer is not None:
+            spare.timer.cancel()
+        if spare.minute != windows_at(now).minute:
+            self._give_back(spare)
+            return False
+        self._install(key, spare.reservation, spare.scopes, spare.unit, spare.snapshot)
+        return True
+
+    def _expire_spare(self, key: tuple[str, str | None, str], spare: _Spare) -> None:
+        if self._spares.get(key) is spare:
+            del self._spares[key]
+            self._give_back(spare)
+
+    def _give_back(self, spare: _Spare) -> None:
+        requests = spare.reservation.requests
+        self._spawn(
+            self.inner.return_lease(
+                spare.reservation.reservation_id, requests, spare.unit.times(requests), spare.minute
+            )
+        )
 
     @staticmethod
     def _snapshot(lease: _Lease, now: float) -> RateSnapshot:
@@ -303,8 +379,11 @@ class LeasingMeter(Meter):
         """Give every lease back now and wait for it (on shutdown, and in tests)."""
         for lease in list(self._leases.values()):
             self._retire(lease)
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks or self._spares:
+            for key in list(self._spares):
+                self._expire_spare(key, self._spares[key])
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.inner.drain()
 
 
