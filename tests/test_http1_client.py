@@ -78,6 +78,15 @@ async def scripted(
         listener.close()
 
 
+@asynccontextmanager
+async def pooled(**options: float) -> AsyncIterator[Http1Client]:
+    client = Http1Client(**options)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s" % (
         len(body),
@@ -100,20 +109,16 @@ async def post(client: Http1Client, url: str, body: bytes = b"{}", **kw: float) 
 
 
 async def test_request_bytes_and_keep_alive_reuse() -> None:
-    async with scripted(respond=echo_ok) as server:
-        client = Http1Client()
-        try:
-            for i in range(3):
-                assert await post(client, server.url, b'{"n":%d}' % i) == (200, b'{"n":%d}' % i)
-            assert server.connections == 1
-            assert client.idle_count(server.url) == 1
-            head = server.requests[0].split(b"\r\n")
-            assert head[0] == b"POST /v1/chat/completions?x=1 HTTP/1.1"
-            port = server.url.split(":")[2].split("/")[0]
-            assert f"host: 127.0.0.1:{port}".encode() in head
-            assert b"content-type: application/json" in head and b"content-length: 7" in head
-        finally:
-            await client.close()
+    async with scripted(respond=echo_ok) as server, pooled() as client:
+        for i in range(3):
+            assert await post(client, server.url, b'{"n":%d}' % i) == (200, b'{"n":%d}' % i)
+        assert server.connections == 1
+        assert client.idle_count(server.url) == 1
+        head = server.requests[0].split(b"\r\n")
+        assert head[0] == b"POST /v1/chat/completions?x=1 HTTP/1.1"
+        port = server.url.split(":")[2].split("/")[0]
+        assert f"host: 127.0.0.1:{port}".encode() in head
+        assert b"content-type: application/json" in head and b"content-length: 7" in head
 
 
 async def test_concurrent_requests_open_one_connection_each_then_reuse() -> None:
@@ -121,16 +126,12 @@ async def test_concurrent_requests_open_one_connection_each_then_reuse() -> None
         await asyncio.sleep(0.05)
         return await echo_ok(writer, body, server)
 
-    async with scripted(respond=slow_ok) as server:
-        client = Http1Client()
-        try:
-            answers = await asyncio.gather(*[post(client, server.url, b"%d" % i) for i in range(8)])
-            assert answers == [(200, b"%d" % i) for i in range(8)]
-            assert server.connections == 8 and client.idle_count(server.url) == 8
-            await asyncio.gather(*[post(client, server.url) for _ in range(8)])
-            assert server.connections == 8
-        finally:
-            await client.close()
+    async with scripted(respond=slow_ok) as server, pooled() as client:
+        answers = await asyncio.gather(*[post(client, server.url, b"%d" % i) for i in range(8)])
+        assert answers == [(200, b"%d" % i) for i in range(8)]
+        assert server.connections == 8 and client.idle_count(server.url) == 8
+        await asyncio.gather(*[post(client, server.url) for _ in range(8)])
+        assert server.connections == 8
 
 
 async def test_chunked_answer_streamed_in_pieces() -> None:
@@ -148,20 +149,16 @@ async def test_chunked_answer_streamed_in_pieces() -> None:
         await writer.drain()
         return True
 
-    async with scripted(respond=chunked) as server:
-        client = Http1Client()
-        try:
-            response = await client.post(
-                server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
-            )
-            assert response.headers.get("Content-Type") == "text/event-stream"
-            got = [chunk async for chunk in response.chunks()]
-            assert got == pieces  # one piece per event: nothing held back
-            assert client.idle_count(server.url) == 1  # a stream read to its end gives its connection back
-            assert await post(client, server.url) == (200, b"data: one\n\ndata: two\n\ndata: [DONE]\n\n")
-            assert server.connections == 1
-        finally:
-            await client.close()
+    async with scripted(respond=chunked) as server, pooled() as client:
+        response = await client.post(
+            server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
+        )
+        assert response.headers.get("Content-Type") == "text/event-stream"
+        got = [chunk async for chunk in response.chunks()]
+        assert got == pieces  # one piece per event: nothing held back
+        assert client.idle_count(server.url) == 1  # a stream read to its end gives its connection back
+        assert await post(client, server.url) == (200, b"data: one\n\ndata: two\n\ndata: [DONE]\n\n")
+        assert server.connections == 1
 
 
 async def test_answer_delimited_by_the_end_of_the_connection() -> None:
@@ -174,15 +171,11 @@ async def test_answer_delimited_by_the_end_of_the_connection() -> None:
         await writer.drain()
         return False
 
-    async with scripted(respond=until_close) as server:
-        client = Http1Client()
-        try:
-            assert await post(client, server.url) == (200, b'{"part": 1, "part2": 2}')
-            assert client.idle_count(server.url) == 0
-            assert await post(client, server.url) == (200, b'{"part": 1, "part2": 2}')
-            assert server.connections == 2
-        finally:
-            await client.close()
+    async with scripted(respond=until_close) as server, pooled() as client:
+        assert await post(client, server.url) == (200, b'{"part": 1, "part2": 2}')
+        assert client.idle_count(server.url) == 0
+        assert await post(client, server.url) == (200, b'{"part": 1, "part2": 2}')
+        assert server.connections == 2
 
 
 async def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
@@ -193,15 +186,11 @@ async def test_connection_close_and_http_1_0_answers_are_not_reused() -> None:
         await writer.drain()
         return len(server.requests) > 1  # the 1.0 answer's connection stays open on the server's side
 
-    async with scripted(respond=closing) as server:
-        client = Http1Client()
-        try:
-            assert (await post(client, server.url))[0] == 200
-            assert (await post(client, server.url))[0] == 200
-            assert (await post(client, server.url))[0] == 200
-            assert server.connections == 3
-        finally:
-            await client.close()
+    async with scripted(respond=closing) as server, pooled() as client:
+        assert (await post(client, server.url))[0] == 200
+        assert (await post(client, server.url))[0] == 200
+        assert (await post(client, server.url))[0] == 200
+        assert server.connections == 3
 
 
 async def test_idle_connection_the_server_closed_is_not_reused() -> None:
@@ -210,72 +199,48 @@ async def test_idle_connection_the_server_closed_is_not_reused() -> None:
         await writer.drain()
         return False  # keep-alive announced, then closed (a server's idle timeout)
 
-    async with scripted(respond=once) as server:
-        client = Http1Client()
-        try:
-            assert (await post(client, server.url))[0] == 200
-            await asyncio.sleep(0.05)  # the close reaches the client
-            assert client.idle_count(server.url) == 0
-            assert (await post(client, server.url))[0] == 200
-            assert server.connections == 2
-        finally:
-            await client.close()
+    async with scripted(respond=once) as server, pooled() as client:
+        assert (await post(client, server.url))[0] == 200
+        await asyncio.sleep(0.05)  # the close reaches the client
+        assert client.idle_count(server.url) == 0
+        assert (await post(client, server.url))[0] == 200
+        assert server.connections == 2
 
 
 async def test_idle_connections_past_keepalive_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    async with scripted(respond=echo_ok) as server:
-        client = Http1Client(keepalive_s=0.05)
-        try:
+    async with scripted(respond=echo_ok) as server, pooled(keepalive_s=0.05) as client:
+        await post(client, server.url)
+        await asyncio.sleep(0.1)
+        await post(client, server.url)
+        assert server.connections == 2
+
+
+async def half_then_close(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
+    writer.write(ok(b'{"ok": true, "long": "xxxxxxxxxxxx"}')[:-10])
+    await writer.drain()
+    return False
+
+
+async def close_at_once(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
+    return False
+
+
+async def not_http(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
+    writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(1)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("respond", "error"),
+    [(half_then_close, Disconnected), (close_at_once, Disconnected), (not_http, ProtocolError)],
+    ids=["closed-mid-answer", "closed-before-answering", "not-http"],
+)
+async def test_broken_answers_are_transport_errors(respond: Callable, error: type[Exception]) -> None:
+    async with scripted(respond=respond) as server, pooled() as client:
+        with pytest.raises(error):
             await post(client, server.url)
-            await asyncio.sleep(0.1)
-            await post(client, server.url)
-            assert server.connections == 2
-        finally:
-            await client.close()
-
-
-async def test_upstream_closing_mid_answer_is_disconnected() -> None:
-    async def half(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
-        writer.write(ok(b'{"ok": true, "long": "xxxxxxxxxxxx"}')[:-10])
-        await writer.drain()
-        return False
-
-    async with scripted(respond=half) as server:
-        client = Http1Client()
-        try:
-            with pytest.raises(Disconnected):
-                await post(client, server.url)
-        finally:
-            await client.close()
-
-
-async def test_upstream_closing_before_any_answer_is_disconnected() -> None:
-    async def nothing(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
-        return False
-
-    async with scripted(respond=nothing) as server:
-        client = Http1Client()
-        try:
-            with pytest.raises(Disconnected):
-                await post(client, server.url)
-        finally:
-            await client.close()
-
-
-async def test_garbage_is_a_protocol_error() -> None:
-    async def garbage(writer: asyncio.StreamWriter, body: bytes, server: Server) -> bool:
-        writer.write(b"SSH-2.0-OpenSSH\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(1)
-        return False
-
-    async with scripted(respond=garbage) as server:
-        client = Http1Client()
-        try:
-            with pytest.raises(ProtocolError):
-                await post(client, server.url)
-        finally:
-            await client.close()
 
 
 async def test_read_timeout_counts_silence_while_waiting() -> None:
@@ -285,15 +250,11 @@ async def test_read_timeout_counts_silence_while_waiting() -> None:
         await asyncio.sleep(2)
         return False
 
-    async with scripted(respond=stall) as server:
-        client = Http1Client()
-        try:
-            started = time.monotonic()
-            with pytest.raises(ReadTimeout):
-                await post(client, server.url, read=0.3)
-            assert 0.25 < time.monotonic() - started < 1.5
-        finally:
-            await client.close()
+    async with scripted(respond=stall) as server, pooled() as client:
+        started = time.monotonic()
+        with pytest.raises(ReadTimeout):
+            await post(client, server.url, read=0.3)
+        assert 0.25 < time.monotonic() - started < 1.5
 
 
 async def test_a_slow_trickle_within_the_read_timeout_is_not_a_timeout() -> None:
@@ -305,22 +266,15 @@ async def test_a_slow_trickle_within_the_read_timeout_is_not_a_timeout() -> None
             await asyncio.sleep(0.1)
         return True
 
-    async with scripted(respond=trickle) as server:
-        client = Http1Client()
-        try:
-            status, body = await post(client, server.url, read=0.3)  # ~0.6 s in all, never 0.3 s silent
-            assert status == 200 and body == b'{"a": "xxxxxxxx"}'
-        finally:
-            await client.close()
+    async with scripted(respond=trickle) as server, pooled() as client:
+        status, body = await post(client, server.url, read=0.3)  # ~0.6 s in all, never 0.3 s silent
+        assert status == 200 and body == b'{"a": "xxxxxxxx"}'
 
 
 async def test_connect_refused_is_a_connect_error() -> None:
-    client = Http1Client()
-    try:
+    async with pooled() as client:
         with pytest.raises(ConnectError, match="ConnectionRefusedError"):
             await post(client, f"http://127.0.0.1:{free_port()}/v1/x")
-    finally:
-        await client.close()
 
 
 async def test_informational_answers_are_skipped() -> None:
@@ -331,14 +285,10 @@ async def test_informational_answers_are_skipped() -> None:
         await writer.drain()
         return True
 
-    async with scripted(respond=early_hints) as server:
-        client = Http1Client()
-        try:
-            response = await client.post(server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5)
-            assert response.status == 200 and "link" not in response.headers
-            assert await response.read() == b"[1]"
-        finally:
-            await client.close()
+    async with scripted(respond=early_hints) as server, pooled() as client:
+        response = await client.post(server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5)
+        assert response.status == 200 and "link" not in response.headers
+        assert await response.read() == b"[1]"
 
 
 async def test_headers_case_insensitive_and_repeated_ones_joined() -> None:
@@ -347,16 +297,12 @@ async def test_headers_case_insensitive_and_repeated_ones_joined() -> None:
         await writer.drain()
         return True
 
-    async with scripted(respond=cookies) as server:
-        client = Http1Client()
-        try:
-            response = await client.post(server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5)
-            await response.read()
-            assert response.headers["X-THING"] == "a, b"
-            assert response.headers.get("retry-after") == "3" and "Retry-After" in response.headers
-            assert response.headers.get("missing") is None
-        finally:
-            await client.close()
+    async with scripted(respond=cookies) as server, pooled() as client:
+        response = await client.post(server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5)
+        await response.read()
+        assert response.headers["X-THING"] == "a, b"
+        assert response.headers.get("retry-after") == "3" and "Retry-After" in response.headers
+        assert response.headers.get("missing") is None
 
 
 async def test_a_slow_reader_pauses_the_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -377,20 +323,16 @@ async def test_a_slow_reader_pauses_the_upstream(monkeypatch: pytest.MonkeyPatch
         await writer.drain()
         return True
 
-    async with scripted(respond=firehose) as server:
-        client = Http1Client()
-        try:
-            response = await client.post(
-                server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
-            )
-            chunks = response.chunks()
-            first = await anext(chunks)
-            await asyncio.sleep(0.3)  # the client's reader is slow: the upstream is held back by TCP
-            assert sent < 4 * 1024 * 1024, sent  # socket buffers, not the gateway's memory, hold the rest
-            received = len(first) + sum([len(chunk) async for chunk in chunks])
-            assert received == 400 * len(piece)
-        finally:
-            await client.close()
+    async with scripted(respond=firehose) as server, pooled() as client:
+        response = await client.post(
+            server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
+        )
+        chunks = response.chunks()
+        first = await anext(chunks)
+        await asyncio.sleep(0.3)  # the client's reader is slow: the upstream is held back by TCP
+        assert sent < 4 * 1024 * 1024, sent  # socket buffers, not the gateway's memory, hold the rest
+        received = len(first) + sum([len(chunk) async for chunk in chunks])
+        assert received == 400 * len(piece)
 
 
 async def test_abandoned_stream_closes_its_connection() -> None:
@@ -400,44 +342,33 @@ async def test_abandoned_stream_closes_its_connection() -> None:
         await asyncio.sleep(2)
         return True
 
-    async with scripted(respond=endless) as server:
-        client = Http1Client()
-        try:
-            response = await client.post(
-                server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
-            )
-            chunks = response.chunks()
-            assert await anext(chunks) == b"hello"
-            await chunks.aclose()
-            assert client.idle_count(server.url) == 0
-            response.close()
-        finally:
-            await client.close()
+    async with scripted(respond=endless) as server, pooled() as client:
+        response = await client.post(
+            server.url, b"{}", JSON, connect_timeout_s=2, read_timeout_s=5, stream=True
+        )
+        chunks = response.chunks()
+        assert await anext(chunks) == b"hello"
+        await chunks.aclose()
+        assert client.idle_count(server.url) == 0
+        response.close()
 
 
 async def test_https_with_the_default_trust_store(monkeypatch: pytest.MonkeyPatch) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(TLS / "localhost.pem", TLS / "localhost.key")
     async with scripted(respond=echo_ok, tls=context) as server:
-        untrusted = Http1Client()
-        try:
+        async with pooled() as untrusted:
             with pytest.raises(ConnectError, match="SSLCertVerificationError"):
                 await post(untrusted, server.url)
-        finally:
-            await untrusted.close()
         monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "localhost.pem"))  # as an operator trusts a private CA
-        client = Http1Client()
-        try:
+        async with pooled() as client:
             assert await post(client, server.url, b'{"tls":1}') == (200, b'{"tls":1}')
             assert await post(client, server.url) == (200, b"{}")
             assert server.connections == 1
-        finally:
-            await client.close()
 
 
 async def test_header_values_that_would_split_the_request_are_refused() -> None:
-    client = Http1Client()
-    try:
+    async with pooled() as client:
         with pytest.raises(ValueError, match="authorization"):
             await client.post(
                 "http://127.0.0.1:9/x",
@@ -446,5 +377,3 @@ async def test_header_values_that_would_split_the_request_are_refused() -> None:
                 connect_timeout_s=1,
                 read_timeout_s=1,
             )
-    finally:
-        await client.close()

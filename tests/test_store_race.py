@@ -98,15 +98,13 @@ def race_worker(
     results.put(asyncio.run(_run_worker(backend, redis_url, prefix, state_dir, seed, lease_requests, *extra)))
 
 
-# With leases (16 requests' worth at most) each process admits most requests from memory; a
-# "crashed" request's portion stays held until its process gives the lease back on close.
-@pytest.mark.parametrize("lease_requests", [0, 16], ids=["one-by-one", "leases"])
-async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease_requests):
+async def race(factory, lease_requests: int, *extra: float) -> dict[str, int]:
+    """PROCESSES worker processes racing the budget together; their stats summed."""
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
     args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
     processes = [
-        ctx.Process(target=race_worker, args=(*args, seed, lease_requests, barrier, results))
+        ctx.Process(target=race_worker, args=(*args, seed, lease_requests, barrier, results, *extra))
         for seed in range(PROCESSES)
     ]
     for process in processes:
@@ -115,8 +113,27 @@ async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease
     for process in processes:
         await asyncio.to_thread(process.join, 30)
         assert process.exitcode == 0
+    return {key: sum(s[key] for s in stats) for key in stats[0]}
 
-    total = {key: sum(s[key] for s in stats) for key in stats[0]}
+
+async def admit_and_settle(store, scopes: list[Scope]) -> bool:
+    """One request of the in-process races: reserved, and settled if admitted."""
+    outcome = await store.meter.reserve(
+        "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
+    )
+    if outcome.ok:
+        record = make_record(
+            "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
+        )
+        await store.meter.settle(outcome.reservation, record)
+    return outcome.ok
+
+
+# With leases (16 requests' worth at most) each process admits most requests from memory; a
+# "crashed" request's portion stays held until its process gives the lease back on close.
+@pytest.mark.parametrize("lease_requests", [0, 16], ids=["one-by-one", "leases"])
+async def test_processes_racing_a_budget_never_overspend_nor_leak(factory, lease_requests):
+    total = await race(factory, lease_requests)
     assert total["admitted"] + total["blocked"] == PROCESSES * CYCLES_PER_PROCESS
     assert total["degraded"] == 0
     assert total["blocked"] > 0 and total["settled"] > 0 and total["released"] > 0 and total["crashed"] > 0
@@ -140,21 +157,7 @@ async def test_concurrent_tasks_in_one_process_are_exact(factory, lease_requests
     clients = 64
     store = await factory.open(lease_requests=lease_requests)
     scopes = [Scope("t:tasks", Limits.from_config({"gco2e_per_month": 1.0, "tokens_per_minute": 10**9}, "t"))]
-    admitted = 0
-
-    async def one() -> None:
-        nonlocal admitted
-        outcome = await store.meter.reserve(
-            "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
-        )
-        if outcome.ok:
-            admitted += 1
-            record = make_record(
-                "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
-            )
-            await store.meter.settle(outcome.reservation, record)
-
-    await asyncio.gather(*(one() for _ in range(clients * 3)))
+    admitted = sum(await asyncio.gather(*(admit_and_settle(store, scopes) for _ in range(clients * 3))))
     assert admitted == 100  # exactly the budget: 1.0 g / 0.01 g
     if lease_requests:
         await store.meter.drain()
@@ -170,23 +173,7 @@ AHEAD_CYCLES = 700
 
 
 async def test_processes_racing_with_leases_asked_ahead_stay_exact(factory):
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(PROCESSES), ctx.Queue()
-    args = (factory.backend, factory.redis_url, factory.prefix, str(factory.state_dir))
-    processes = [
-        ctx.Process(
-            target=race_worker, args=(*args, seed, 256, barrier, results, AHEAD_BUDGET_G, AHEAD_CYCLES)
-        )
-        for seed in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    stats = [await asyncio.to_thread(results.get, True, 120) for _ in processes]
-    for process in processes:
-        await asyncio.to_thread(process.join, 30)
-        assert process.exitcode == 0
-
-    total = {key: sum(s[key] for s in stats) for key in stats[0]}
+    total = await race(factory, 256, AHEAD_BUDGET_G, AHEAD_CYCLES)
     assert total["admitted"] + total["blocked"] == PROCESSES * AHEAD_CYCLES
     assert total["degraded"] == 0 and total["blocked"] > 0 and total["crashed"] > 0
     store = await factory.open()
@@ -214,21 +201,8 @@ async def test_concurrent_tasks_with_leases_asked_ahead_are_exact(factory):
 
     store.meter.inner.reserve = counting
 
-    async def one() -> None:
-        nonlocal admitted
-        await asyncio.sleep(0)
-        outcome = await store.meter.reserve(
-            "tasks", key_id=None, model="m", amounts=Amounts(tokens=1, gco2e=0.01), scopes=scopes
-        )
-        if outcome.ok:
-            admitted += 1
-            record = make_record(
-                "tasks", timestamp=time.time(), model="m", gco2e=0.01, request_id=uuid.uuid4().hex
-            )
-            await store.meter.settle(outcome.reservation, record)
-
-    for _ in range(5):  # waves of 64 clients, as a busy worker sees them
-        await asyncio.gather(*(one() for _ in range(256)))
+    for _ in range(5):  # waves of 256 concurrent requests, as a busy worker sees them
+        admitted += sum(await asyncio.gather(*(admit_and_settle(store, scopes) for _ in range(256))))
     assert admitted == 1000  # exactly the budget: 10 g / 0.01 g
     assert big_leases > 0  # leases reached leasing.PREFETCH_SIZE: from there the next is asked for ahead
     await store.meter.drain()

@@ -218,16 +218,7 @@ class PassthroughUpstream:
 
 def _wrap(resp: Http1Response, deadline: float | None, total_timeout_s: float) -> UpstreamResponse:
     async def read() -> bytes:
-        try:
-            if deadline is None:
-                return await resp.read()
-            try:
-                with deadline_at(deadline):
-                    return await resp.read()
-            except TimeoutError:
-                raise _overall(total_timeout_s) from None
-        except WIRE_ERRORS as exc:
-            raise transport_failure(exc, "while sending its response") from None
+        return await _read_within(resp.read, deadline, total_timeout_s)
 
     async def chunks() -> AsyncIterator[bytes]:
         try:
@@ -242,14 +233,24 @@ def _wrap(resp: Http1Response, deadline: float | None, total_timeout_s: float) -
 def _wrap_aiohttp(resp: aiohttp.ClientResponse, deadline: float, total_timeout_s: float) -> UpstreamResponse:
     async def read() -> bytes:
         try:
-            try:
-                with deadline_at(deadline):
-                    return await resp.read()
-            except TimeoutError:
-                raise _overall(total_timeout_s) from None
-        except WIRE_ERRORS as exc:
-            raise transport_failure(exc, "while sending its response") from None
+            return await _read_within(resp.read, deadline, total_timeout_s)
         finally:
             resp.release()
 
     return UpstreamResponse(resp.status, resp.headers, read=read, close=resp.close)
+
+
+async def _read_within(
+    read: Callable[[], Awaitable[bytes]], deadline: float | None, total_timeout_s: float
+) -> bytes:
+    """The whole answer, by the call's deadline when it has one (a stream's has none); failures as the error tree."""
+    try:
+        if deadline is None:
+            return await read()
+        try:
+            with deadline_at(deadline):
+                return await read()
+        except TimeoutError:
+            raise _overall(total_timeout_s) from None
+    except WIRE_ERRORS as exc:
+        raise transport_failure(exc, "while sending its response") from None
