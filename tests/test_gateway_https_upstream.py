@@ -90,6 +90,8 @@ def test_an_untrusted_certificate_is_a_502_and_nothing_is_counted(
         )
         assert response.status_code == 502, response.text
         assert "ConnectError" in response.json()["error"]["message"]
+        assert "CERTIFICATE_VERIFY_FAILED" not in response.text  # the detail is the operator's, in the log:
+        assert "CERTIFICATE_VERIFY_FAILED" in gateway.log()
         time.sleep(0.3)  # past the usage writer's linger: nothing was served, nothing may be counted
         assert counted_now(gateway.url) == 0
 

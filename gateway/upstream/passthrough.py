@@ -8,6 +8,7 @@ Retries with backoff on connect errors, 429 and 5xx, before any byte reaches the
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -21,6 +22,8 @@ from gateway.multipart import Part
 from gateway.upstream.base import UpstreamResponse
 from gateway.upstream.http1 import Http1Client, Http1Response, TransportError
 from gateway.watchdog import deadline_at
+
+log = logging.getLogger("carbon_gateway.upstream")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 WIRE_ERRORS = (TimeoutError, aiohttp.ClientError, TransportError)
@@ -163,7 +166,9 @@ def _overall(total_timeout_s: float) -> UpstreamTimeout:
 
 
 def transport_failure(exc: BaseException, when: str) -> UpstreamError:
-    """A timeout is a 504, anything else on the wire a 502; both may fall back to another model."""
+    """A timeout is a 504, anything else on the wire a 502; both may fall back to another model. The client sees
+    the failure's kind; the log has its detail (a refused connection, an untrusted certificate...)."""
+    log.warning("upstream failure %s: %s: %s", when, type(exc).__name__, exc)
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamTimeout(when)
     return UpstreamUnreachable(f"{when}: {type(exc).__name__}")
