@@ -4,6 +4,8 @@ and the side-by-side table."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -81,8 +83,14 @@ def start_peers(
     """The Redis budgets-on gateway, Portkey and LiteLLM's proxy, each probed once before timing."""
     found: dict[str, Any] = {}
     _clear_redis()
+    pinned = _pin_redis()
+    print(
+        f"local Redis pinned to cpu(s) {pinned}"
+        if pinned
+        else "local Redis not pinned (not local, or not allowed)"
+    )
     headers = {"authorization": TENANT_HEADER.split(":", 1)[1].strip()}
-    found["limits-redis"] = {"probe_headers": []}
+    found["limits-redis"] = {"probe_headers": [], "redis_cpus": pinned}
     found["limits-redis"]["probe_headers"] = start_gateway(
         bench, upstream_port, cpus, headers, workdir, name="limits-redis", extra_config=BUDGETS_ON_REDIS
     )
@@ -114,6 +122,32 @@ def _clear_redis() -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def _pin_redis() -> str | None:
+    """Keep the local Redis off the servers' core, as the fake upstream and wrk are: on the side core this
+    script runs on (run_bench pinned it). Unpinned, Redis takes turns on the gateway's core and the Redis row
+    measures the two sharing it. Its affinity is restored when the run ends. The cores, or None (not local,
+    no permission)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    try:
+        pid = int(client.info("server")["process_id"])
+        before = os.sched_getaffinity(pid)
+        side = os.sched_getaffinity(0)
+        os.sched_setaffinity(pid, side)
+    except (OSError, KeyError, ValueError, redis.RedisError):
+        return None
+    finally:
+        client.close()
+    atexit.register(_restore_affinity, pid, before)
+    return ",".join(str(cpu) for cpu in sorted(side))
+
+
+def _restore_affinity(pid: int, cpus: set[int]) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(pid, cpus)
 
 
 def rss_after(bench: Any, requests: int, request_body: Callable[..., bytes]) -> dict[str, Any]:
