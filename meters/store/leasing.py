@@ -256,9 +256,7 @@ class LeasingMeter(Meter):
         size = self._sizes.get(key, _FIRST_SIZE)
         try:
             granted = await self._alone(one, max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S), lease=size)
-        except (
-            Exception
-        ) as exc:  # the store is unavailable or failed: the next lease is asked for when needed
+        except Exception as exc:  # the store failed: the next lease is asked for when it is needed
             log.warning("could not ask for a lease ahead of need: %r", exc)
             return
         finally:
