@@ -17,14 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from meters.limits import Scope
 from meters.store.interfaces import CountItem, Meter
+from meters.store.lease_state import ADMIT, ALONE, Ask, Lease, Spare, fit, snapshot_of
 from meters.store.portions import Units, portion_id
 from meters.store.values import Amounts, RateSnapshot, Reservation, ReserveOutcome, StoreUnavailable
-from meters.store.windows import from_nano, to_nano, windows_at
+from meters.store.windows import to_nano, windows_at
 
 log = logging.getLogger(__name__)
 
@@ -32,49 +32,6 @@ LEASE_TTL_S = 900.0  # a lease row outlives any request admitted from it (stream
 PREFETCH_SIZE = 64  # from this lease size on (a busy key), the next one is asked for ahead
 _FIRST_SIZE = 8
 _ZERO = Units(0, 0, 0)
-
-
-class _Ask(NamedTuple):
-    """One request's reservation, as asked."""
-
-    tenant_id: str
-    key_id: str | None
-    model: str
-    amounts: Amounts
-    scopes: list[Scope]
-    ttl_s: float
-
-
-@dataclass(slots=True, eq=False)
-class _Lease:
-    key: tuple[str, str | None, str]
-    row_id: str
-    scopes: list[Scope]
-    scope_ids: tuple[str, ...]
-    unit: Units  # the request the lease was sized on
-    size: int
-    requests_left: int
-    units_left: Units
-    snapshot: RateSnapshot  # at grant, with the whole lease held
-    minute: str
-    minute_end: float
-    ends_at: float
-    row_expires_at: float
-    started_at: float
-    retired: bool = False
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
-
-
-@dataclass(slots=True, eq=False)
-class _Spare:
-    """A lease granted ahead of need, installed when the key's current lease ends (if still in its minute)."""
-
-    reservation: Reservation
-    snapshot: RateSnapshot
-    scopes: list[Scope]
-    unit: Units
-    minute: str
-    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class LeasingMeter(Meter):
@@ -92,11 +49,11 @@ class LeasingMeter(Meter):
         self._max_size = lease_requests
         self._lease_s = lease_s
         self._clock = clock
-        self._leases: dict[tuple[str, str | None, str], _Lease] = {}
+        self._leases: dict[tuple[str, str | None, str], Lease] = {}
         self._sizes: dict[tuple[str, str | None, str], int] = {}
         self._acquiring: dict[tuple[str, str | None, str], asyncio.Future[None]] = {}
         self._refused_until: dict[tuple[str, str | None, str], float] = {}
-        self._spares: dict[tuple[str, str | None, str], _Spare] = {}
+        self._spares: dict[tuple[str, str | None, str], Spare] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # metering
@@ -119,19 +76,19 @@ class LeasingMeter(Meter):
         if current is not None and not (downgraded or lease):
             # The common case, first: a live lease with room for this request.
             now = self._clock()
-            if _fit(current, unit, scopes, ttl_s, now) is _ADMIT:
-                return self._admit(current, _Ask(tenant_id, key_id, model, amounts, scopes, ttl_s), unit, now)
-        one = _Ask(tenant_id, key_id, model, amounts, scopes, ttl_s)
+            if fit(current, unit, scopes, ttl_s, now) is ADMIT:
+                return self._admit(current, unit, now, tenant_id, key_id, model, amounts, scopes, ttl_s)
+        one = Ask(tenant_id, key_id, model, amounts, scopes, ttl_s)
         if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
             return await self._alone(one, ttl_s, downgraded=downgraded, lease=lease)
         while True:
             now = self._clock()
             current = self._leases.get(key)
             if current is not None:
-                fit = _fit(current, unit, scopes, ttl_s, now)
-                if fit is _ADMIT:
-                    return self._admit(current, one, unit, now)
-                if fit is _ALONE:
+                verdict = fit(current, unit, scopes, ttl_s, now)
+                if verdict is ADMIT:
+                    return self._admit(current, unit, now, *one)
+                if verdict is ALONE:
                     return await self._alone(one, ttl_s)
                 self._retire(current)
             waiting = self._acquiring.get(key)
@@ -147,7 +104,7 @@ class LeasingMeter(Meter):
                 return outcome
 
     async def _alone(
-        self, one: _Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0
+        self, one: Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0
     ) -> ReserveOutcome:
         return await self.inner.reserve(
             one.tenant_id,
@@ -161,7 +118,7 @@ class LeasingMeter(Meter):
         )
 
     async def _acquire(
-        self, key: tuple[str, str | None, str], one: _Ask, unit: Units
+        self, key: tuple[str, str | None, str], one: Ask, unit: Units
     ) -> ReserveOutcome | None:
         """Ask for a lease; None when one was installed (admit from it), else the outcome to return."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -195,7 +152,7 @@ class LeasingMeter(Meter):
         now = self._clock()
         windows = windows_at(now)
         size = reservation.requests
-        lease = _Lease(
+        lease = Lease(
             key=key,
             row_id=reservation.reservation_id,
             scopes=scopes,
@@ -216,29 +173,40 @@ class LeasingMeter(Meter):
         )
         self._leases[key] = lease
 
-    def _admit(self, lease: _Lease, one: _Ask, unit: Units, now: float) -> ReserveOutcome:
+    def _admit(
+        self,
+        lease: Lease,
+        unit: Units,
+        now: float,
+        tenant_id: str,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float,
+    ) -> ReserveOutcome:
         lease.requests_left -= 1
         lease.units_left = lease.units_left.minus(unit)
         reservation = Reservation(
             portion_id(lease.row_id, unit),
-            one.tenant_id,
+            tenant_id,
             lease.scope_ids,
-            one.amounts,
+            amounts,
             lease.row_expires_at,
-            one.model,
-            one.key_id,
+            model,
+            key_id,
             leased=True,
         )
-        outcome = ReserveOutcome(True, reservation, snapshot=self._snapshot(lease, now))
+        outcome = ReserveOutcome(True, reservation, snapshot=snapshot_of(lease, now))
         if not lease.requests_left:
             self._retire(lease)
         elif lease.requests_left == lease.size // 4 and lease.size >= PREFETCH_SIZE:
-            self._prefetch(lease.key, one, unit, now)
+            self._prefetch(lease.key, Ask(tenant_id, key_id, model, amounts, scopes, ttl_s), unit, now)
         return outcome
 
     # the next lease, asked for while the current one still admits
 
-    def _prefetch(self, key: tuple[str, str | None, str], one: _Ask, unit: Units, now: float) -> None:
+    def _prefetch(self, key: tuple[str, str | None, str], one: Ask, unit: Units, now: float) -> None:
         """A busy key's next lease, asked for when a quarter of this one is left: the requests that arrive as it
         runs out are admitted from the spare instead of all waiting for the store's answer. Requests that do run
         out while it is asked for wait for it (it stands in `_acquiring`), as for any lease being acquired."""
@@ -251,7 +219,7 @@ class LeasingMeter(Meter):
         task.add_done_callback(self._tasks.discard)
 
     async def _fetch_spare(
-        self, key: tuple[str, str | None, str], one: _Ask, unit: Units, done: asyncio.Future[None]
+        self, key: tuple[str, str | None, str], one: Ask, unit: Units, done: asyncio.Future[None]
     ) -> None:
         size = self._sizes.get(key, _FIRST_SIZE)
         try:
@@ -267,7 +235,7 @@ class LeasingMeter(Meter):
         if not granted.ok:
             self._refused_until[key] = self._clock() + self._lease_s
         elif reservation is not None and not granted.degraded:
-            spare = _Spare(reservation, granted.snapshot, one.scopes, unit, windows_at(self._clock()).minute)
+            spare = Spare(reservation, granted.snapshot, one.scopes, unit, windows_at(self._clock()).minute)
             if reservation.requests < 2 or key in self._spares:
                 self._give_back(spare)
                 return
@@ -288,12 +256,12 @@ class LeasingMeter(Meter):
         self._install(key, spare.reservation, spare.scopes, spare.unit, spare.snapshot)
         return True
 
-    def _expire_spare(self, key: tuple[str, str | None, str], spare: _Spare) -> None:
+    def _expire_spare(self, key: tuple[str, str | None, str], spare: Spare) -> None:
         if self._spares.get(key) is spare:
             del self._spares[key]
             self._give_back(spare)
 
-    def _give_back(self, spare: _Spare) -> None:
+    def _give_back(self, spare: Spare) -> None:
         requests = spare.reservation.requests
         self._spawn(
             self.inner.return_lease(
@@ -301,29 +269,7 @@ class LeasingMeter(Meter):
             )
         )
 
-    @staticmethod
-    def _snapshot(lease: _Lease, now: float) -> RateSnapshot:
-        """The grant's figures plus what the lease has not handed out yet (it is still held)."""
-        held = lease.snapshot
-        reset = max(0.0, lease.minute_end - now)
-        return RateSnapshot(
-            requests_limit=held.requests_limit,
-            requests_remaining=None
-            if held.requests_remaining is None
-            else held.requests_remaining + lease.requests_left,
-            requests_reset_s=None if held.requests_limit is None else reset,
-            tokens_limit=held.tokens_limit,
-            tokens_remaining=None
-            if held.tokens_remaining is None
-            else held.tokens_remaining + lease.units_left.tokens,
-            tokens_reset_s=None if held.tokens_limit is None else reset,
-            gco2e_budget_remaining=None
-            if held.gco2e_budget_remaining is None
-            else held.gco2e_budget_remaining + from_nano(lease.units_left.gco2e),
-            tenant_month_gco2e=held.tenant_month_gco2e,
-        )
-
-    def _retire(self, lease: _Lease) -> None:
+    def _retire(self, lease: Lease) -> None:
         """No more requests from this lease: give back what it never handed out."""
         if lease.retired:
             return
@@ -340,7 +286,7 @@ class LeasingMeter(Meter):
                 self.inner.return_lease(lease.row_id, lease.requests_left, lease.units_left, lease.minute)
             )
 
-    def _adapt(self, lease: _Lease) -> None:
+    def _adapt(self, lease: Lease) -> None:
         size = self._sizes.get(lease.key, _FIRST_SIZE)
         if not lease.requests_left and self._clock() - lease.started_at < self._lease_s:
             self._sizes[lease.key] = min(self._max_size, max(size, lease.size) * 2)
@@ -383,18 +329,3 @@ class LeasingMeter(Meter):
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.inner.drain()
-
-
-_ADMIT, _ALONE, _RETIRE = "admit", "alone", "retire"
-
-
-def _fit(lease: _Lease, unit: Units, scopes: list[Scope], ttl_s: float, now: float) -> str:
-    """Admit from this lease; reserve `alone` (bigger than the lease's requests, or outliving it);
-    or retire it (over, limits changed, or used up) and get another."""
-    if now >= lease.ends_at or lease.scopes != scopes:
-        return _RETIRE
-    if not unit.fits_in(lease.unit) or lease.row_expires_at < now + ttl_s:
-        return _ALONE
-    if lease.requests_left and unit.fits_in(lease.units_left):
-        return _ADMIT
-    return _RETIRE
