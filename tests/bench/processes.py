@@ -189,6 +189,23 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def wait_quiet(
+    pids: list[int], *, window_s: float = 0.3, max_share: float = 0.1, timeout_s: float = 30.0
+) -> float:
+    """Waits until the servers together use under ``max_share`` of a core over ``window_s`` (a slow peer
+    still working off the last run's queue would otherwise steal the shared core from the next target's
+    run); returns the seconds waited, ``timeout_s`` if they never went quiet."""
+    start = time.monotonic()
+    before = sum(tree_cpu_seconds(pid) for pid in pids)
+    while time.monotonic() - start < timeout_s:
+        time.sleep(window_s)
+        after = sum(tree_cpu_seconds(pid) for pid in pids)
+        if after - before <= max_share * window_s:
+            return round(time.monotonic() - start - window_s, 3)
+        before = after
+    return timeout_s
+
+
 def tree_memory_mb(pid: int) -> dict[str, float]:
     """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
     pids = _descendants_and_self(pid)

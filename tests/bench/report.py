@@ -153,11 +153,25 @@ def _cpu_columns(row: dict[str, Any]) -> str:
     return cpu + f" {row['server_rss_mb']:>7.1f}"
 
 
+def log_tail_if_errors(results: list[dict[str, Any]], log: Path | None) -> list[str]:
+    """The end of the gateway's log when any gateway run had errors: the log dies with the temp dir."""
+    failed = any(row["target"] == "gateway" and row["errors"] for row in results)
+    if not failed or log is None or not log.exists():
+        return []
+    return log.read_text(errors="replace").splitlines()[-40:]
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"machine: {report['machine']}")
     print(
         f"pinning: {report['pinning']}  load generator: {report['loadgen']}  metering: {report['metering']}"
     )
+    if report.get("quiet_waits_s"):
+        quiet = report["quiet_waits_s"]
+        print(
+            f"servers idle before each of {quiet['runs']} timed runs: waited up to {quiet['max']} s "
+            f"({quiet['total']} s in all)"
+        )
     if report["probe_headers"]:
         print(f"probe headers: {', '.join(report['probe_headers'])}")
     if report.get("limits_probe_headers"):

@@ -73,7 +73,7 @@ import yaml
 
 from tests.bench import loadgen, options, peer_run, processes, profile
 from tests.bench.loadgen import LoadResult
-from tests.bench.report import compare, load_average, machine, print_report
+from tests.bench.report import compare, load_average, log_tail_if_errors, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
 from tests.fakes.process import spawn_fake_upstream
 from tests.support.ports import free_port
@@ -122,6 +122,11 @@ class Bench:
         self.gateway_log: Path | None = None
         self.logs: dict[str, Path] = {}  # servers whose stderr carries loop-lag lines
         self.served: dict[str, int] = {}  # requests each target answered so far (for RSS after N)
+        self.quiet_waits: list[float] = []  # seconds waited for every server to go idle before each run
+
+    def wait_quiet(self) -> None:
+        """Before each timed run: every server idle, so none still works off its last run on the shared core."""
+        self.quiet_waits.append(processes.wait_quiet([server.pid for server in self.servers.values()]))
 
     def load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
         result = self._load(target, body, connections, duration_s)
@@ -170,6 +175,7 @@ class Bench:
         profiler = None
         if profiled and server is not None:
             profiler = profile.start_py_spy(server.pid, self.args.duration, self._profile_path(name))
+        self.wait_quiet()
         cpu_before = self._server_cpu(name)
         log_offset = peer_run.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
@@ -225,6 +231,7 @@ class Bench:
         }
 
     def ttft_ms(self, name: str) -> dict[str, float]:
+        self.wait_quiet()
         target = self.targets[name]
         body = request_body(target.model, True, self.args.ttft_chunk_delay_ms)
         ttfts = _run_async(
@@ -277,14 +284,6 @@ def _start_gateway(
         raise RuntimeError(f"probe through the {name} gateway got HTTP {status}: {answer[:500]!r}")
     bench.targets[name] = Target(port, processes.BENCH_MODEL, headers)
     return sorted(header for header in answer_headers if header.startswith(("x-carbon-", "x-ratelimit-")))
-
-
-def _log_tail_if_errors(bench: Bench, report: dict[str, Any]) -> list[str]:
-    """The end of the gateway's log when any gateway run had errors: the log dies with the temp dir."""
-    failed = any(row["target"] == "gateway" and row["errors"] for row in report["results"])
-    if not failed or bench.gateway_log is None or not bench.gateway_log.exists():
-        return []
-    return bench.gateway_log.read_text(errors="replace").splitlines()[-40:]
 
 
 def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
@@ -367,11 +366,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["memory"] = processes.tree_memory_mb(bench.gateway.pid)
                 report["pinning"]["gateway_allowed"] = processes.allowed_cpus(bench.gateway.pid)
         finally:
-            gateway_log_tail = _log_tail_if_errors(bench, report)
+            gateway_log_tail = log_tail_if_errors(report["results"], bench.gateway_log)
             for server in bench.servers.values():
                 processes.stop(server)
             processes.stop(upstream)
     report["profile"] = bench.profile
+    report["quiet_waits_s"] = {
+        "max": max(bench.quiet_waits, default=0.0),
+        "total": round(sum(bench.quiet_waits), 3),
+        "runs": len(bench.quiet_waits),
+    }
     report["gateway_log_tail"] = gateway_log_tail
     report["machine"]["load_average_at_end"] = load_average()
     report["verdict"] = compare(report["results"], report["ttft"], report["memory"])
