@@ -16,7 +16,9 @@ import os
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from gateway.commands.coalescing import CoalescingCycle
 
 HEADER_TIMEOUT_ENV = "CARBON_GATEWAY_HEADER_TIMEOUT_S"
 MAX_CONNECTIONS_ENV = "CARBON_GATEWAY_LIMIT_CONCURRENCY"
@@ -42,7 +44,8 @@ def _settings() -> tuple[float, int]:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header deadline and a cap on open connections."""
+    """uvicorn's httptools protocol with a header deadline, a cap on open connections, and each response's head
+    written with its body (gateway.commands.coalescing)."""
 
     _settings: tuple[float, int] | None = None
 
@@ -73,6 +76,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.__class__ is RequestResponseCycle:
+            # Made by uvicorn just now, its task not yet started: the same cycle, head written with the body.
+            cycle.__class__ = CoalescingCycle
 
     def _start_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self._header_timeout_s, self._headers_too_late)
