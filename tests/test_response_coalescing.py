@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.commands.connections import GuardedHttpToolsProtocol
@@ -46,13 +47,21 @@ class RecordingTransport(asyncio.Transport):
         pass
 
 
-async def _serve(app: Any, request: bytes, until: Any) -> RecordingTransport:
+async def _serve(
+    app: Any,
+    request: bytes,
+    until: Any,
+    protocol_class: type[HttpToolsProtocol] = GuardedHttpToolsProtocol,
+    turns: int = 200,
+) -> RecordingTransport:
     config = Config(app=app, lifespan="off", access_log=False, log_config=None)
-    protocol = GuardedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+    state = ServerState()
+    state.default_headers = [(b"server", b"carbon-gateway-test")]
+    protocol = protocol_class(config=config, server_state=state, app_state={})
     transport = RecordingTransport()
     protocol.connection_made(transport)
     protocol.data_received(request)
-    for _ in range(200):  # bounded: a few loop turns are enough
+    for _ in range(turns):  # bounded: a few loop turns are enough
         if until(transport):
             break
         await asyncio.sleep(0.001)
@@ -123,3 +132,41 @@ async def test_a_bad_header_is_still_refused_and_nothing_is_written() -> None:
     # written nothing (as without coalescing), and nothing held is written later.
     await asyncio.sleep(0.01)
     assert transport.closed and transport.writes == []
+
+
+def _answering(status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        for i, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
+
+    return app
+
+
+HTTP_10 = b"GET / HTTP/1.0\r\nhost: gateway\r\n\r\n"
+CASES = [
+    ("unary", GET, 200, [(b"Content-Type", b"application/json"), (b"content-length", b"2")], [b"{}"]),
+    ("chunked", GET, 200, [(b"content-type", b"text/event-stream")], [b"data: 1\n\n", b"data: 2\n\n", b""]),
+    ("head", GET.replace(b"GET", b"HEAD"), 200, [(b"content-length", b"2")], [b""]),
+    ("no content", GET, 204, [], [b""]),
+    ("not modified", GET, 304, [(b"etag", b'"x"')], [b""]),
+    ("app closes", GET, 200, [(b"Connection", b"keep-alive, Close"), (b"content-length", b"1")], [b"x"]),
+    ("http/1.0", HTTP_10, 200, [(b"content-length", b"1")], [b"y"]),
+    ("explicit chunked", GET, 200, [(b"transfer-encoding", b"Chunked")], [b"abc", b""]),
+    ("tab in a value", GET, 404, [(b"x-note", b"a\tb"), (b"content-length", b"0")], [b""]),
+    ("bad name", GET, 200, [(b"x bad", b"v")], [b""]),
+    ("bad value", GET, 200, [(b"x-bad", b"a\x00b")], [b""]),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+async def test_the_bytes_are_uvicorns(case: Any) -> None:
+    """Same request, same app: uvicorn's own protocol and the gateway's write the same bytes, close alike."""
+    _, request, status, headers, chunks = case
+    answers = []
+    for protocol_class in (HttpToolsProtocol, GuardedHttpToolsProtocol):
+        transport = await _serve(_answering(status, headers, chunks), request, lambda t: False, protocol_class, 20)
+        answers.append((b"".join(transport.writes), transport.closed))
+    assert answers[0] == answers[1]
+    assert answers[0][0] or case[0].startswith("bad")
