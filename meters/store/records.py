@@ -71,7 +71,8 @@ def usage_counters(record: UsageRecord) -> dict[str, int]:
 
 
 def tag_labels(record: UsageRecord) -> list[str]:
-    return [f"{key}={value}" for key, value in sorted(record.tags.items())]
+    tags = record.tags
+    return [f"{key}={value}" for key, value in sorted(tags.items())] if tags else []
 
 
 def record_to_dict(record: UsageRecord) -> dict[str, Any]:

@@ -87,6 +87,7 @@ def month_end_ts(month: str) -> int:
     return int(nxt.timestamp())
 
 
+@functools.lru_cache(maxsize=64)
 def month_expiry(month: str, months: int) -> int:
     """When a month's aggregates leave a retention of `months` calendar months: the end of the month
     `months - 1` after it."""
