@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import heap
+from gateway import heap, threads
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
@@ -80,7 +80,8 @@ def create_app(
 ) -> Starlette:
     """The app for `config`; everything that can fail on a bad config fails here, before the server listens.
     `routes` are the models' resolved routes (default: resolved now, or read from the `serve` parent);
-    `settle_heap` (the serving process) freezes what start-up built out of the garbage collector's walks."""
+    `settle_heap` (the serving process) freezes what start-up built out of the garbage collector's walks and
+    shortens the GIL's switch interval (gateway.threads)."""
     if not isinstance(config, GatewayConfig):
         config = load_config(config)
     prepared = prepare(config, routes)
@@ -93,6 +94,7 @@ def create_app(
             async with _side_services(prepared, gw), loop_lag.running():
                 if settle_heap:
                     log.debug("start-up heap settled: %d objects frozen", heap.settle())
+                    threads.shorten_switch_interval()
                 yield
         finally:
             await gw.close()

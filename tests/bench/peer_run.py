@@ -8,6 +8,7 @@ import atexit
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,8 @@ def start_peers(
     print(
         f"local Redis pinned to cpu(s) {pinned}"
         if pinned
-        else "local Redis not pinned (not local, or not allowed)"
+        else "local Redis not pinned (not local, or not allowed)",
+        file=sys.stderr,  # stdout may be --json
     )
     headers = {"authorization": TENANT_HEADER.split(":", 1)[1].strip()}
     found["limits-redis"] = {"probe_headers": [], "redis_cpus": pinned}
