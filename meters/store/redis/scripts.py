@@ -195,7 +195,7 @@ SETTLE = (
     _DROP
     + """
 -- The caller packs a batch of one tenant's requests into one JSON array of argument arrays (strings, see
--- encoding.py.packed_batch): one script call per tenant and batch, each request settled as before.
+-- encoding.py.packed_batch): one script call per tenant and chunk of a batch, each request settled as before.
 local function settle(ARGV)
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local scopes = nil
