@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
+import pytest
+import redis.asyncio as aioredis
+
+from meters.carbon.estimate import Estimate
 from meters.limits import Limits, Scope
-from meters.store import Amounts
+from meters.store import Amounts, open_store
+from meters.store.windows import to_nano, windows_at
 from tests.support import stores as helpers
-from tests.support.stores import make_record
+from tests.support.stores import REDIS_URL, make_estimate, make_record
 
 factory, store, clock = helpers.factory, helpers.store, helpers.clock
 
@@ -44,3 +49,37 @@ async def test_a_large_batch_of_two_tenants_answers_each_request_in_order(store)
         assert totals["requests"] == requests
         grams = 0.25 * sum(r.tenant_id == tenant for r in first) + 0.5 * sum(r.tenant_id == tenant for r in fresh)
         assert totals["gco2e"] == pytest.approx(grams)
+
+
+async def test_large_amounts_in_one_batch_stay_exact(store) -> None:
+    """Amounts of many digits (nano-units) are added exactly beside small ones in the same call."""
+    big = make_record("acme", gco2e=2_000_000.000000001)
+    small = [make_record("acme", gco2e=0.000000001) for _ in range(30)]
+    assert all(await store.meter.count_many([(None, r) for r in [*small[:15], big, *small[15:]]]))
+    totals = (await store.reports.usage("acme", "2030-03"))["totals"]
+    assert totals["requests"] == 31
+    assert round(totals["gco2e"] * 1e9) == 2_000_000_000_000_001 + 30
+
+
+async def test_redis_sums_past_2_to_the_53_exactly(tmp_path) -> None:
+    """Redis settles a chunk's counters summed in Lua (doubles): an amount past 2^53 nano-units must not be
+    rounded. Read back from the daily usage hash itself, as integers."""
+    prefix = f"cgtest:{uuid.uuid4().hex[:12]}:"
+    store = await open_store(REDIS_URL, state_dir=tmp_path, prefix=prefix)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        grams = 9_999_999.999999999  # 9,999,999,999,999,999 nano-g > 2^53 (energy left out: it would pass 2^56)
+        fields = {**make_estimate(grams).as_dict(), "energy_wh": None}
+        huge = make_record("acme", estimate=Estimate(**fields))
+        small = [make_record("acme", gco2e=0.000000001) for _ in range(5)]
+        assert all(await store.meter.count_many([(None, r) for r in [small[0], huge, *small[1:]]]))
+        day = windows_at(huge.timestamp).day[1:]
+        stored = await client.hget(f"{prefix}u:{{acme}}|{day}", "small\tUSD\tg")
+        assert to_nano(grams) > 2**53
+        assert int(stored) == to_nano(grams) + 5
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await store.close()

@@ -196,6 +196,36 @@ SETTLE = (
     + """
 -- The caller packs a batch of one tenant's requests into one JSON array of argument arrays (strings, see
 -- encoding.py.packed_batch): one script call per tenant and chunk of a batch, each request settled as before.
+-- The counters of limit windows, daily usage, the month's and the day's totals are summed over the call per
+-- key and field and written once at its end (a chunk's requests share windows, days and labels: ~40 fewer
+-- calls a request). Sums stay exact: an amount of 15 digits or more is written at once, by HINCRBY with the
+-- caller's string; smaller ones add up far below 2^53 (a call settles a few dozen requests).
+-- In the order first seen (a script's writes stay deterministic, as replication by commands needs).
+local sums, summed, expiry, expiring = {}, {}, {}, {}
+local function add(key, field, amount)
+  if #amount >= 15 then redis.call('HINCRBY', key, field, amount) return end
+  local fields = sums[key]
+  if not fields then
+    fields = {}
+    sums[key] = fields
+  end
+  if not fields[field] then
+    fields[field] = 0
+    summed[#summed + 1] = {key, field}
+  end
+  fields[field] = fields[field] + tonumber(amount)
+end
+local function expire_at(key, at)
+  local current = expiry[key]
+  if not current then expiring[#expiring + 1] = key end
+  if not current or tonumber(at) > tonumber(current) then expiry[key] = at end
+end
+local function flush()
+  for _, pair in ipairs(summed) do
+    redis.call('HINCRBY', pair[1], pair[2], string.format('%d', sums[pair[1]][pair[2]]))
+  end
+  for _, key in ipairs(expiring) do redis.call('EXPIREAT', key, expiry[key]) end
+end
 local function settle(ARGV)
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
 local scopes = nil
@@ -210,15 +240,15 @@ if row then scopes = take(p, row, tokens, spend, gco2e) end
 local windows = {{ARGV[8], ARGV[9]}, {ARGV[10], ARGV[11]}, {ARGV[12], ARGV[13]}}
 for scope in string.gmatch(scopes or ARGV[7], '[^\\n]+') do
   local base = tk(p, 'w', tenant, scope .. '|')
-  if ARGV[6] ~= '1' then redis.call('HINCRBY', base .. ARGV[8], 'requests', 1) end
+  if ARGV[6] ~= '1' then add(base .. ARGV[8], 'requests', '1') end
   for w, window in ipairs(windows) do
     local wkey = base .. window[1]
-    if ARGV[14] ~= '0' then redis.call('HINCRBY', wkey, 'tokens', ARGV[14]) end
+    if ARGV[14] ~= '0' then add(wkey, 'tokens', ARGV[14]) end
     if w == 3 then
-      if ARGV[15] ~= '0' then redis.call('HINCRBY', wkey, 'spend', ARGV[15]) end
-      if ARGV[16] ~= '0' then redis.call('HINCRBY', wkey, 'gco2e', ARGV[16]) end
+      if ARGV[15] ~= '0' then add(wkey, 'spend', ARGV[15]) end
+      if ARGV[16] ~= '0' then add(wkey, 'gco2e', ARGV[16]) end
     end
-    redis.call('EXPIREAT', wkey, window[2])
+    expire_at(wkey, window[2])
   end
 end
 local fields = {__COUNTER_FIELDS__}
@@ -226,17 +256,17 @@ local nf = #fields
 local function add_usage(key, label)
   for f, field in ipairs(fields) do
     local amount = ARGV[24 + f]
-    if amount ~= '0' then redis.call('HINCRBY', key, label .. '\\t' .. field, amount) end
+    if amount ~= '0' then add(key, label .. '\\t' .. field, amount) end
   end
-  redis.call('EXPIREAT', key, ARGV[18])
+  expire_at(key, ARGV[18])
 end
 -- Daily rows are kept per model (tag) and currency: "<model>\\t<currency>\\t<field>" (records.usage_label).
 local currency = '\\t' .. ARGV[25 + nf + tonumber(ARGV[24]) + 2]
 add_usage(tk(p, 'u', tenant, '|' .. ARGV[17]), ARGV[20] .. currency)
 for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]), ARGV[24 + nf + t] .. currency) end
 local mkey = tk(p, 'um', tenant, '|' .. ARGV[19])
-if ARGV[16] ~= '0' then redis.call('HINCRBY', mkey, 'gco2e', ARGV[16]) end
-redis.call('EXPIREAT', mkey, ARGV[18])
+if ARGV[16] ~= '0' then add(mkey, 'gco2e', ARGV[16]) end
+expire_at(mkey, ARGV[18])
 -- Report aggregates: packed counters added exactly (doubles below 2^53, digit by digit beyond).
 local function bigadd(x, y)
   if #x < 16 and #y < 16 then return string.format('%d', tonumber(x) + tonumber(y)) end
@@ -291,8 +321,8 @@ if n_tags > 0 then
   redis.call('EXPIREAT', rtkey, ARGV[base])
 end
 local rdkey = p .. 'rd:' .. tail
-if ARGV[16] ~= '0' then redis.call('HINCRBY', rdkey, ARGV[17], ARGV[16]) end
-redis.call('EXPIREAT', rdkey, ARGV[base])
+if ARGV[16] ~= '0' then add(rdkey, ARGV[17], ARGV[16]) end
+expire_at(rdkey, ARGV[base])
 local lkey = tk(p, 'l', tenant)
 local id_ms = tonumber(ARGV[23])
 local last = redis.call('XREVRANGE', lkey, '+', '-', 'COUNT', 1)
@@ -306,6 +336,7 @@ return 1
 end
 local results = {}
 for n, args in ipairs(cjson.decode(ARGV[1])) do results[n] = settle(args) end
+flush()
 return results
 """
 ).replace("__COUNTER_FIELDS__", ", ".join(f"'{field}'" for field in COUNTER_FIELDS))
