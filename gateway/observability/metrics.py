@@ -276,7 +276,8 @@ class Metrics:
         return self._month
 
     def set_budget_limit(self, *, tenant: str, kind: str, value: float) -> None:
-        if self._tenant_label:
+        # Set on every tenant request; a limit seldom changes: the gauge is written when it does.
+        if self._tenant_label and self._budget_limits.get((tenant, kind)) != value:
             self._budget_gauges(tenant, kind)[0].set(value)
             self._budget_limits[(tenant, kind)] = value
 
