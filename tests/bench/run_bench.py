@@ -48,8 +48,10 @@ What it does:
    ``tests/bench/budgets_on_redis.yaml``), Portkey's gateway and LiteLLM's proxy (``tests/bench/peers.py``;
    install them first with ``sh tests/bench/peers/setup.sh``), then prints one table: RPS, CPU per
    request and p99 at c=32, p50 added at c=1, SSE at c=32 (against the bare SSE passthrough), TTFT added,
-   the event loop's worst lag during the runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python servers) and RSS
-   after ``--rss-requests`` requests (default 100,000; the Python servers are topped up to that count).
+   the event loop's worst lag during the c=1 and the c=32 runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python
+   servers) and RSS after ``--rss-requests`` requests (default 100,000; the Python servers are topped up).
+8. Before every timed run and TTFT series, waits until every server is idle (a slow peer still working off
+   its last run would share the servers' core with the next one timed); the report says how long.
 """
 
 from __future__ import annotations
