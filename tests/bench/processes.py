@@ -206,6 +206,10 @@ def wait_quiet(
     return timeout_s
 
 
+def waits_summary(waits: list[float]) -> dict[str, float]:
+    return {"max": max(waits, default=0.0), "total": round(sum(waits), 3), "runs": len(waits)}
+
+
 def tree_memory_mb(pid: int) -> dict[str, float]:
     """Current (VmRSS) and peak (VmHWM) resident memory, summed over the process and its descendants."""
     pids = _descendants_and_self(pid)

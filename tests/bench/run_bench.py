@@ -50,8 +50,7 @@ What it does:
    request and p99 at c=32, p50 added at c=1, SSE at c=32 (against the bare SSE passthrough), TTFT added,
    the event loop's worst lag during the c=1 and the c=32 runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python
    servers) and RSS after ``--rss-requests`` requests (default 100,000; the Python servers are topped up).
-8. Before every timed run and TTFT series, waits until every server is idle (a slow peer still working off
-   its last run would share the servers' core with the next one timed); the report says how long.
+   Before every timed run and TTFT series, it waits until every server is idle (``Bench.wait_quiet``).
 """
 
 from __future__ import annotations
@@ -373,11 +372,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 processes.stop(server)
             processes.stop(upstream)
     report["profile"] = bench.profile
-    report["quiet_waits_s"] = {
-        "max": max(bench.quiet_waits, default=0.0),
-        "total": round(sum(bench.quiet_waits), 3),
-        "runs": len(bench.quiet_waits),
-    }
+    report["quiet_waits_s"] = processes.waits_summary(bench.quiet_waits)
     report["gateway_log_tail"] = gateway_log_tail
     report["machine"]["load_average_at_end"] = load_average()
     report["verdict"] = compare(report["results"], report["ttft"], report["memory"])
