@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from meters.carbon.estimate import Estimate
@@ -77,6 +78,31 @@ async def test_redis_sums_past_2_to_the_53_exactly(tmp_path) -> None:
         stored = await client.hget(f"{prefix}u:{{acme}}|{day}", "small\tUSD\tg")
         assert to_nano(grams) > 2**53
         assert int(stored) == to_nano(grams) + 5
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await store.close()
+
+
+async def test_redis_a_script_error_keeps_the_sums_of_the_requests_before_it(tmp_path) -> None:
+    """Redis never rolls a script back: when a request of a SETTLE call fails, the requests settled before it in
+    the same call keep their counters (summed in Lua, written at the end) — not only their done-marks."""
+    prefix = f"cgtest:{uuid.uuid4().hex[:12]}:"
+    store = await open_store(REDIS_URL, state_dir=tmp_path, prefix=prefix)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        first, tagged = make_record("acme", gco2e=0.5), make_record("acme", gco2e=0.25, tags={"team": "x"})
+        month = windows_at(first.timestamp).month[2:]
+        await client.set(f"{prefix}rt:{{acme}}|{month}", "not a hash")  # the tagged request's report row fails
+        with pytest.raises(redis.exceptions.ResponseError):
+            await store.meter.count_many([(None, first), (None, tagged)])
+        day = windows_at(first.timestamp).day[1:]
+        stored = await client.hget(f"{prefix}u:{{acme}}|{day}", "small\tUSD\tg")
+        # The first request whole, and what the failing one wrote before its error (its daily usage comes
+        # before its report rows), as when each write was made at once; never nothing.
+        assert stored is not None and int(stored) == to_nano(0.5) + to_nano(0.25)
     finally:
         keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
         if keys:

@@ -335,7 +335,16 @@ redis.call('SET', done, entry, 'XX', 'KEEPTTL')
 return 1
 end
 local results = {}
-for n, args in ipairs(cjson.decode(ARGV[1])) do results[n] = settle(args) end
+for n, args in ipairs(cjson.decode(ARGV[1])) do
+  local ok, result = pcall(settle, args)
+  if not ok then
+    -- Redis keeps what a failed script wrote: the requests settled before this one get their sums too, as
+    -- when every write was made at once (the caller then retries the call's requests one by one).
+    flush()
+    error(result)
+  end
+  results[n] = result
+end
 flush()
 return results
 """
