@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -10,7 +13,7 @@ import redis.asyncio as aioredis
 
 from meters.carbon.estimate import Estimate
 from meters.limits import Limits, Scope
-from meters.store import Amounts, open_store
+from meters.store import Amounts, Store, open_store
 from meters.store.windows import to_nano, windows_at
 from tests.support import stores as helpers
 from tests.support.stores import REDIS_URL, make_estimate, make_record
@@ -62,13 +65,27 @@ async def test_large_amounts_in_one_batch_stay_exact(store) -> None:
     assert round(totals["gco2e"] * 1e9) == 2_000_000_000_000_001 + 30
 
 
-async def test_redis_sums_past_2_to_the_53_exactly(tmp_path) -> None:
-    """Redis settles a chunk's counters summed in Lua (doubles): an amount past 2^53 nano-units must not be
-    rounded. Read back from the daily usage hash itself, as integers."""
+@contextlib.asynccontextmanager
+async def raw_redis(tmp_path: Path) -> AsyncIterator[tuple[Store, aioredis.Redis, str]]:
+    """A Redis store under a prefix of its own, a client to read its keys as they are, and the prefix; every key
+    under it deleted afterwards."""
     prefix = f"cgtest:{uuid.uuid4().hex[:12]}:"
     store = await open_store(REDIS_URL, state_dir=tmp_path, prefix=prefix)
     client = aioredis.Redis.from_url(REDIS_URL)
     try:
+        yield store, client, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await store.close()
+
+
+async def test_redis_sums_past_2_to_the_53_exactly(tmp_path: Path) -> None:
+    """Redis settles a chunk's counters summed in Lua (doubles): an amount past 2^53 nano-units must not be
+    rounded. Read back from the daily usage hash itself, as integers."""
+    async with raw_redis(tmp_path) as (store, client, prefix):
         grams = 9_999_999.999999999  # 9,999,999,999,999,999 nano-g > 2^53 (energy left out: it would pass 2^56)
         fields = {**make_estimate(grams).as_dict(), "energy_wh": None}
         huge = make_record("acme", estimate=Estimate(**fields))
@@ -78,21 +95,12 @@ async def test_redis_sums_past_2_to_the_53_exactly(tmp_path) -> None:
         stored = await client.hget(f"{prefix}u:{{acme}}|{day}", "small\tUSD\tg")
         assert to_nano(grams) > 2**53
         assert int(stored) == to_nano(grams) + 5
-    finally:
-        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await store.close()
 
 
-async def test_redis_a_script_error_keeps_the_sums_of_the_requests_before_it(tmp_path) -> None:
+async def test_redis_a_script_error_keeps_the_sums_of_the_requests_before_it(tmp_path: Path) -> None:
     """Redis never rolls a script back: when a request of a SETTLE call fails, the requests settled before it in
     the same call keep their counters (summed in Lua, written at the end) — not only their done-marks."""
-    prefix = f"cgtest:{uuid.uuid4().hex[:12]}:"
-    store = await open_store(REDIS_URL, state_dir=tmp_path, prefix=prefix)
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
+    async with raw_redis(tmp_path) as (store, client, prefix):
         first, tagged = make_record("acme", gco2e=0.5), make_record("acme", gco2e=0.25, tags={"team": "x"})
         month = windows_at(first.timestamp).month[2:]
         await client.set(f"{prefix}rt:{{acme}}|{month}", "not a hash")  # the tagged request's report row fails
@@ -103,9 +111,3 @@ async def test_redis_a_script_error_keeps_the_sums_of_the_requests_before_it(tmp
         # The first request whole, and what the failing one wrote before its error (its daily usage comes
         # before its report rows), as when each write was made at once; never nothing.
         assert stored is not None and int(stored) == to_nano(0.5) + to_nano(0.25)
-    finally:
-        keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await store.close()
