@@ -117,6 +117,11 @@ class LeasingMeter(Meter):
             lease=lease,
         )
 
+    def _row_ttl(self, one: Ask) -> float:
+        """A lease row's TTL: it outlives every request the lease may admit, each with its own TTL from its
+        admission, up to `lease_s` after the grant (a stream's TTL is ~960 s: a row of exactly that admitted none)."""
+        return max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S)
+
     async def _acquire(
         self, key: tuple[str, str | None, str], one: Ask, unit: Units
     ) -> ReserveOutcome | None:
@@ -125,9 +130,7 @@ class LeasingMeter(Meter):
         self._acquiring[key] = done
         size = self._sizes.get(key, _FIRST_SIZE)
         try:
-            # The row outlives every request the lease may admit: each needs its own TTL from its admission,
-            # up to `lease_s` after this (a stream's TTL is ~960 s: a row of exactly that admitted none).
-            granted = await self._alone(one, max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S), lease=size)
+            granted = await self._alone(one, self._row_ttl(one), lease=size)
         finally:
             del self._acquiring[key]
             done.set_result(None)
@@ -223,7 +226,7 @@ class LeasingMeter(Meter):
     ) -> None:
         size = self._sizes.get(key, _FIRST_SIZE)
         try:
-            granted = await self._alone(one, max(one.ttl_s + self._lease_s + 1.0, LEASE_TTL_S), lease=size)
+            granted = await self._alone(one, self._row_ttl(one), lease=size)
         except Exception as exc:  # the store failed: the next lease is asked for when it is needed
             log.warning("could not ask for a lease ahead of need: %r", exc)
             return
