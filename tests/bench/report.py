@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from tests.bench.loadgen import LoadResult
+
 TARGETS = {"rps_c32_json": 2500.0, "added_p50_ms_c1": 0.5, "added_ttft_ms": 1.0, "rss_mb": 150.0}
 
 
@@ -151,6 +153,23 @@ def _cpu_columns(row: dict[str, Any]) -> str:
         return ""
     cpu = f" {row['server_cpu_us_per_request']:>10.1f} {row['server_core_share']:>7.0%}"
     return cpu + f" {row['server_rss_mb']:>7.1f}"
+
+
+def best_row(name: str, mode: str, runs: list[tuple[LoadResult, dict[str, float]]]) -> dict[str, Any]:
+    """One target's row of a case: its fastest run (other work only ever slows one), every run's figures."""
+    best, cpu = max(runs, key=lambda run: run[0].rps)
+    row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
+    row["runs_rps"] = [run.rps for run, _ in runs]
+    row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
+    row["runs_p99_ms"] = [run.p99_ms for run, _ in runs]
+    for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
+        lags = [figures[key] for _, figures in runs if key in figures]
+        if lags:
+            row[key] = max(lags)
+    if cpu:
+        row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
+        row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
+    return row
 
 
 def log_tail_if_errors(results: list[dict[str, Any]], log: Path | None) -> list[str]:

@@ -74,7 +74,7 @@ import yaml
 
 from tests.bench import loadgen, options, peer_run, processes, profile
 from tests.bench.loadgen import LoadResult
-from tests.bench.report import compare, load_average, log_tail_if_errors, machine, print_report
+from tests.bench.report import best_row, compare, load_average, log_tail_if_errors, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
 from tests.fakes.process import spawn_fake_upstream
 from tests.support.ports import free_port
@@ -165,7 +165,7 @@ class Bench:
                     name == profiled_target or (profiled_target == "limits" and name == "gateway")
                 )
                 runs[name].append(self.run_once(name, mode, connections, profiled))
-        return [self.best_row(name, mode, name_runs) for name, name_runs in runs.items()]
+        return [best_row(name, mode, name_runs) for name, name_runs in runs.items()]
 
     def run_once(
         self, name: str, mode: str, connections: int, profiled: bool
@@ -195,23 +195,6 @@ class Bench:
         return (
             path if name != "gateway" or "limits" not in self.targets else path.with_name(path.name + ".off")
         )
-
-    def best_row(
-        self, name: str, mode: str, runs: list[tuple[LoadResult, dict[str, float]]]
-    ) -> dict[str, Any]:
-        best, cpu = max(runs, key=lambda run: run[0].rps)
-        row = {"target": name, "mode": mode, **best.as_dict(), **cpu}
-        row["runs_rps"] = [run.rps for run, _ in runs]
-        row["runs_p50_ms"] = [run.p50_ms for run, _ in runs]
-        row["runs_p99_ms"] = [run.p99_ms for run, _ in runs]
-        for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
-            lags = [figures[key] for _, figures in runs if key in figures]
-            if lags:
-                row[key] = max(lags)
-        if cpu:
-            row["runs_rss_mb"] = [figures["server_rss_mb"] for _, figures in runs]
-            row["runs_cpu_us_per_request"] = [figures.get("server_cpu_us_per_request") for _, figures in runs]
-        return row
 
     def _server_cpu(self, name: str) -> float | None:
         server = self.servers.get(name)
