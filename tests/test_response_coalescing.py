@@ -154,7 +154,17 @@ CASES = [
     ("http/1.0", HTTP_10, 200, [(b"content-length", b"1")], [b"y"]),
     ("explicit chunked", GET, 200, [(b"transfer-encoding", b"Chunked")], [b"abc", b""]),
     ("tab in a value", GET, 404, [(b"x-note", b"a\tb"), (b"content-length", b"0")], [b""]),
+    ("two lengths", GET, 200, [(b"content-length", b"1"), (b"Content-Length", b"2")], [b"z"]),
+    ("chunked, then a length", GET, 200, [(b"Transfer-Encoding", b"chunked"), (b"content-length", b"3")], [b"abc", b""]),
+    (
+        "a gateway's answer",
+        GET,
+        200,
+        [*((f"X-Carbon-H{i}".encode(), f"v {i}; (x)".encode()) for i in range(20)), (b"content-length", b"2")],
+        [b"{}"],
+    ),
     ("bad name", GET, 200, [(b"x bad", b"v")], [b""]),
+    ("bad name: a newline", GET, 200, [(b"x-a\nb", b"v"), (b"content-length", b"0")], [b""]),
     ("bad value", GET, 200, [(b"x-bad", b"a\x00b")], [b""]),
 ]
 

@@ -22,6 +22,13 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
+_FRAMING = frozenset((b"content-length", b"transfer-encoding", b"connection"))  # headers uvicorn acts on
+_LENGTH_ONLY = frozenset((b"content-length",))
+# The bytes uvicorn's two header checks accept, from its own patterns: deleting them from the joined names
+# (values) leaves nothing unless one is refused (one C-level pass, ~2.5x faster than the regex search).
+_NAME_BYTES = bytes(b for b in range(256) if not HEADER_RE.match(bytes((b,))))
+_VALUE_BYTES = bytes(b for b in range(256) if not HEADER_VALUE_RE.match(bytes((b,))))
+
 
 class _Joined:
     """Stands in for the transport while uvicorn writes the first body message: the held head goes out with
@@ -100,24 +107,35 @@ class CoalescingCycle(RequestResponseCycle):
                 self.scope["http_version"],
                 status_code,
             )
-        if HEADER_RE.search(b"".join([name for name, _ in headers])):
+        names = [name for name, _ in headers]
+        values = [value for _, value in headers]
+        if b"".join(names).translate(None, _NAME_BYTES):  # what is left is a byte HEADER_RE refuses
             raise RuntimeError("Invalid HTTP header name.")
-        if HEADER_VALUE_RE.search(b"\t".join([value for _, value in headers])):
+        if b"\t".join(values).translate(None, _VALUE_BYTES):
             raise RuntimeError("Invalid HTTP header value.")
-        content = [STATUS_LINE[status_code]]
+        # Lower-cased in one call: a newline cannot be in a name (refused above), so it can join them.
+        lowered = b"\n".join(names).lower().split(b"\n") if names else []
         has_connection_close = False
-        for name, value in headers:
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
+        framing = _FRAMING.intersection(lowered)
+        if framing == _LENGTH_ONLY and lowered.count(b"content-length") == 1:  # a Response's usual head
+            if self.chunked_encoding is None:
+                self.expected_content_length = int(values[lowered.index(b"content-length")].decode())
                 self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
-                self.keep_alive = False
-                has_connection_close = True
-            content.extend((name, b": ", value, b"\r\n"))
+        elif framing:  # uvicorn's framing decisions, in the headers' order
+            for name, value in zip(lowered, values, strict=True):
+                if name == b"content-length" and self.chunked_encoding is None:
+                    self.expected_content_length = int(value.decode())
+                    self.chunked_encoding = False
+                elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                    self.expected_content_length = 0
+                    self.chunked_encoding = True
+                elif name == b"connection" and b"close" in [t.lower().strip() for t in value.split(b",")]:
+                    self.keep_alive = False
+                    has_connection_close = True
+        lines = [b"", b": ", b"", b"\r\n"] * len(lowered)  # name: value CRLF, interleaved by slices
+        lines[0::4] = lowered
+        lines[2::4] = values
+        content = [STATUS_LINE[status_code], *lines]
         if not self.keep_alive and not has_connection_close:
             content.append(b"connection: close\r\n")
         if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
