@@ -9,12 +9,15 @@ sees (`ids_of`), and the 500 handler, which Starlette runs outside every middlew
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.admission import CLIENT_REQUEST_ID, REQUEST_ID, client_request_id, id_headers, new_request_id
 
 _SCOPE_KEY = "carbon_gateway.ids"
+_name = itemgetter(0)  # a raw header's name
 _REQUEST_ID_RAW = REQUEST_ID.encode()
 _CLIENT_ID_RAW = CLIENT_REQUEST_ID.encode()
 
@@ -58,10 +61,7 @@ class IdSender:
         if message["type"] == "http.response.start":
             self.started = True
             headers = message.get("headers") or []
-            for name, _ in headers:
-                if name == _REQUEST_ID_RAW:  # set by the route itself
-                    break
-            else:
+            if _REQUEST_ID_RAW not in map(_name, headers):  # unless the route set them itself
                 ids = self._ids
                 headers = [*headers, (_REQUEST_ID_RAW, ids[0].encode())]
                 if ids[1] is not None:
