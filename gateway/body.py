@@ -54,7 +54,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
-    if too_deep(payload, MAX_DEPTH):
+    # Nesting depth is at most the number of `[` and `{` bytes (strings' own only add to it): a body with
+    # fewer is not walked (a C-level count instead of a Python walk over every container).
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and too_deep(payload, MAX_DEPTH):
         raise bad_request(
             f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep.", code="nesting_too_deep"
         )
