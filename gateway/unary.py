@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import orjson
-from starlette.background import BackgroundTask
-from starlette.responses import Response
 
+from gateway.accounted_answer import AccountedAnswer
 from gateway.accounting import Accounting, estimate, resolve_usage
 from gateway.admission import Admission
 from gateway.carbon_headers import carbon_payload, encode_headers, raw_carbon_headers
@@ -29,7 +28,7 @@ async def respond(
     payload: dict[str, Any],
     started: float,
     settings: CarbonSettings,
-) -> Response:
+) -> AccountedAnswer:
     sent = await router.send(admission.runtime, admission.endpoint, payload, stream=False)
     if sent.response.status >= 400:
         raise await router.error_of(sent)
@@ -56,9 +55,7 @@ async def respond(
         body = orjson.dumps(data)
     finished = time.perf_counter()
 
-    async def account() -> None:
-        # After the response is sent: metrics, access log and the usage record are off the client's clock.
-        # (A coroutine: Starlette would run a plain function in a thread, off the event loop the writer uses.)
+    def account() -> None:
         accounting.finish(
             admission,
             runtime,
@@ -70,9 +67,7 @@ async def respond(
             overhead_s=(finished - started) - upstream_s,
         )
 
-    response = Response(body, media_type="application/json", background=BackgroundTask(account))
-    response.raw_headers[:0] = headers  # already encoded (the model's labels once per model)
-    return response
+    return AccountedAnswer(body, headers, account)
 
 
 def check_shape(data: Any) -> None:

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from gateway.accounted_answer import AccountedAnswer
 from gateway.accounting import Accounting, Usage, estimate
 from gateway.admission import Admission
-from gateway.carbon_headers import carbon_headers, carbon_payload
+from gateway.carbon_headers import carbon_headers, carbon_payload, encode_headers
 from gateway.config import CarbonSettings
 from gateway.deadlines import responses_error_event
 from gateway.errors import GatewayError, UpstreamBadResponse
@@ -99,7 +99,7 @@ async def unary(
         body = orjson.dumps(data)
     finished = time.perf_counter()
 
-    async def account() -> None:
+    def account() -> None:
         accounting.finish(
             admission,
             runtime,
@@ -111,7 +111,7 @@ async def unary(
             overhead_s=(finished - started) - upstream_s,
         )
 
-    return Response(body, headers=headers, media_type="application/json", background=BackgroundTask(account))
+    return AccountedAnswer(body, encode_headers(headers), account)
 
 
 def _openai_usage(usage: Usage) -> dict[str, Any]:
