@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from meters.store import Exceeded, RateSnapshot
@@ -25,7 +26,11 @@ def grams(value: float) -> str:
 
 def duration(seconds: float) -> str:
     """OpenAI's reset format: `42s`, `1m0s`."""
-    whole = max(0, math.ceil(seconds))
+    return _whole_seconds(max(0, math.ceil(seconds)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_seconds(whole: int) -> str:
     minutes, rest = divmod(whole, 60)
     return f"{minutes}m{rest}s" if minutes else f"{rest}s"
 
