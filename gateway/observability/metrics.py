@@ -8,6 +8,7 @@ values live in PROMETHEUS_MULTIPROC_DIR and `render()` merges every worker's fil
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.config import ObservabilitySettings
+from gateway.observability.batch import Pending, observe_all
 from gateway.observability.multiprocess import MULTIPROC_ENV, prepare_multiprocess_dir
 from meters.periods import month_of
 from meters.usage import UsageRecord
@@ -129,6 +131,9 @@ class Metrics:
         self._models = frozenset(list(dict.fromkeys(known_models))[: settings.max_models])
         self._tenant_label = settings.tenant_label
         self._cache: dict[_CacheKey, _Children] = {}
+        self._pending: dict[_CacheKey, Pending] = {}  # this turn's requests, per label combination
+        self._overheads: list[float] = []
+        self._flush_soon = False
         if self.multiprocess_dir:
             # Values go to the shared files; render() builds a fresh registry over them.
             self.registry = None
@@ -208,14 +213,12 @@ class Metrics:
     # -- observations ---------------------------------------------------------------------
 
     def observe_request(self, record: UsageRecord) -> None:
-        """Count one request that produced usage (a response, possibly a failed stream)."""
+        """Count one request that produced usage (a response, possibly a failed stream): summed with the other
+        requests of this turn of the loop, applied at its end (`batch.py`)."""
         estimate = record.estimate
-        tenant = self.tenant_label(record.tenant_id)
-        model = self.model_label(record.model)
-        # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
         key = (
-            tenant,
-            model,
+            self.tenant_label(record.tenant_id),
+            self.model_label(record.model),
             record.provider,
             record.status,
             str(estimate.method),
@@ -224,29 +227,38 @@ class Metrics:
             record.currency,
             record.stream,
         )
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = Pending(self._children(key))
+        pending.add(record)
+        if record.overhead_s is not None:
+            self._overheads.append(record.overhead_s)
+        if not self._flush_soon:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop running here: at once
+                self.flush()
+                return
+            self._flush_soon = True
+
+    def flush(self) -> None:
+        """Apply the observations summed since the last flush."""
+        self._flush_soon = False
+        pending, self._pending = self._pending, {}
+        for series in pending.values():
+            series.apply()
+        if self._overheads:
+            overheads, self._overheads = self._overheads, []
+            observe_all(self.overhead, overheads)
+
+    def _children(self, key: _CacheKey) -> _Children:
+        # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
         children = self._cache.get(key)
         if children is None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             children = self._cache[key] = _Children(self, key)
-        children.requests.inc()
-        if record.prompt_tokens:
-            children.get("input_tokens").inc(record.prompt_tokens)
-        if record.completion_tokens:
-            children.get("output_tokens").inc(record.completion_tokens)
-        children.emissions.inc(max(estimate.gco2e, 0.0))
-        if estimate.energy_wh is not None:
-            children.get("energy").inc(max(estimate.energy_wh, 0.0) * 3600.0)
-        if estimate.water_ml is not None:
-            children.get("water").inc(max(estimate.water_ml, 0.0) / 1000.0)
-        if record.spend:
-            children.get("spend").inc(max(record.spend, 0.0))
-        if record.latency_s is not None:
-            children.get("duration").observe(record.latency_s)
-        if record.ttft_s is not None:
-            children.get("ttft").observe(record.ttft_s)
-        if record.overhead_s is not None:
-            self.overhead.observe(record.overhead_s)
+        return children
 
     def observe_failure(
         self, *, tenant: str, model: str, provider: str, status: int, stream: bool, latency_s: float
@@ -312,6 +324,7 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body (all workers merged in multiprocess mode) and its content type."""
+        self.flush()
         if self.multiprocess_dir:
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
