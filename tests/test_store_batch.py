@@ -111,3 +111,57 @@ async def test_redis_a_script_error_keeps_the_sums_of_the_requests_before_it(tmp
         # The first request whole, and what the failing one wrote before its error (its daily usage comes
         # before its report rows), as when each write was made at once; never nothing.
         assert stored is not None and int(stored) == to_nano(0.5) + to_nano(0.25)
+
+
+async def _hashes(client: aioredis.Redis, prefix: str) -> dict[str, dict[bytes, bytes]]:
+    """Every hash under `prefix`, keyed without it (the ledger stream and done-marks left out)."""
+    found: dict[str, dict[bytes, bytes]] = {}
+    async for key in client.scan_iter(match=prefix + "*", count=1000):
+        if await client.type(key) == b"hash":
+            found[key.decode()[len(prefix) :]] = await client.hgetall(key)
+    return found
+
+
+async def test_redis_one_call_writes_what_one_call_per_request_writes(tmp_path: Path) -> None:
+    """SETTLE sums a call's counters and report rows (month, year, tag rows: `addpacked`) and writes each once:
+    every hash ends exactly as when the same requests are settled one call each."""
+    months = [T for T in (1_900_000_000.0, 1_900_000_000.0 + 40 * 86400)]  # two months: a year row's min and max
+    records = [
+        make_record(
+            "acme",
+            timestamp=months[i % 2] + i,
+            model="small" if i % 3 else "large",
+            gco2e=0.001 * (i + 1),
+            spend=0.0 if i % 4 == 0 else 0.002 * i,
+            tags={"team": "x"} if i % 2 else None,
+            request_id=f"r{i}",
+        )
+        for i in range(30)
+    ]
+    async with raw_redis(tmp_path) as (batched, client, prefix):
+        assert all(await batched.meter.count_many([(None, r) for r in records]))
+        async with raw_redis(tmp_path) as (single, _, single_prefix):
+            for record in records:
+                assert await single.meter.count_many([(None, record)]) == [True]
+            one_by_one = await _hashes(client, single_prefix)
+        in_one_call = await _hashes(client, prefix)
+    assert any(key.startswith("ry:") for key in in_one_call) and any(key.startswith("rt:") for key in in_one_call)
+    assert in_one_call == one_by_one
+
+
+async def test_redis_report_rows_and_counters_past_2_to_the_53_in_one_call(tmp_path: Path) -> None:
+    """Amounts whose sum in one call passes 2^53: the daily counters and the month's report row are still exact
+    (a report row's counters are summed as doubles only while that is exact, then as digit strings)."""
+    # 999,999,999,999,997 nano-g (15 digits): the report row's sum passes 2^53 at the tenth request, and an odd
+    # sum past 2^53 is not a double: any rounding shows.
+    grams = 999_999.999999997
+    fields = {**make_estimate(grams).as_dict(), "energy_wh": None, "water_ml": None, "gco2e_max": grams}
+    records = [make_record("acme", estimate=Estimate(**fields), request_id=f"big{i}") for i in range(13)]
+    async with raw_redis(tmp_path) as (store, client, prefix):
+        assert all(await store.meter.count_many([(None, r) for r in records]))
+        day, month = windows_at(records[0].timestamp).day[1:], windows_at(records[0].timestamp).month[2:]
+        stored = await client.hget(f"{prefix}u:{{acme}}|{day}", "small\tUSD\tg")
+        assert to_nano(grams) % 2 == 1 and 13 * to_nano(grams) > 2**53 and int(stored) == 13 * to_nano(grams)
+        row = await client.hgetall(f"{prefix}ra:{{acme}}|{month}")
+        (packed,) = row.values()
+        assert int(packed.split(b",")[3]) == 13 * to_nano(grams)  # req, pt, ct, g, ...

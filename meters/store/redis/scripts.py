@@ -199,7 +199,7 @@ SETTLE = (
 -- The counters of limit windows, daily usage, the month's and the day's totals are summed over the call per
 -- key and field and written once at its end (a chunk's requests share windows, days and labels: ~40 fewer
 -- calls a request). Sums stay exact: an amount of 15 digits or more is written at once, by HINCRBY with the
--- caller's string; smaller ones add up far below 2^53 (a call settles a few dozen requests).
+-- caller's string; smaller ones are summed as doubles while the sum stays below 2^53, written before it would not.
 -- In the order first seen (a script's writes stay deterministic, as replication by commands needs).
 local sums, summed, expiry, expiring = {}, {}, {}, {}
 local function add(key, field, amount)
@@ -213,18 +213,105 @@ local function add(key, field, amount)
     fields[field] = 0
     summed[#summed + 1] = {key, field}
   end
-  fields[field] = fields[field] + tonumber(amount)
+  local sum = fields[field] + tonumber(amount)
+  if sum >= 9007199254740992 then
+    -- Past 2^53 a double may round: what the call summed so far is written first.
+    redis.call('HINCRBY', key, field, string.format('%d', fields[field]))
+    sum = tonumber(amount)
+  end
+  fields[field] = sum
 end
 local function expire_at(key, at)
   local current = expiry[key]
   if not current then expiring[#expiring + 1] = key end
   if not current or tonumber(at) > tonumber(current) then expiry[key] = at end
 end
+-- Report rows (packed counters, comma-separated) are summed per key and field over the call too, and merged into
+-- the stored row once at the end: the 11 counters added exactly (Lua numbers while a sum stays below 2^53, digit
+-- strings past it), a year row's 12th and 13th values (its first and last month, YYYYMM) kept as min and max.
+local packs, packed_rows = {}, {}
+local function bigadd(x, y)
+  if #x < 16 and #y < 16 then return string.format('%d', tonumber(x) + tonumber(y)) end
+  local out, carry, i, j = {}, 0, #x, #y
+  while i > 0 or j > 0 or carry > 0 do
+    local d = carry
+    if i > 0 then d = d + tonumber(string.sub(x, i, i)) end
+    if j > 0 then d = d + tonumber(string.sub(y, j, j)) end
+    out[#out + 1] = d % 10
+    carry = math.floor(d / 10)
+    i = i - 1
+    j = j - 1
+  end
+  return string.reverse(table.concat(out))
+end
+local function plus(a, v)
+  if type(a) == 'number' and #v < 16 then
+    local s = a + tonumber(v)
+    if s < 9007199254740992 then return s end
+  end
+  if type(a) == 'number' then a = string.format('%d', a) end
+  return bigadd(a, v)
+end
+local function counters(inc)
+  local values = {}
+  for v in string.gmatch(inc, '[^,]+') do values[#values + 1] = v end
+  return values
+end
+-- `values`: a row's counters (digit strings, `counters`); `month` (YYYYMM, a year row's) or nil.
+local function addpacked(key, field, values, month)
+  local fields = packs[key]
+  if not fields then
+    fields = {}
+    packs[key] = fields
+  end
+  local acc = fields[field]
+  if not acc then
+    acc = {}
+    fields[field] = acc
+    packed_rows[#packed_rows + 1] = {key, field}
+  end
+  for n, v in ipairs(values) do acc[n] = plus(acc[n] or 0, v) end
+  if month then
+    local n = #values
+    acc[n + 1] = math.min(acc[n + 1] or month, month)
+    acc[n + 2] = math.max(acc[n + 2] or month, month)
+  end
+end
 local function flush()
   for _, pair in ipairs(summed) do
     redis.call('HINCRBY', pair[1], pair[2], string.format('%d', sums[pair[1]][pair[2]]))
   end
+  -- A row that cannot be read or written (a key of another type) fails alone; the first error is raised once
+  -- every other write is made.
+  local failed = nil
+  for _, pair in ipairs(packed_rows) do
+    local acc, out = packs[pair[1]][pair[2]], {}
+    for n, v in ipairs(acc) do
+      out[n] = (n < 12 and type(v) == 'number') and string.format('%d', v) or v
+    end
+    local old = redis.pcall('HGET', pair[1], pair[2])
+    if type(old) == 'table' and old.err then
+      failed = failed or old.err
+    else
+      if old then
+        local a = {}
+        for v in string.gmatch(old, '[^,]+') do a[#a + 1] = v end
+        for n = 1, #out do
+          if n == 12 then
+            out[n] = math.min(tonumber(a[n] or out[n]), out[n])
+          elseif n == 13 then
+            out[n] = math.max(tonumber(a[n] or out[n]), out[n])
+          else
+            out[n] = bigadd(a[n] or '0', out[n])
+          end
+        end
+      end
+      local set = redis.pcall('HSET', pair[1], pair[2], table.concat(out, ','))
+      if type(set) == 'table' and set.err then failed = failed or set.err end
+    end
+  end
   for _, key in ipairs(expiring) do redis.call('EXPIREAT', key, expiry[key]) end
+  if failed then error(failed) end
 end
 local function settle(ARGV)
 local p, tenant, rid = ARGV[1], ARGV[2], ARGV[3]
@@ -267,58 +354,23 @@ for t = 1, tonumber(ARGV[24]) do add_usage(tk(p, 'ut', tenant, '|' .. ARGV[17]),
 local mkey = tk(p, 'um', tenant, '|' .. ARGV[19])
 if ARGV[16] ~= '0' then add(mkey, 'gco2e', ARGV[16]) end
 expire_at(mkey, ARGV[18])
--- Report aggregates: packed counters added exactly (doubles below 2^53, digit by digit beyond).
-local function bigadd(x, y)
-  if #x < 16 and #y < 16 then return string.format('%d', tonumber(x) + tonumber(y)) end
-  local out, carry, i, j = {}, 0, #x, #y
-  while i > 0 or j > 0 or carry > 0 do
-    local d = carry
-    if i > 0 then d = d + tonumber(string.sub(x, i, i)) end
-    if j > 0 then d = d + tonumber(string.sub(y, j, j)) end
-    out[#out + 1] = d % 10
-    carry = math.floor(d / 10)
-    i = i - 1
-    j = j - 1
-  end
-  return string.reverse(table.concat(out))
-end
--- Values past the 11 counters (a year's first and last month, YYYYMM) keep their minimum and maximum.
-local function addpacked(key, field, inc)
-  local old = redis.call('HGET', key, field)
-  if old then
-    local a, out = {}, {}
-    for v in string.gmatch(old, '[^,]+') do a[#a + 1] = v end
-    local n = 0
-    for v in string.gmatch(inc, '[^,]+') do
-      n = n + 1
-      if n == 12 then
-        out[n] = math.min(tonumber(a[n] or v), tonumber(v))
-      elseif n == 13 then
-        out[n] = math.max(tonumber(a[n] or v), tonumber(v))
-      else
-        out[n] = bigadd(a[n] or '0', v)
-      end
-    end
-    inc = table.concat(out, ',')
-  end
-  redis.call('HSET', key, field, inc)
-end
 local n_tags = tonumber(ARGV[24])
 local base = 25 + nf + n_tags
 local label, packed = ARGV[base + 3], ARGV[base + 4]
 local tail = '{' .. tenant .. '}|' .. ARGV[19]
 local rakey = p .. 'ra:' .. tail
 local rafield = ARGV[20] .. '\\t' .. ARGV[base + 1] .. '\\t' .. ARGV[base + 2] .. '\\t' .. label
-addpacked(rakey, rafield, packed)
-redis.call('EXPIREAT', rakey, ARGV[base])
+local values = counters(packed)
+addpacked(rakey, rafield, values, nil)
+expire_at(rakey, ARGV[base])
 local month_number = string.sub(ARGV[19], 1, 4) .. string.sub(ARGV[19], 6, 7)
 local rykey = p .. 'ry:{' .. tenant .. '}|' .. string.sub(ARGV[19], 1, 4)
-addpacked(rykey, rafield, packed .. ',' .. month_number .. ',' .. month_number)
-redis.call('EXPIREAT', rykey, ARGV[base])
+addpacked(rykey, rafield, values, tonumber(month_number))
+expire_at(rykey, ARGV[base])
 if n_tags > 0 then
   local rtkey = p .. 'rt:' .. tail
-  for t = 1, n_tags do addpacked(rtkey, ARGV[24 + nf + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, packed) end
-  redis.call('EXPIREAT', rtkey, ARGV[base])
+  for t = 1, n_tags do addpacked(rtkey, ARGV[24 + nf + t] .. '\\t' .. ARGV[20] .. '\\t' .. label, values, nil) end
+  expire_at(rtkey, ARGV[base])
 end
 local rdkey = p .. 'rd:' .. tail
 if ARGV[16] ~= '0' then add(rdkey, ARGV[17], ARGV[16]) end
