@@ -84,7 +84,9 @@ class UsageWriter:
         while not stopping:
             item = await self._queue.get()
             self._busy = True
-            if item is not None and not self._stopping and not self._hurry.is_set():
+            # Linger for more, unless a whole batch is waiting already (a backlog: write it now).
+            full = self._queue.qsize() >= BATCH_LIMIT - 1
+            if item is not None and not self._stopping and not self._hurry.is_set() and not full:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), self._linger_s)
             self._hurry.clear()

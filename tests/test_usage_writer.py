@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.writer import UsageWriter
+from gateway.writer import BATCH_LIMIT, UsageWriter
 from meters.store import StoreUnavailable
 from tests.support.stores import make_record
 
@@ -84,3 +84,24 @@ async def test_an_urgent_item_cuts_the_linger_short() -> None:
 async def _until(condition) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+async def test_a_backlog_is_written_without_lingering_between_full_batches() -> None:
+    """A whole batch already waiting is written at once: lingering before each batch of a backlog would cap the
+    writer at BATCH_LIMIT records per linger, below the rate requests finish under load. The rest, less than a
+    batch, still lingers."""
+    written: list[int] = []
+
+    async def write_many(batch):
+        written.append(len(batch))
+
+    writer = UsageWriter(write_many, linger_s=30.0)
+    for _ in range(2 * BATCH_LIMIT + 10):
+        writer.submit(None, make_record("t"))
+    writer.start()
+    await asyncio.wait_for(_until(lambda: len(written) == 2), 5)  # not after 30 s
+    await asyncio.sleep(0.05)
+    assert written == [BATCH_LIMIT, BATCH_LIMIT]  # the last 10 wait for the linger (or a flush)
+    await writer.flush()
+    assert written == [BATCH_LIMIT, BATCH_LIMIT, 10]
+    await writer.close()
