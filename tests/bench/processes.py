@@ -246,3 +246,21 @@ def start_baseline(bench: Any, upstream_port: int, cpus: str | None, workdir: Pa
     bench.servers["baseline"] = baseline
     wait_port(baseline, port, 30)
     bench.targets["baseline"] = target(port, "bench-model", {})
+
+
+_BACKLOG = b"carbon_gateway_usage_writer_backlog "
+
+
+def usage_backlog(port: int) -> int | None:
+    """A carbon-gateway's usage writer backlog (finished requests not yet in the store), from its /metrics; None
+    for a server that exports none. After a run, a backlog of more than a batch or two means the writer fell
+    behind: the work it deferred is not in that run's CPU per request."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+    for line in body.splitlines():
+        if line.startswith(_BACKLOG):
+            return int(float(line[len(_BACKLOG) :]))
+    return None

@@ -181,6 +181,12 @@ class Bench:
         log_offset = peer_run.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
+        backlog = processes.usage_backlog(target.port) if server is not None else None
+        if backlog is not None:
+            figures["usage_backlog"] = backlog
+            if backlog > _BACKLOG_WARN:
+                print(f"{name} {mode} c={connections}: {backlog} finished requests still queued for the store "
+                      "after the run: its writer fell behind (that work is not in this run's CPU)", file=sys.stderr)
         for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
             lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
             if lag is not None:
@@ -227,6 +233,9 @@ class Bench:
             "p50_ms": round(loadgen.percentile(ttfts, 0.5) * 1000, 3),
             "p99_ms": round(loadgen.percentile(ttfts, 0.99) * 1000, 3),
         }
+
+
+_BACKLOG_WARN = 1024  # two usage writer batches
 
 
 @dataclass(frozen=True)
