@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import orjson
@@ -40,3 +41,20 @@ async def test_running_starts_and_stops_the_monitor(monkeypatch: pytest.MonkeyPa
         names = {task.get_name() for task in asyncio.all_tasks()}
         assert "loop-lag-monitor" in names
     assert "loop-lag-monitor" not in {task.get_name() for task in asyncio.all_tasks()}
+
+
+async def test_a_window_names_its_longest_garbage_collection(capsys: pytest.CaptureFixture[str]) -> None:
+    hooks = list(gc.callbacks)
+    task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05))
+    await asyncio.sleep(0.01)
+    garbage = [[i] for i in range(200_000)]  # something for a full collection to walk
+    gc.collect()
+    del garbage
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(line["gc_generation"] == 2 and line["gc_max_ms"] > 0 for line in lines)
+    assert all(line["gc_generation"] == -1 for line in lines if line["gc_max_ms"] == 0)
+    assert gc.callbacks == hooks  # the monitor's hook went with it

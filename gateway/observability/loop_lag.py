@@ -2,7 +2,8 @@
 
 Off unless ``CARBON_GATEWAY_LOOP_LAG=1`` is set (benchmarks set it). Then a task sleeps ``INTERVAL_S`` at a
 time and measures how late each wake-up is; once a second it writes one JSON line to stderr:
-``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z}``. A stall
+``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z, "gc_max_ms": g,
+"gc_generation": 0|1|2|-1}``. A stall
 of the loop (a synchronous transaction, a long batch) shows up as a late wake-up; the benchmark takes the
 largest figure logged during each run. On a shared machine the OS also makes the timer late by running
 something else: ``max_busy_ms`` counts only lateness during which the loop's thread was on the CPU (its
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -30,34 +32,65 @@ def enabled() -> bool:
 
 
 async def monitor(interval_s: float = INTERVAL_S, report_every_s: float = REPORT_EVERY_S) -> None:
-    """Runs until cancelled; one line per window with the window's worst and mean lateness."""
+    """Runs until cancelled; one line per window with the window's worst and mean lateness, and its longest garbage
+    collection (`gc_max_ms`, `gc_generation`): a collection runs on whichever thread allocated, holding the GIL."""
     clock = time.perf_counter
     window_start = clock()
     cpu = time.thread_time
     worst = total = worst_busy = 0.0
     wakeups = 0
-    while True:
-        before, cpu_before = clock(), cpu()
-        await asyncio.sleep(interval_s)
-        now = clock()
-        late = max(0.0, now - before - interval_s)
-        busy = min(late, max(0.0, cpu() - cpu_before - interval_s))
-        wakeups += 1
-        total += late
-        worst = max(worst, late)
-        worst_busy = max(worst_busy, busy)
-        if now - window_start >= report_every_s:
-            line = {
-                "event": "loop_lag",
-                "window_s": round(now - window_start, 3),
-                "wakeups": wakeups,
-                "max_ms": round(worst * 1000, 3),
-                "mean_ms": round(total / wakeups * 1000, 3),
-                "max_busy_ms": round(worst_busy * 1000, 3),
-            }
-            sys.stderr.write(orjson.dumps(line).decode() + "\n")
-            sys.stderr.flush()
-            window_start, worst, total, worst_busy, wakeups = now, 0.0, 0.0, 0.0, 0
+    collections = _Collections()
+    gc.callbacks.append(collections.observe)
+    try:
+        while True:
+            before, cpu_before = clock(), cpu()
+            await asyncio.sleep(interval_s)
+            now = clock()
+            late = max(0.0, now - before - interval_s)
+            busy = min(late, max(0.0, cpu() - cpu_before - interval_s))
+            wakeups += 1
+            total += late
+            worst = max(worst, late)
+            worst_busy = max(worst_busy, busy)
+            if now - window_start >= report_every_s:
+                longest, generation = collections.take()
+                line = {
+                    "event": "loop_lag",
+                    "window_s": round(now - window_start, 3),
+                    "wakeups": wakeups,
+                    "max_ms": round(worst * 1000, 3),
+                    "mean_ms": round(total / wakeups * 1000, 3),
+                    "max_busy_ms": round(worst_busy * 1000, 3),
+                    "gc_max_ms": round(longest * 1000, 3),
+                    "gc_generation": generation,
+                }
+                sys.stderr.write(orjson.dumps(line).decode() + "\n")
+                sys.stderr.flush()
+                window_start, worst, total, worst_busy, wakeups = now, 0.0, 0.0, 0.0, 0
+    finally:
+        gc.callbacks.remove(collections.observe)
+
+
+class _Collections:
+    """The longest garbage collection since the last `take` (seconds, its generation; -1 for none)."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self._longest = 0.0
+        self._generation = -1
+
+    def observe(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        if took > self._longest:
+            self._longest, self._generation = took, info["generation"]
+
+    def take(self) -> tuple[float, int]:
+        found = (self._longest, self._generation)
+        self._longest, self._generation = 0.0, -1
+        return found
 
 
 @contextlib.asynccontextmanager
