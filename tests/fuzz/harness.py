@@ -90,7 +90,10 @@ class Harness:
         self.requests += 1
         self.statuses[response.status_code] += 1
         status = response.status_code
-        if call.proxied and status in (200, 201) and call.headers.get("authorization") == f"Bearer {TENANT_KEY}":
+        tenant = call.headers.get("authorization") == f"Bearer {TENANT_KEY}"
+        # A usage already tracked under the same request id answers 200 `duplicate: true`: nothing new to count.
+        duplicate = call.path == "/v1/carbon/track" and _duplicate(response)
+        if call.proxied and status in (200, 201) and tenant and not duplicate:
             self.served += 1
         if status >= 500 and call.fault == "normal":
             self.client_5xx += 1  # the upstream behaved: a 5xx here is the client's input's doing
@@ -157,3 +160,11 @@ def _check_stream_end(text: str) -> None:
         if isinstance(obj, dict) and obj.get("type") == "response.completed":
             return
     raise AssertionError(f"the stream ended neither with [DONE] nor an error event: {last[:200]!r}")
+
+
+def _duplicate(response: httpx.Response) -> bool:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("duplicate") is True
