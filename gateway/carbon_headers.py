@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -12,8 +13,6 @@ CATALOGUE_VERSION = "x-carbon-catalogue-version"
 RawHeaders = list[tuple[bytes, bytes]]
 _RAW_LABELS_MAX = 1024
 _raw_labels: dict[int, tuple[Mapping[str, str], RawHeaders]] = {}
-_RAW_NAMES_MAX = 1024
-_raw_names: dict[str, bytes] = {}
 
 
 def fmt(value: float) -> str:
@@ -64,18 +63,13 @@ def carbon_headers(labels: dict[str, str], estimate: Estimate, usage_source: str
 
 def encode_headers(headers: Mapping[str, str]) -> RawHeaders:
     """ASGI's raw form, as Starlette builds it (lower-case latin-1 names and values); the gateway's own header
-    names are a few dozen constants, each encoded once."""
-    names = _raw_names
-    if len(names) > _RAW_NAMES_MAX:
-        names.clear()
-    return [
-        (names.get(name) or _raw_name(name), value.encode("latin-1")) for name, value in headers.items()
-    ]
+    names are a few dozen constants, each encoded once (`_raw_name`)."""
+    return [(_raw_name(name), value.encode("latin-1")) for name, value in headers.items()]
 
 
+@functools.lru_cache(maxsize=1024)
 def _raw_name(name: str) -> bytes:
-    raw = _raw_names[name] = name.lower().encode("latin-1")
-    return raw
+    return name.lower().encode("latin-1")
 
 
 def raw_carbon_headers(labels: Mapping[str, str], estimate: Estimate, usage_source: str) -> RawHeaders:
