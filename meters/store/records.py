@@ -27,9 +27,11 @@ class UncountableRecord(ValueError):
     """A usage record whose numbers no counter can hold (negative, not finite, or absurdly large)."""
 
 
-def check_countable(records: Iterable[UsageRecord]) -> None:
+def check_countable(records: Iterable[UsageRecord]) -> list[dict[str, int]]:
     """Raise UncountableRecord before a batch touches the store: a Redis script that failed half-way would
-    leave half a record counted, and one SQLite overflow rolls back the whole batch."""
+    leave half a record counted, and one SQLite overflow rolls back the whole batch. The records'
+    `usage_counters`, in order, for a caller that counts them next."""
+    checked: list[dict[str, int]] = []
     for record in records:
         try:
             counters = usage_counters(record)
@@ -38,6 +40,8 @@ def check_countable(records: Iterable[UsageRecord]) -> None:
         for field, value in counters.items():
             if not 0 <= value <= MAX_RECORD_COUNTER:
                 raise UncountableRecord(f"record {record.request_id}: {field}={value} is out of range")
+        checked.append(counters)
+    return checked
 
 
 def counted_key(tenant_id: str, request_id: str) -> str:

@@ -21,7 +21,6 @@ from meters.store.records import (
     limit_spend,
     record_to_dict,
     tag_labels,
-    usage_counters,
     usage_label,
 )
 from meters.store.sqlite.rows import PendingRows
@@ -36,9 +35,14 @@ _CHUNK = 500  # bound on the `IN (...)` list, well under SQLite's variable limit
 
 
 def count_batch(
-    conn: Any, items: list[tuple[str | None, UsageRecord]], now: float, idempotency_ttl_s: float
+    conn: Any,
+    items: list[tuple[str | None, UsageRecord]],
+    counters: list[dict[str, int]],
+    now: float,
+    idempotency_ttl_s: float,
 ) -> tuple[list[bool], PendingRows]:
-    """Settle/record `items` inside the caller's write transaction: (counted flags, rows to write)."""
+    """Settle/record `items` inside the caller's write transaction: (counted flags, rows to write). `counters`:
+    each item's `usage_counters` (from `check_countable`)."""
     rows = PendingRows()
     scopes_of: dict[str, str] = {}  # reservation or lease id -> its scopes ("\n"-joined)
     split = [split_portion(rid) if rid else (None, None) for rid, _ in items]
@@ -54,14 +58,14 @@ def count_batch(
     keys = [counted_key(record.tenant_id, record.request_id) for _, record in items]
     seen = _already_counted(conn, keys)
     counted: list[bool] = []
-    fresh: list[tuple[str | None, str | None, Units | None, UsageRecord]] = []
+    fresh: list[tuple[str | None, str | None, Units | None, UsageRecord, dict[str, int]]] = []
     fresh_keys: list[str] = []
-    for (rid, record), (row_id, portion), key in zip(items, split, keys, strict=True):
+    for (rid, record), (row_id, portion), key, values in zip(items, split, keys, counters, strict=True):
         new = key not in seen
         counted.append(new)
         if new:
             seen.add(key)
-            fresh.append((rid, row_id, portion, record))
+            fresh.append((rid, row_id, portion, record, values))
             fresh_keys.append(key)
     expires_at = now + idempotency_ttl_s
     conn.executemany(
@@ -69,7 +73,7 @@ def count_batch(
     )
     # A portion is taken off its lease only by the settle that counts it: fresh ones only.
     taken: dict[str, list[int]] = {}
-    for _, row_id, portion, _ in fresh:
+    for _, row_id, portion, _, _ in fresh:
         if portion is not None and row_id is not None:
             total = taken.setdefault(row_id, [0, 0, 0])
             total[0] += portion.tokens
@@ -80,13 +84,13 @@ def count_batch(
         if scopes:
             scopes_of[row_id] = scopes
             rows.unhold([(scopes, tokens, spend, gco2e)])
-    for rid, row_id, _, record in fresh:
+    for rid, row_id, _, record, values in fresh:
         scopes = scopes_of.get(row_id) if row_id else None
         # A reserved request was counted in its minute already; scopes from the reservation,
         # or (no reservation, or one purged long ago) the request's own tenant/key/model.
         if not scopes:
             scopes = "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model))
-        count_record(rows, record, scopes, request_counted=bool(rid))
+        count_record(rows, record, values, scopes, request_counted=bool(rid))
     return counted, rows
 
 
@@ -118,10 +122,12 @@ def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
 
 
-def count_record(rows: PendingRows, record: UsageRecord, scopes: str, request_counted: bool) -> None:
-    """One request's usage: limit counters of its scopes ("\n"-joined), daily usage, ledger."""
+def count_record(
+    rows: PendingRows, record: UsageRecord, counters: dict[str, int], scopes: str, request_counted: bool
+) -> None:
+    """One request's usage (`counters`: its `usage_counters`): limit counters of its scopes ("\n"-joined), daily
+    usage, ledger."""
     windows = windows_at(record.timestamp)
-    counters = usage_counters(record)
     requests = 0 if request_counted else 1
     rows.scoped(
         scopes,

@@ -168,13 +168,14 @@ class SqliteMeter(Meter):
 
     async def count_many(self, items: list[CountItem]) -> list[bool]:
         # One transaction for a batch: the per-commit fsync and executor hop dominate a single record.
-        check_countable(record for _, record in items)
         return await self._db.run(self._count_many_sync, items)
 
     def _count_many_sync(self, items: list[CountItem]) -> list[bool]:
+        # Checked in the writer's thread, before the transaction; the counters are the ones counted.
+        counters = check_countable(record for _, record in items)
         now = self._clock()
         with self._db.write() as conn:
-            counted, rows = count_batch(conn, items, now, self._idempotency_ttl_s)
+            counted, rows = count_batch(conn, items, counters, now, self._idempotency_ttl_s)
             rows.write(conn)
         self._maybe_cleanup(now)
         return counted
