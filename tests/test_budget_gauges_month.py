@@ -48,3 +48,28 @@ def test_an_exhausted_budget_is_whole_again_in_the_next_month() -> None:
     metrics.set_budget_remaining(tenant="acme", kind="gco2e", value=4.2)  # February's first request
     assert metrics.roll_budgets() == 0
     assert _sample(registry, "budget_remaining", "acme") == 4.2
+
+
+async def test_a_turns_budget_writes_land_at_its_end_and_a_roll_writes_them_first() -> None:
+    """Under a running loop a remaining budget is written by the turn's flush (its last value per gauge); a month
+    roll in the same turn flushes first, so a value set in the month that ended never outlives the reset."""
+    import asyncio
+
+    clock = Clock(JAN_31_LATE)
+    registry = CollectorRegistry()
+    metrics = Metrics(ObservabilitySettings(), ["demo"], registry=registry, clock=clock)
+    metrics.set_budget_limit(tenant="acme", kind="gco2e", value=5.0)
+    metrics.set_budget_remaining(tenant="acme", kind="gco2e", value=4.0)
+    await asyncio.sleep(0)
+    assert _sample(registry, "budget_remaining", "acme") == 4.0
+    metrics.set_budget_remaining(tenant="acme", kind="gco2e", value=3.0)
+    metrics.set_budget_remaining(tenant="acme", kind="gco2e", value=2.5)
+    assert _sample(registry, "budget_remaining", "acme") == 4.0  # not yet: this turn has not ended
+    await asyncio.sleep(0)
+    assert _sample(registry, "budget_remaining", "acme") == 2.5
+
+    metrics.set_budget_remaining(tenant="acme", kind="gco2e", value=0.0)  # January's last request
+    clock.now = FEB_1_EARLY
+    assert metrics.roll_budgets() == 1  # in the same turn, before its flush
+    await asyncio.sleep(0)
+    assert _sample(registry, "budget_remaining", "acme") == 5.0  # whole again, not January's 0

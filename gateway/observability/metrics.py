@@ -189,6 +189,7 @@ class Metrics:
         # back to the limit (`roll_budgets`), else an exhausted budget's alert would fire into the new month
         # until the tenant's next request.
         self._budget_months: dict[tuple[str, str], str] = {}
+        self._budget_pending: dict[tuple[str, str], float] = {}  # remaining budgets set this turn, by gauge
         self._month_second, self._month = -1, ""
         self._budget_limits: dict[tuple[str, str], float] = {}
         # Summed over a host's workers: finished requests whose usage is not in the store yet.
@@ -234,12 +235,16 @@ class Metrics:
         if record.overhead_s is not None:
             self._overheads.append(record.overhead_s)
         if not self._flush_soon:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no loop running here: at once
-                self.flush()
-                return
-            self._flush_soon = True
+            self._flush_later()
+
+    def _flush_later(self) -> None:
+        """Have this turn's observations applied at its end (at once outside a running loop)."""
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop running here: at once
+            self.flush()
+            return
+        self._flush_soon = True
 
     def flush(self) -> None:
         """Apply the observations summed since the last flush."""
@@ -250,6 +255,10 @@ class Metrics:
         if self._overheads:
             overheads, self._overheads = self._overheads, []
             observe_all(self.overhead, overheads)
+        if self._budget_pending:
+            budgets, self._budget_pending = self._budget_pending, {}
+            for (tenant, kind), value in budgets.items():
+                self._budget_gauges(tenant, kind)[1].set(value)
 
     def _children(self, key: _CacheKey) -> _Children:
         # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
@@ -276,9 +285,12 @@ class Metrics:
 
     def set_budget_remaining(self, *, tenant: str, kind: str, value: float) -> None:
         # With the tenant label off, per-tenant budgets cannot be told apart: export none.
+        # Every tenant request sets it: the turn's last value per gauge is written by the turn's flush.
         if self._tenant_label:
-            self._budget_gauges(tenant, kind)[1].set(value)
+            self._budget_pending[(tenant, kind)] = value
             self._budget_months[(tenant, kind)] = self._month_now()
+            if not self._flush_soon:
+                self._flush_later()
 
     def _month_now(self) -> str:
         """The UTC month now, worked out once a second (a budget gauge is set on every tenant request)."""
@@ -297,6 +309,7 @@ class Metrics:
         """Budgets are per UTC calendar month: a gauge last written in an earlier month shows its whole limit
         again (nothing is spent yet in this month). Run periodically by every worker (each resets what it
         wrote, so the most recent write, across workers, is the reset). Returns how many were reset."""
+        self.flush()  # a value set in the month that ended is written first, then reset
         month = month_of(self._clock())
         stale = [key for key, written in self._budget_months.items() if written != month]
         for key in stale:
