@@ -38,18 +38,31 @@ def _whole_seconds(whole: int) -> str:
 def rate_headers(snapshot: RateSnapshot) -> dict[str, str]:
     """Headers for the limits that are set (a limit that is not set has no header)."""
     headers: dict[str, str] = {}
-    if snapshot.requests_limit is not None:
-        headers[LIMIT_REQUESTS] = str(snapshot.requests_limit)
+    requests_limit, tokens_limit = snapshot.requests_limit, snapshot.tokens_limit
+    reset = None  # the requests' reset string, reused for the tokens' when they reset together (one minute)
+    if requests_limit is not None:
+        reset_s = snapshot.requests_reset_s or 0.0
+        reset = duration(reset_s)
+        headers[LIMIT_REQUESTS] = str(requests_limit)
         headers[REMAINING_REQUESTS] = str(snapshot.requests_remaining)
-        headers[RESET_REQUESTS] = duration(snapshot.requests_reset_s or 0.0)
-    if snapshot.tokens_limit is not None:
-        headers[LIMIT_TOKENS] = str(snapshot.tokens_limit)
+        headers[RESET_REQUESTS] = reset
+    if tokens_limit is not None:
+        tokens_reset_s = snapshot.tokens_reset_s or 0.0
+        headers[LIMIT_TOKENS] = str(tokens_limit)
         headers[REMAINING_TOKENS] = str(snapshot.tokens_remaining)
-        headers[RESET_TOKENS] = duration(snapshot.tokens_reset_s or 0.0)
+        headers[RESET_TOKENS] = (
+            reset if reset is not None and tokens_reset_s == reset_s else duration(tokens_reset_s)
+        )
     if snapshot.gco2e_budget_remaining is not None:
         headers[BUDGET_REMAINING_GCO2E] = grams(snapshot.gco2e_budget_remaining)
-    headers[TENANT_MONTH_GCO2E] = grams(snapshot.tenant_month_gco2e)
+    headers[TENANT_MONTH_GCO2E] = _month_grams(snapshot.tenant_month_gco2e)
     return headers
+
+
+@functools.lru_cache(maxsize=256)
+def _month_grams(value: float) -> str:
+    """The tenant's month so far: the same figure for every request a lease admits (its grant's)."""
+    return grams(value)
 
 
 def warning_header(warnings: list[Exceeded]) -> str:

@@ -32,6 +32,7 @@ LEASE_TTL_S = 900.0  # a lease row outlives any request admitted from it (stream
 PREFETCH_SIZE = 64  # from this lease size on (a busy key), the next one is asked for ahead
 _FIRST_SIZE = 8
 _ZERO = Units(0, 0, 0)
+_UNITS_CACHE_MAX = 4096
 
 
 class LeasingMeter(Meter):
@@ -55,6 +56,9 @@ class LeasingMeter(Meter):
         self._refused_until: dict[tuple[str, str | None, str], float] = {}
         self._spares: dict[tuple[str, str | None, str], Spare] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # A request's Units by its Amounts: callers hand in the same Amounts for the same request size (the
+        # gateway caches them per model and size), so the conversion is done once per size.
+        self._units: dict[int, tuple[Amounts, Units]] = {}
 
     # metering
 
@@ -71,7 +75,14 @@ class LeasingMeter(Meter):
         lease: int = 0,
     ) -> ReserveOutcome:
         key = (tenant_id, key_id, model)
-        unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
+        units = self._units.get(id(amounts))
+        if units is not None and units[0] is amounts:
+            unit = units[1]
+        else:
+            unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
+            if len(self._units) >= _UNITS_CACHE_MAX:
+                self._units.clear()
+            self._units[id(amounts)] = (amounts, unit)  # holding it keeps the id unique
         current = self._leases.get(key)
         if current is not None and not (downgraded or lease):
             # The common case, first: a live lease with room for this request.
