@@ -105,7 +105,7 @@ def month_values(counters: Mapping[str, int]) -> list[int]:
 
 
 def pack(values: Iterable[int]) -> str:
-    return ",".join(str(v) for v in values)
+    return ",".join(map(str, values))
 
 
 def less_audited(lines: Iterable[LineTuple], audited: Iterable[AuditedTuple]) -> list[LineTuple]:

@@ -24,11 +24,6 @@ def usage_rows(days: list[str], hashes: list[dict[bytes, bytes]]) -> list[tuple[
     return rows
 
 
-def packed_batch(batch: list[list[Any]]) -> bytes:
-    """SETTLE takes a batch (one tenant's requests) as one JSON array of argument arrays of strings."""
-    return orjson.dumps([[a.decode() if isinstance(a, bytes) else str(a) for a in args] for args in batch])
-
-
 def packed_args(args: list[Any]) -> list[bytes]:
     """RESERVE takes one JSON array of strings: redis-py encodes ~40 arguments in ~30 µs."""
     return [orjson.dumps([a.decode() if isinstance(a, bytes) else str(a) for a in args])]

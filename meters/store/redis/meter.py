@@ -12,44 +12,35 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import orjson
 from redis.exceptions import NoScriptError
 
-from meters.limits import Quantity, Scope, default_scope_ids
+from meters.limits import Quantity, Scope
 from meters.store.aggregates import (
     DEFAULT_MONTHLY_RETENTION_MONTHS,
     check_retention,
     label_fields,
     label_id,
     label_json,
-    month_values,
-    pack,
 )
 from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units
 from meters.store.records import (
-    COUNTER_FIELDS,
     check_countable,
-    limit_spend,
     record_from_dict,
     record_to_dict,
-    tag_labels,
-    usage_counters,
 )
 from meters.store.redis import scripts
 from meters.store.redis.connection import RedisConnection
-from meters.store.redis.encoding import packed_args, packed_batch
+from meters.store.redis.encoding import packed_args
 from meters.store.redis.keys import anchor, labels_key, ltenants_key, new_reservation_id, reservation_tenant
+from meters.store.redis.settle_args import COUNTER_MARGIN_S, DEGRADED, packed_settle
 from meters.store.redis.settle_script import SETTLE
-from meters.store.retention import AGGREGATE_RETENTION_DAYS
 from meters.store.values import Amounts, Reservation, ReserveOutcome, StoreUnavailable
-from meters.store.windows import day_end_ts, month_expiry, windows_at
+from meters.store.windows import windows_at
 from meters.usage import UsageRecord
 
-_COUNTER_MARGIN_S = 120
-_DEGRADED = "degraded-"
-# A batch's Python (entries, script arguments: ~15-20 µs a record) runs on the event loop: it gives the loop a turn
+# A batch's Python (entries, script arguments: ~5-10 µs a record) runs on the event loop: it gives the loop a turn
 # once it has run this long, so a batch of hundreds never holds it for more than ~2 ms at a time. By time, not by
 # count: under load every turn it gives also serves each ready request (a few ms at c=32), and a turn given every
 # 24 records capped the writer below the rate requests finished (its backlog grew by ~3,000 records a second).
@@ -116,7 +107,7 @@ class RedisMeter(Meter):
             units[Quantity.SPEND],
             units[Quantity.GCO2E],
             windows.minute,
-            windows.minute_end + _COUNTER_MARGIN_S,
+            windows.minute_end + COUNTER_MARGIN_S,
             windows.month[2:],
             len(checks),
         ]
@@ -135,7 +126,7 @@ class RedisMeter(Meter):
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
-            degraded = replace(reservation, reservation_id=_DEGRADED + reservation.reservation_id)
+            degraded = replace(reservation, reservation_id=DEGRADED + reservation.reservation_id)
             return ReserveOutcome(True, degraded, degraded=True)
         reserved, month_g, currents = int(result[0]), int(result[1]), [int(c) for c in result[2:]]
         if lease >= 2:
@@ -152,7 +143,7 @@ class RedisMeter(Meter):
 
     async def release(self, reservation: Reservation | str | None) -> None:
         reservation_id = reservation.reservation_id if isinstance(reservation, Reservation) else reservation
-        if not reservation_id or reservation_id.startswith(_DEGRADED):
+        if not reservation_id or reservation_id.startswith(DEGRADED):
             return
         tenant_id = reservation_tenant(reservation_id.partition("/")[0])  # a portion id: <lease>/<units>
         if tenant_id is None:
@@ -238,9 +229,17 @@ class RedisMeter(Meter):
             for start in range(0, len(indexes), _SETTLE_CHUNK)
         ]
         for tenant_id, indexes in calls:
-            batch = [self._settle_args(entries[i], records[i]) for i in indexes]
+            packed = packed_settle(
+                [entries[i] for i in indexes],
+                [records[i] for i in indexes],
+                prefix=self.prefix,
+                idempotency_ttl_s=self._idempotency_ttl_s,
+                retention_s=self._retention_s,
+                monthly_retention=self._monthly_retention,
+                now=self._clock(),
+            )
             # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
-            pipe.execute_command("EVALSHA", self._settle.sha, 1, anchor(self.prefix, tenant_id), packed_batch(batch))
+            pipe.execute_command("EVALSHA", self._settle.sha, 1, anchor(self.prefix, tenant_id), packed)
             await self._share_loop()
         pipe.sadd(ltenants_key(self.prefix), *sorted(by_tenant))
         replies: list[Any] = await pipe.execute(raise_on_error=False)
@@ -256,49 +255,6 @@ class RedisMeter(Meter):
     async def _apply(self, entry: dict[str, Any]) -> bool:
         """Count one settled/recorded request (a journal entry)."""
         return (await self._apply_many([entry]))[0]
-
-    def _settle_args(self, entry: dict[str, Any], record: UsageRecord) -> list[Any]:
-        now = self._clock()
-        reservation_id = entry.get("reservation_id") or ""
-        degraded = reservation_id.startswith(_DEGRADED)
-        windows = windows_at(record.timestamp)
-        counters = usage_counters(record)
-        tags = tag_labels(record)
-        day = windows.day[1:]
-        args: list[Any] = [
-            self.prefix,
-            record.tenant_id,
-            "" if degraded else reservation_id,
-            record.request_id,
-            self._idempotency_ttl_s,
-            "1" if reservation_id and not degraded else "0",
-            "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model)),
-            windows.minute,
-            windows.minute_end + _COUNTER_MARGIN_S,
-            windows.day,
-            windows.day_end + _COUNTER_MARGIN_S,
-            windows.month,
-            windows.month_end + _COUNTER_MARGIN_S,
-            counters["pt"] + counters["ct"],
-            limit_spend(record, counters),
-            counters["g"],
-            day,
-            day_end_ts(day) + AGGREGATE_RETENTION_DAYS * 86400,
-            windows.month[2:],
-            record.model,
-            orjson.dumps(entry["record"]),
-            f"{int((now - self._retention_s) * 1000)}-0",
-            int(now * 1000),
-            len(tags),
-            *(counters[field] for field in COUNTER_FIELDS),
-            *tags,
-            month_expiry(windows.month[2:], self._monthly_retention),
-            record.provider,
-            record.currency,
-            label_id(label_fields(record)),
-            pack(month_values(counters)),
-        ]
-        return args
 
     def _registry(self, pipe: Any, records: list[UsageRecord]) -> int:
         """Queue the label registry's writes of a batch: idempotent, outside the tenants' scripts (its own

@@ -20,7 +20,7 @@ SETTLE = (
     DROP
     + """
 -- The caller packs a batch of one tenant's requests into one JSON array of argument arrays (strings, see
--- encoding.py.packed_batch): one script call per tenant and chunk of a batch, each request settled as before.
+-- settle_args.py): one script call per tenant and chunk of a batch, each request settled as before.
 -- The counters of limit windows, daily usage, the month's and the day's totals are summed over the call per
 -- key and field and written once at its end (a chunk's requests share windows, days and labels: ~40 fewer
 -- calls a request). Sums stay exact: an amount of 15 digits or more is written at once, by HINCRBY with the
