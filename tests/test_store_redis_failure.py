@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from meters.limits import Limits, Scope
 from meters.store import Amounts, StoreUnavailable, open_store
+from meters.store.records import record_to_dict
 from meters.tenants import Tenant
 from tests.support.redis_server import RedisServer
 from tests.support.stores import make_record
@@ -127,3 +128,30 @@ async def test_fail_closed_refuses_to_open_without_redis(server, tmp_path):
     with pytest.raises(redis.ConnectionError):
         await client.ping()
     await client.aclose()
+
+
+async def test_an_entry_that_can_never_be_counted_does_not_hold_back_the_journal(server, tmp_path):
+    """A line torn by a crash, an entry that is not a record and a record no counter can hold are set aside in
+    `<journal>.rejected` (logged); every entry around them is replayed, in order, and the journal empties. Before,
+    the first of them stopped every replay there: the usage after it never reached Redis."""
+    store = await _open(server, tmp_path, on_failure="fail_open")
+    server.stop()
+    assert await store.meter.record(make_record("acme", request_id="first", gco2e=1.0))
+    journal = store.backend.journal
+    with journal.path.open("ab") as handle:
+        handle.write(b'{"reservation_id": null, "record": {"request_id": "torn"\n')  # a crash mid-write
+        handle.write(b'{"reservation_id": null, "record": {"unknown_field": 1}}\n')
+        handle.write(b"[1, 2]\n")
+    negative = make_record("acme", request_id="negative", gco2e=1.0)
+    negative.prompt_tokens = -5
+    journal.append({"reservation_id": None, "record": record_to_dict(negative)})
+    assert await store.meter.record(make_record("acme", request_id="last", gco2e=2.0))
+    server.start()
+
+    assert await store.backend.replay_journal() == 2
+    assert not journal.pending()
+    rejected = journal.rejected_path.read_bytes().splitlines()
+    assert len(rejected) == 4 and b"torn" in rejected[0] and b"negative" in rejected[3]
+    totals = (await store.reports.usage("acme", "2030-03"))["totals"]
+    assert totals["requests"] == 2 and totals["gco2e"] == 3.0
+    await store.close()

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from meters.store.records import UncountableRecord
+
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +72,9 @@ class Journal:
             pass
 
     async def replay(self, apply: Callable[[dict[str, Any]], Awaitable[None]]) -> int:
-        """Apply every journalled entry in order; stop at the first failure and keep the rest.
+        """Apply every journalled entry in order; stop at the first failure and keep the rest. An entry that can
+        never be counted (not JSON, or `apply` raised UncountableRecord) is set aside in `rejected_path` instead,
+        and the replay goes on.
 
         `apply` must be idempotent: an entry applied just before a crash is applied again.
         """
@@ -92,14 +96,32 @@ class Journal:
                 done = 0
                 try:
                     for line in lines:
-                        await apply(orjson.loads(line))
+                        try:
+                            entry = orjson.loads(line)
+                            if not isinstance(entry, dict):
+                                raise UncountableRecord("not a JSON object")
+                            await apply(entry)
+                            replayed += 1
+                        except (orjson.JSONDecodeError, UncountableRecord) as exc:
+                            self._reject(line, exc)
                         done += 1
                 finally:
-                    replayed += done
                     if done < len(lines):
                         self._put_back(lines[done:])
                     path.unlink()
         return replayed
+
+    @property
+    def rejected_path(self) -> Path:
+        """Where entries that can never be counted go (a line torn by a crash, a record no counter can hold)."""
+        return self.path.with_name(self.path.name + ".rejected")
+
+    def _reject(self, line: bytes, error: Exception) -> None:
+        """Set an entry that can never be counted aside, so it does not hold back every entry after it."""
+        with open(self.rejected_path, "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.write(line + b"\n")
+        log.error("usage journal %s: an entry cannot be counted (%s); kept in %s", self.path, error, self.rejected_path)
 
     def _put_back(self, lines: list[bytes]) -> None:
         with open(self.path, "ab") as handle:

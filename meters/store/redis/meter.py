@@ -26,6 +26,7 @@ from meters.store.checks import decide, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units
 from meters.store.records import (
+    UncountableRecord,
     check_countable,
     record_from_dict,
     record_to_dict,
@@ -253,8 +254,17 @@ class RedisMeter(Meter):
         return results
 
     async def _apply(self, entry: dict[str, Any]) -> bool:
-        """Count one settled/recorded request (a journal entry)."""
-        return (await self._apply_many([entry]))[0]
+        """Count one settled/recorded request (a journal entry); UncountableRecord for an entry that never can be
+        (not a record, or numbers no counter holds), checked before Redis sees it, as a batch is."""
+        try:
+            record = record_from_dict(entry["record"])
+            reservation_id = entry.get("reservation_id")
+            if reservation_id is not None and not isinstance(reservation_id, str):
+                raise TypeError("reservation_id is not a string")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UncountableRecord(f"journal entry is not a usage record: {exc!r}") from None
+        check_countable([record])
+        return (await self._apply_many([entry], [record]))[0]
 
     def _registry(self, pipe: Any, records: list[UsageRecord]) -> int:
         """Queue the label registry's writes of a batch: idempotent, outside the tenants' scripts (its own
