@@ -87,11 +87,15 @@ async def test_separate_port_shared_by_several_servers() -> None:
     try:
         async with aiohttp.ClientSession() as http:
             for _ in range(4):
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                async with http.get(f"http://127.0.0.1:{port}/metrics", headers={"x-request-id": "scrape-7"}) as response:
                     assert response.status == 200
                     assert 'carbon_gateway_store_up{backend="embedded"} 1.0' in await response.text()
+                    # Like every answer of the gateway: its id, and the client's echoed.
+                    assert response.headers["x-request-id"].startswith("req_")
+                    assert response.headers["x-client-request-id"] == "scrape-7"
                 async with http.get(f"http://127.0.0.1:{port}/v1/models") as response:
                     assert response.status == 404
+                    assert response.headers["x-request-id"].startswith("req_")
     finally:
         await first.stop()
         await second.stop()

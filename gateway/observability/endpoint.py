@@ -15,12 +15,14 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.config import ObservabilitySettings
 from gateway.observability.metrics import Metrics
+from gateway.request_ids import RequestIdMiddleware
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -54,9 +56,11 @@ def metrics_routes(metrics: Metrics, settings: ObservabilitySettings) -> list[Ro
 
 
 def metrics_app(metrics: Metrics, settings: ObservabilitySettings) -> Starlette:
-    """A tiny app that serves only the metrics path (for the separate port)."""
+    """A tiny app that serves only the metrics path (for the separate port); its answers carry `x-request-id`
+    like every other answer of the gateway (404s and 401s included)."""
     return Starlette(
-        routes=[Route(settings.metrics_path, metrics_endpoint(metrics, settings), methods=["GET"])]
+        routes=[Route(settings.metrics_path, metrics_endpoint(metrics, settings), methods=["GET"])],
+        middleware=[Middleware(RequestIdMiddleware)],
     )
 
 
