@@ -29,6 +29,8 @@ GOOD_MODEL = {"model_name": "m", "litellm_params": {"model": "openai/x", "api_ba
          "model_list[0] (m).litellm_params.api_base", "http(s) URL"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_base": "https:///v1"}}]},
          "model_list[0] (m).litellm_params.api_base", "http(s) URL"),
+        ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_base": "https://u:p@up.example/v1"}}]},
+         "model_list[0] (m).litellm_params.api_base", "must not carry credentials"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "api_key": "sk-1\r\nx-evil: 1"}}]},
          "model_list[0] (m).litellm_params.api_key", "without line breaks"),
         ({"model_list": [{"model_name": "m", "litellm_params": {"model": "x", "timeout": -1}}]},
