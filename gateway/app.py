@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway import heap, threads
+from gateway import heap, shutdown, threads
 from gateway.config import CONFIG_ENV, GatewayConfig, load_config
 from gateway.errors import GatewayError, error_body
 from gateway.gateway import Gateway, Prepared, prepare
@@ -90,14 +91,23 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gw = await Gateway.open(prepared)
         app.state.gateway = gw
+        watchdog: threading.Timer | None = None
         try:
             async with _side_services(prepared, gw), loop_lag.running():
                 if settle_heap:
                     log.debug("start-up heap settled: %d objects frozen", heap.settle())
                     threads.shorten_switch_interval()
-                yield
+                try:
+                    yield
+                finally:
+                    # The serving process (each worker too) ends even if a shutdown step hangs (gateway.shutdown).
+                    watchdog = shutdown.exit_after(shutdown.APP_SHUTDOWN_S) if settle_heap else None
         finally:
-            await gw.close()
+            try:
+                await gw.close()
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
 
     app = GatewayApp(
         routes=route_table(prepared.telemetry.metrics, config.observability),

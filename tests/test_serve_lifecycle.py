@@ -132,3 +132,65 @@ def test_the_start_up_line_names_the_store_and_the_access(tmp_path: Path, key: s
     line = next(line for line in gateway.log().splitlines() if line.startswith("carbon-gateway: serving"))
     assert f"store: embedded SQLite at {tmp_path / 'state' / SQLITE_FILENAME}" in line, line
     assert access in line, line
+
+
+def test_a_hung_shutdown_is_ended_by_its_watchdog_and_a_finished_one_is_not() -> None:
+    """`gateway.shutdown.exit_after`, which every serving process (each worker of `--workers N` too) arms when its
+    lifespan's shutdown begins: it calls its exit unless cancelled first."""
+    import threading
+
+    from gateway.shutdown import exit_after
+
+    fired: list[float] = []
+    done = threading.Event()
+
+    def exit(limit: float) -> None:
+        fired.append(limit)
+        done.set()
+
+    exit_after(0.05, exit)  # a shutdown that never finishes
+    assert done.wait(timeout=10) and fired == [0.05]
+    cancelled = exit_after(0.05, exit)
+    cancelled.cancel()  # one that finished in time
+    cancelled.join(timeout=10)
+    assert fired == [0.05]
+
+
+def test_sigterm_ends_every_worker(tmp_path: Path) -> None:
+    """`serve --workers 2`: the supervisor and both workers are gone after a SIGTERM (each worker's lifespan arms
+    its own watchdog, which it cancels once its shutdown is done: a clean exit, not the watchdog's)."""
+    port = free_port()
+    config = write_config(tmp_path, DEMO_CONFIG)
+    env = {**os.environ, "CARBON_GATEWAY_STATE_DIR": str(tmp_path / "state"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)  # a bound: drain 10 s, then each app's shutdown
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "did not finish" not in text, text
+    assert len(children) >= 2, text
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()

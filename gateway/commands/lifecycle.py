@@ -4,7 +4,6 @@ process within the graceful-shutdown time (a watchdog ends it if a shutdown step
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import sys
 import threading
@@ -12,9 +11,7 @@ from types import FrameType
 
 import uvicorn
 
-GRACEFUL_SHUTDOWN_S = 10  # uvicorn's timeout_graceful_shutdown: open connections get this long
-SHUTDOWN_MARGIN_S = 5  # then the lifespan's own shutdown (the usage writer's last batch, the store)
-EXIT_UNAVAILABLE = 1
+from gateway.shutdown import EXIT_UNAVAILABLE, GRACEFUL_SHUTDOWN_S, SHUTDOWN_MARGIN_S, exit_after
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -39,17 +36,7 @@ class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         if self._watchdog is None:
-            limit = GRACEFUL_SHUTDOWN_S + SHUTDOWN_MARGIN_S
-            self._watchdog = threading.Timer(limit, _force_exit, args=(limit,))
-            self._watchdog.daemon = True
-            self._watchdog.start()
-
-
-def _force_exit(limit: int) -> None:
-    print(
-        f"carbon-gateway: shutdown did not finish within {limit} s; exiting now", file=sys.stderr, flush=True
-    )
-    os._exit(EXIT_UNAVAILABLE)
+            self._watchdog = exit_after(GRACEFUL_SHUTDOWN_S + SHUTDOWN_MARGIN_S)
 
 
 def run(config: uvicorn.Config) -> int:

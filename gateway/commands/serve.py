@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway import shutdown
     from gateway.app import create_app
     from gateway.commands import lifecycle
     from gateway.gateway import RESOLVED_ROUTES_ENV
@@ -69,7 +70,7 @@ def serve(args: argparse.Namespace) -> int:
     problem = lifecycle.port_problem(args.host, args.port)
     if problem is not None:
         print(f"carbon-gateway: {problem}", file=sys.stderr, flush=True)
-        return lifecycle.EXIT_UNAVAILABLE
+        return shutdown.EXIT_UNAVAILABLE
     config_path = args.config or str(default_config_path())
     try:
         config = load_config(config_path)
@@ -101,7 +102,7 @@ def serve(args: argparse.Namespace) -> int:
         limit_concurrency=args.limit_concurrency,
         timeout_keep_alive=args.timeout_keep_alive,
         lifespan="on",
-        timeout_graceful_shutdown=lifecycle.GRACEFUL_SHUTDOWN_S,
+        timeout_graceful_shutdown=shutdown.GRACEFUL_SHUTDOWN_S,
         # The gateway uses no client address, so no X-Forwarded-* rewriting on every request;
         # `server` header off: one less header per response, and no version banner.
         proxy_headers=False,
