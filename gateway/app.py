@@ -93,7 +93,7 @@ def create_app(
         app.state.gateway = gw
         watchdog: threading.Timer | None = None
         try:
-            async with _side_services(prepared, gw), loop_lag.running():
+            async with _side_services(prepared, gw), loop_lag.running(lambda: gw.accounting.writer.backlog):
                 if settle_heap:
                     log.debug("start-up heap settled: %d objects frozen", heap.settle())
                     threads.shorten_switch_interval()

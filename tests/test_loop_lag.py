@@ -58,3 +58,27 @@ async def test_a_window_names_its_longest_garbage_collection(capsys: pytest.Capt
     assert any(line["gc_generation"] == 2 and line["gc_max_ms"] > 0 for line in lines)
     assert all(line["gc_generation"] == -1 for line in lines if line["gc_max_ms"] == 0)
     assert gc.callbacks == hooks  # the monitor's hook went with it
+
+
+async def test_a_window_names_the_longest_writer_queue_it_saw(capsys: pytest.CaptureFixture[str]) -> None:
+    """`backlog_max`: the largest value the backlog callable returned at a wake-up in the window (a gateway passes
+    its usage writer's queue length); absent without one."""
+    queued = [0]
+    task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05, backlog=lambda: queued[0]))
+    await asyncio.sleep(0.01)
+    queued[0] = 700
+    await asyncio.sleep(0.01)
+    queued[0] = 3
+    await asyncio.sleep(0.15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines[0]["backlog_max"] == 700
+    assert lines[-1]["backlog_max"] == 3  # a later window starts afresh
+    plain = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.02))
+    await asyncio.sleep(0.05)
+    plain.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await plain
+    assert all("backlog_max" not in orjson.loads(line) for line in capsys.readouterr().err.splitlines())

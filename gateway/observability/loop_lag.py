@@ -3,7 +3,7 @@
 Off unless ``CARBON_GATEWAY_LOOP_LAG=1`` is set (benchmarks set it). Then a task sleeps ``INTERVAL_S`` at a
 time and measures how late each wake-up is; once a second it writes one JSON line to stderr:
 ``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z, "gc_max_ms": g,
-"gc_generation": 0|1|2|-1}``. A stall
+"gc_generation": 0|1|2|-1, "backlog_max": b}`` (`backlog_max`: the usage writer's longest queue seen, in a gateway). A stall
 of the loop (a synchronous transaction, a long batch) shows up as a late wake-up; the benchmark takes the
 largest figure logged during each run. On a shared machine the OS also makes the timer late by running
 something else: ``max_busy_ms`` counts only lateness during which the loop's thread was on the CPU (its
@@ -18,7 +18,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 
@@ -31,14 +31,19 @@ def enabled() -> bool:
     return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-async def monitor(interval_s: float = INTERVAL_S, report_every_s: float = REPORT_EVERY_S) -> None:
+async def monitor(
+    interval_s: float = INTERVAL_S,
+    report_every_s: float = REPORT_EVERY_S,
+    backlog: Callable[[], int] | None = None,
+) -> None:
     """Runs until cancelled; one line per window with the window's worst and mean lateness, and its longest garbage
-    collection (`gc_max_ms`, `gc_generation`): a collection runs on whichever thread allocated, holding the GIL."""
+    collection (`gc_max_ms`, `gc_generation`): a collection runs on whichever thread allocated, holding the GIL; with
+    `backlog` (the usage writer's queue length), its largest value seen at a wake-up (`backlog_max`)."""
     clock = time.perf_counter
     window_start = clock()
     cpu = time.thread_time
     worst = total = worst_busy = 0.0
-    wakeups = 0
+    wakeups = most_queued = 0
     collections = _Collections()
     gc.callbacks.append(collections.observe)
     try:
@@ -49,6 +54,8 @@ async def monitor(interval_s: float = INTERVAL_S, report_every_s: float = REPORT
             late = max(0.0, now - before - interval_s)
             busy = min(late, max(0.0, cpu() - cpu_before - interval_s))
             wakeups += 1
+            if backlog is not None:
+                most_queued = max(most_queued, backlog())
             total += late
             worst = max(worst, late)
             worst_busy = max(worst_busy, busy)
@@ -64,9 +71,11 @@ async def monitor(interval_s: float = INTERVAL_S, report_every_s: float = REPORT
                     "gc_max_ms": round(longest * 1000, 3),
                     "gc_generation": generation,
                 }
+                if backlog is not None:
+                    line["backlog_max"] = most_queued
                 sys.stderr.write(orjson.dumps(line).decode() + "\n")
                 sys.stderr.flush()
-                window_start, worst, total, worst_busy, wakeups = now, 0.0, 0.0, 0.0, 0
+                window_start, worst, total, worst_busy, wakeups, most_queued = now, 0.0, 0.0, 0.0, 0, 0
     finally:
         gc.callbacks.remove(collections.observe)
 
@@ -94,12 +103,12 @@ class _Collections:
 
 
 @contextlib.asynccontextmanager
-async def running() -> AsyncIterator[None]:
+async def running(backlog: Callable[[], int] | None = None) -> AsyncIterator[None]:
     """The monitor for the duration of the block when the environment asks for it; else nothing."""
     if not enabled():
         yield
         return
-    task = asyncio.create_task(monitor(), name="loop-lag-monitor")
+    task = asyncio.create_task(monitor(backlog=backlog), name="loop-lag-monitor")
     try:
         yield
     finally:

@@ -187,7 +187,12 @@ class Bench:
             if backlog > _BACKLOG_WARN:
                 print(f"{name} {mode} c={connections}: {backlog} finished requests still queued for the store "
                       "after the run: its writer fell behind (that work is not in this run's CPU)", file=sys.stderr)
-        for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms"), ("gc_max_ms", "gc_max_ms")):
+        for field, key in (
+            ("max_ms", "loop_lag_max_ms"),
+            ("max_busy_ms", "loop_busy_max_ms"),
+            ("gc_max_ms", "gc_max_ms"),
+            ("backlog_max", "usage_backlog_max"),  # the writer's longest queue during the run (gateways)
+        ):
             lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
             if lag is not None:
                 figures[key] = lag
