@@ -170,6 +170,9 @@ def rss_after(bench: Any, requests: int, request_body: Callable[..., bytes]) -> 
             )
         memory = processes.tree_memory_mb(bench.servers[name].pid)
         out[name] = {"requests": bench.served.get(name, 0), **memory}
+        backlog = processes.usage_backlog(target.port) if name in PYTHON_SERVERS else None
+        if backlog is not None:  # records queued for the store at that moment are in the RSS
+            out[name]["usage_backlog"] = backlog
     return out
 
 
