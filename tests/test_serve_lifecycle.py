@@ -49,7 +49,18 @@ async def test_probe_stops_when_cancelled_as_its_ping_returns() -> None:
         assert done, f"the probe did not stop (cancelled {turns} loop turns after its ping answered)"
 
 
-def _serve(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _output(process: subprocess.Popen[bytes], timeout_s: float) -> str:
+    """Everything it printed, once it has exited (killed if it outlives `timeout_s`: a bound, not a measurement)."""
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return output.decode(errors="replace")
+
+
+def _serve(port: int, tmp_path: Path, *extra: str) -> subprocess.Popen[bytes]:
     config = write_config(tmp_path, DEMO_CONFIG)
     env = {
         **os.environ,
@@ -57,7 +68,7 @@ def _serve(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     env.pop("REDIS_URL", None)
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)]
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port), *extra]
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -68,13 +79,7 @@ def test_port_in_use_exits_non_zero_with_a_clear_message(tmp_path: Path) -> None
         taken.bind(("127.0.0.1", port))
         taken.listen()
         process = _serve(port, tmp_path)
-        try:
-            output, _ = process.communicate(timeout=90)  # a bound, not a measurement: it hung for ever
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    text = output.decode(errors="replace")
+        text = _output(process, 90)  # a bound, not a measurement: it hung for ever
     assert process.returncode not in (0, None), text
     assert f"127.0.0.1:{port}" in text and "already in use" in text, text
 
@@ -101,13 +106,7 @@ def test_anonymous_beyond_loopback_is_refused(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*command, "--port", str(free_port())], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    try:
-        output, _ = process.communicate(timeout=90)  # a bound: before the fix it served
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    text = output.decode(errors="replace")
+    text = _output(process, 90)  # a bound: before the fix it served
     assert process.returncode == 2, text
     assert "refusing to serve anonymous access on 0.0.0.0" in text and "--allow-anonymous" in text, text
 
@@ -162,13 +161,7 @@ def test_sigterm_ends_every_worker(tmp_path: Path) -> None:
     """`serve --workers 2`: the supervisor and both workers are gone after a SIGTERM (each worker's lifespan arms
     its own watchdog, which it cancels once its shutdown is done: a clean exit, not the watchdog's)."""
     port = free_port()
-    config = write_config(tmp_path, DEMO_CONFIG)
-    env = {**os.environ, "CARBON_GATEWAY_STATE_DIR": str(tmp_path / "state"), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    env.pop("REDIS_URL", None)
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    process = _serve(port, tmp_path, "--workers", "2")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -182,12 +175,11 @@ def test_sigterm_ends_every_worker(tmp_path: Path) -> None:
                 time.sleep(0.2)
         children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)  # a bound: drain 10 s, then each app's shutdown
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    text = output.decode(errors="replace")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    text = _output(process, 60)  # a bound: drain 10 s, then each app's shutdown
     assert process.returncode == 0, text
     assert "did not finish" not in text, text
     assert len(children) >= 2, text
