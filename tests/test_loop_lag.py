@@ -75,6 +75,7 @@ async def test_a_window_names_the_longest_writer_queue_it_saw(capsys: pytest.Cap
         await task
     lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert lines[0]["backlog_max"] == 700
+    assert lines[0]["threads"] >= 1 and lines[0]["rss_mb"] > 1  # what the process holds, at each window's end
     assert lines[-1]["backlog_max"] == 3  # a later window starts afresh
     plain = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.02))
     await asyncio.sleep(0.05)

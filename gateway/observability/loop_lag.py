@@ -3,7 +3,8 @@
 Off unless ``CARBON_GATEWAY_LOOP_LAG=1`` is set (benchmarks set it). Then a task sleeps ``INTERVAL_S`` at a
 time and measures how late each wake-up is; once a second it writes one JSON line to stderr:
 ``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z, "gc_max_ms": g,
-"gc_generation": 0|1|2|-1, "backlog_max": b}`` (`backlog_max`: the usage writer's longest queue seen, in a gateway). A stall
+"gc_generation": 0|1|2|-1, "backlog_max": b, "rss_mb": r, "threads": t}`` (`backlog_max`: the usage writer's longest
+queue seen, in a gateway; `rss_mb` and `threads` at the window's end). A stall
 of the loop (a synchronous transaction, a long batch) shows up as a late wake-up; the benchmark takes the
 largest figure logged during each run. On a shared machine the OS also makes the timer late by running
 something else: ``max_busy_ms`` counts only lateness during which the loop's thread was on the CPU (its
@@ -17,6 +18,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -73,11 +75,24 @@ async def monitor(
                 }
                 if backlog is not None:
                     line["backlog_max"] = most_queued
+                line["rss_mb"], line["threads"] = _rss_mb(), threading.active_count()
                 sys.stderr.write(orjson.dumps(line).decode() + "\n")
                 sys.stderr.flush()
                 window_start, worst, total, worst_busy, wakeups, most_queued = now, 0.0, 0.0, 0.0, 0, 0
     finally:
         gc.callbacks.remove(collections.observe)
+
+
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
+
+
+def _rss_mb() -> float | None:
+    """The process's resident memory now (Linux), None elsewhere: a window's line says when memory grew."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return round(int(statm.read().split()[1]) * _PAGE_MB, 1)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Collections:

@@ -192,6 +192,7 @@ class Bench:
             ("max_busy_ms", "loop_busy_max_ms"),
             ("gc_max_ms", "gc_max_ms"),
             ("backlog_max", "usage_backlog_max"),  # the writer's longest queue during the run (gateways)
+            ("threads", "threads_max"),  # a thread started during the run (each has its own malloc arena)
         ):
             lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
             if lag is not None:
