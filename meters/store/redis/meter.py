@@ -173,7 +173,7 @@ class RedisMeter(Meter):
     async def count_many(self, items: list[CountItem]) -> list[bool]:
         """A batch in one round trip: a SETTLE per tenant and `_SETTLE_CHUNK` requests, pipelined (not a
         transaction; each is atomic)."""
-        check_countable(record for _, record in items)
+        counters = check_countable(record for _, record in items)
         self._turn_at = time.perf_counter()  # this batch's slices start now
         entries = []
         for rid, record in items:
@@ -181,7 +181,7 @@ class RedisMeter(Meter):
             await self._share_loop()
         records = [record for _, record in items]
         try:
-            return await self._conn.call(lambda: self._apply_many(entries, records))
+            return await self._conn.call(lambda: self._apply_many(entries, records, counters))
         except StoreUnavailable:
             if self._conn.fail_closed:
                 raise
@@ -195,21 +195,21 @@ class RedisMeter(Meter):
             self._turn_at = time.perf_counter()
 
     async def _apply_many(
-        self, entries: list[dict[str, Any]], records: list[UsageRecord] | None = None
+        self, entries: list[dict[str, Any]], records: list[UsageRecord], counters: list[dict[str, int]]
     ) -> list[bool]:
         """SETTLE per tenant's entries, then the tenants into the (global) set of tenants with a ledger.
-        `records`: the entries' records, when the caller has them (else read back from the entries).
+        `records`: the entries' records; `counters`: their `usage_counters` (from `check_countable`).
 
         A pipeline does not load scripts: a node that does not have it yet (new, or restarted) answers
         NOSCRIPT; the script is loaded (on every master) and only those tenants' entries are sent again, so
         each entry's answer stays the first one (counted now, or counted before)."""
-        if records is None:
-            records = [record_from_dict(entry["record"]) for entry in entries]
-        results: list[Any] = await self._settle_pipeline(entries, records)
+        results: list[Any] = await self._settle_pipeline(entries, records, counters)
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
             self._settle.sha = await self._redis.script_load(SETTLE)
-            again = await self._settle_pipeline([entries[i] for i in missing], [records[i] for i in missing])
+            again = await self._settle_pipeline(
+                [entries[i] for i in missing], [records[i] for i in missing], [counters[i] for i in missing]
+            )
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         for result in results:
@@ -217,7 +217,9 @@ class RedisMeter(Meter):
                 raise result
         return [bool(result) for result in results]
 
-    async def _settle_pipeline(self, entries: list[dict[str, Any]], records: list[UsageRecord]) -> list[Any]:
+    async def _settle_pipeline(
+        self, entries: list[dict[str, Any]], records: list[UsageRecord], counters: list[dict[str, int]]
+    ) -> list[Any]:
         """Each entry's answer (1, 0, or the error of its tenant's script call), in order."""
         pipe = self._redis.pipeline(transaction=False)
         extra = self._registry(pipe, records)
@@ -233,6 +235,7 @@ class RedisMeter(Meter):
             packed = packed_settle(
                 [entries[i] for i in indexes],
                 [records[i] for i in indexes],
+                [counters[i] for i in indexes],
                 prefix=self.prefix,
                 idempotency_ttl_s=self._idempotency_ttl_s,
                 retention_s=self._retention_s,
@@ -263,8 +266,7 @@ class RedisMeter(Meter):
                 raise TypeError("reservation_id is not a string")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UncountableRecord(f"journal entry is not a usage record: {exc!r}") from None
-        check_countable([record])
-        return (await self._apply_many([entry], [record]))[0]
+        return (await self._apply_many([entry], [record], check_countable([record])))[0]
 
     def _registry(self, pipe: Any, records: list[UsageRecord]) -> int:
         """Queue the label registry's writes of a batch: idempotent, outside the tenants' scripts (its own

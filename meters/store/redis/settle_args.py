@@ -16,7 +16,7 @@ import orjson
 
 from meters.limits import default_scope_ids
 from meters.store.aggregates import label_fields, label_id, month_values, pack
-from meters.store.records import COUNTER_FIELDS, limit_spend, tag_labels, usage_counters
+from meters.store.records import COUNTER_FIELDS, limit_spend, tag_labels
 from meters.store.retention import AGGREGATE_RETENTION_DAYS
 from meters.store.windows import day_end_ts, month_expiry, windows_at
 from meters.usage import UsageRecord
@@ -49,6 +49,7 @@ def _fallback_scopes(tenant_id: str, key_id: str | None, model: str) -> str:
 def packed_settle(
     entries: Iterable[dict[str, Any]],
     records: Iterable[UsageRecord],
+    counters: Iterable[dict[str, int]],
     *,
     prefix: str,
     idempotency_ttl_s: float,
@@ -56,18 +57,18 @@ def packed_settle(
     monthly_retention: int,
     now: float,
 ) -> bytes:
-    """One SETTLE call's ARGV[1]: each (journal entry, its record) as the script's argument array, at `now`."""
+    """One SETTLE call's ARGV[1]: each (journal entry, its record, the record's `usage_counters`) as the script's
+    argument array, at `now`."""
     ttl = str(idempotency_ttl_s)
     min_id = f"{int((now - retention_s) * 1000)}-0"
     now_ms = str(int(now * 1000))
     batch: list[list[str]] = []
-    for entry, record in zip(entries, records, strict=True):
+    for entry, record, amounts in zip(entries, records, counters, strict=True):
         reservation_id = entry.get("reservation_id") or ""
         degraded = reservation_id.startswith(DEGRADED)
         windows, (day, day_expiry, month, month_expiry_at) = _window_args(
             int(record.timestamp // 60), monthly_retention
         )
-        counters = usage_counters(record)
         tags = tag_labels(record)
         batch.append(
             [
@@ -79,9 +80,9 @@ def packed_settle(
                 "1" if reservation_id and not degraded else "0",
                 _fallback_scopes(record.tenant_id, record.key_id, record.model),
                 *windows,
-                str(counters["pt"] + counters["ct"]),
-                str(limit_spend(record, counters)),
-                str(counters["g"]),
+                str(amounts["pt"] + amounts["ct"]),
+                str(limit_spend(record, amounts)),
+                str(amounts["g"]),
                 day,
                 day_expiry,
                 month,
@@ -90,13 +91,13 @@ def packed_settle(
                 min_id,
                 now_ms,
                 str(len(tags)),
-                *[str(counters[field]) for field in COUNTER_FIELDS],
+                *[str(amounts[field]) for field in COUNTER_FIELDS],
                 *tags,
                 month_expiry_at,
                 record.provider,
                 record.currency,
                 label_id(label_fields(record)),
-                pack(month_values(counters)),
+                pack(month_values(amounts)),
             ]
         )
     return orjson.dumps(batch)
