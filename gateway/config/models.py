@@ -102,14 +102,12 @@ def _parse_entry(name: str, entry: Block) -> ModelEntry:
     info = entry.block("model_info", MODEL_INFO_KEYS)
     prices = {k: _price(info, k) for k in PRICE_KEYS}
     currency = info.text("currency")
-    api_base = params.url("api_base")
-    if api_base is not None and "@" in api_base.split("://", 1)[1].split("/", 1)[0]:
-        # Never sent (the upstream client authenticates with api_key) and a secret in every place a URL is shown.
-        raise params.fail("api_base", "must not carry credentials (user:password@host): put the upstream's key in api_key")
     return ModelEntry(
         model_name=name,
         model=model,
-        api_base=api_base,
+        # Credentials in it would never be sent (the upstream client authenticates with api_key), and would be a
+        # secret everywhere the URL is shown.
+        api_base=params.url("api_base", credentials="api_key (the upstream's key)"),
         api_key=key.value,
         api_key_env=key.var,
         timeout_s=_seconds(params, "timeout", DEFAULT_TIMEOUT_S),

@@ -93,18 +93,27 @@ class Block:
             raise self.fail(name, "must be a non-empty string or os.environ/VAR")
         return resolve_secret(value)
 
-    def url(self, name: str) -> str | None:
+    def url(self, name: str, *, credentials: str | None = None) -> str | None:
+        """An http(s) URL; with `credentials` (where they belong instead), one carrying user:password@ is refused."""
         value = resolve_secret(self.raw.get(name)).value
         if value is None and name not in self.raw:
             return None
         if not value or not value.startswith(("http://", "https://")) or not _url_text(value):
             raise self.fail(name, f"must be an http(s) URL, got {self.raw.get(name)!r}")
+        if credentials is not None and "@" in _authority(value):
+            # Not echoed: the value holds a secret.
+            raise self.fail(name, f"must not carry credentials (user:password@host): put them in {credentials}")
         return value.rstrip("/")
+
+
+def _authority(url: str) -> str:
+    """The [user:password@]host[:port] part of a URL that has a scheme."""
+    return url.split("://", 1)[1].split("/", 1)[0]
 
 
 def _url_text(value: str) -> bool:
     """Printable ASCII without spaces, with a host after the scheme."""
-    host = value.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    host = _authority(value).rpartition("@")[2]
     return value.isascii() and value.isprintable() and " " not in value and bool(host) and not host.startswith(":")
 
 
