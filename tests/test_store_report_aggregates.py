@@ -187,3 +187,33 @@ async def test_audited_model_without_gateway_traffic(store):
     (line,) = built.reconciliation
     assert (line.model, line.estimated_gco2e, line.outside_gateway_gco2e) == ("unused", 0.0, 2000.0)
     assert (await report(store, tenant="acme")).reconciliation == ()
+
+
+async def test_months_past_the_monthly_retention_are_named_and_left_out(store, clock):
+    """A report asked for after some of its months left the store's retention (25 months by default) says so,
+    and leaves those months out whether or not the store has deleted them yet (the same report either way)."""
+    from datetime import UTC, datetime
+
+    may = datetime(2030, 5, 10, tzinfo=UTC).timestamp()
+    await count(store, make_record("acme", gco2e=1.0), make_record("acme", gco2e=2.0, timestamp=may))
+    await store.audited.add(audited(3.0))
+    before = await report(store, "2030")
+    assert before.pruned_months == () and before.totals.requests == 2
+    assert not any("retention" in note for note in before.limitations)
+
+    clock.now = datetime(2032, 4, 15, tzinfo=UTC).timestamp()  # 25 months kept: 2030-04 .. 2032-04
+    await count(store, make_record("acme", timestamp=clock.now))  # SQLite prunes in its next count
+    built = await report(store, "2030")
+    assert built.pruned_months == ("2030-01", "2030-02", "2030-03")
+    assert built.totals.requests == 1 and built.totals.gco2e == pytest.approx(2.0)
+    (note,) = [note for note in built.limitations if "retention" in note]
+    assert "2030-01 to 2030-03" in note and "25 months" in note and "cover 2030-04 to 2030-12 only" in note
+    assert built.as_dict()["pruned_months"] == ["2030-01", "2030-02", "2030-03"]
+    # The audited figure of a pruned month is still reported, all of it outside what the report covers.
+    (line,) = built.reconciliation
+    assert (line.month, line.estimated_gco2e, line.outside_gateway_gco2e) == (MONTH, 0.0, 3000.0)
+
+    gone = await report(store, MONTH, tenant="acme")
+    assert gone.pruned_months == (MONTH,) and gone.totals.requests == 0 and gone.lines == ()
+    assert any(f"Usage of {MONTH} is past" in note and "no figure" in note for note in gone.limitations)
+    assert (await report(store, "2030-04")).pruned_months == ()

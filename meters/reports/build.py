@@ -25,7 +25,7 @@ from meters.reports.model import (
 from meters.reports.period import Period, Scope, parse_period
 from meters.reports.reconcile import Shares, apportion_tags, apportion_usage
 from meters.reports.rows import CarbonLabel, DailyRow, FactorFact, StoreRows, TagRow, UsageRow, factor_facts
-from meters.reports.statements import esrs_lines, limitations
+from meters.reports.statements import Pruned, esrs_lines, limitations
 from meters.reports.summary import breakdown, primary_share, summarise_models, totals_of
 from meters.reports.tally import (
     CT,
@@ -212,6 +212,8 @@ def build_report(
     daily: Iterable[DailyRow] | None = None,
     equivalents: tuple[EquivalenceFactor, ...] | None = None,
     generated_at: datetime | None = None,
+    pruned_months: tuple[str, ...] = (),
+    monthly_retention_months: int | None = None,
 ) -> Report:
     """The report of `period` ("YYYY-MM" or "YYYY") for the organisation, or for `tenant` alone.
 
@@ -219,7 +221,8 @@ def build_report(
     and the organisation's tokens (then `usage`, `tags`, `daily` and `org_tokens` are not given). `audited`: every import of the period's months (newest in
     force, earlier ones restated). `factors`: catalogue facts per model. `org_tokens`: the organisation's
     gateway tokens per (month, model), required for a tenant report when those months are audited (the
-    tenant's share is its tokens over the organisation's). Raises ReportError (param "period"/"tenant") for
+    tenant's share is its tokens over the organisation's). `pruned_months`: the period's months the store no
+    longer keeps (past its `monthly_retention_months`), named in the report and its limitations. Raises ReportError (param "period"/"tenant") for
     a bad period or rows outside the scope.
     """
     parsed = parse_period(period)
@@ -304,6 +307,7 @@ def build_report(
         restatements=tuple(restatements(months.values())),
         catalogue_uses=versions,
         equivalents=equivalents_of(totals.gco2e, factors_for_equivalents),
+        pruned_months=pruned_months,
         limitations=limitations(
             models,
             totals,
@@ -311,5 +315,6 @@ def build_report(
             len(unattributed),
             not scope.is_organisation,
             len(versions),
+            Pruned(pruned_months, monthly_retention_months, parsed.months),
         ),
     )

@@ -213,6 +213,7 @@ class Report:
     restatements: tuple[Restatement, ...]
     catalogue_uses: tuple[CatalogueUse, ...]
     equivalents: tuple[Equivalent, ...]
+    pruned_months: tuple[str, ...]  # the period's months past the store's monthly retention: not in the figures
     limitations: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -247,5 +248,6 @@ class Report:
                 "catalogue_versions": [asdict(c) for c in self.catalogue_uses],
             },
             "equivalents": [asdict(e) for e in self.equivalents],
+            "pruned_months": list(self.pruned_months),
             "limitations": list(self.limitations),
         }

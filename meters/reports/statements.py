@@ -4,6 +4,7 @@ the limitations. One wording, used by every format."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from meters.reports.model import Line, ReconciliationLine, Totals
 from meters.reports.reconcile import FEWER_SUPPLIER_TOKENS, NO_SUPPLIER_TOKENS
@@ -108,6 +109,30 @@ def esrs_lines(models: Sequence[Line], totals: Totals) -> list[tuple[str, float 
     return rows
 
 
+class Pruned(NamedTuple):
+    """The period's months past the store's monthly retention (`retention` months, None when not known)."""
+
+    months: tuple[str, ...]
+    retention: int | None
+    period_months: tuple[str, ...]
+
+    def statement(self) -> str | None:
+        if not self.months:
+            return None
+        kept = self.retention and f" (it keeps {self.retention} months)"
+        span = self.months[0] if len(self.months) == 1 else f"{self.months[0]} to {self.months[-1]}"
+        if len(self.months) == len(self.period_months):
+            cover = "no figure of the gateway's traffic in this report covers them"
+        else:
+            rest = [month for month in self.period_months if month not in self.months]
+            kept_span = rest[0] if len(rest) == 1 else f"{rest[0]} to {rest[-1]}"
+            cover = f"the gateway's figures in this report cover {kept_span} only"
+        return (
+            f"Usage of {span} is past the store's monthly retention{kept or ''} and has been deleted or is being "
+            f"deleted: {cover}. Take those months from a report generated while they were kept."
+        )
+
+
 def limitations(
     models: Sequence[Line],
     totals: Totals,
@@ -115,8 +140,12 @@ def limitations(
     unattributed: int,
     tenant_scope: bool,
     catalogue_versions: int,
+    pruned: Pruned | None = None,
 ) -> tuple[str, ...]:
     notes = list(STATIC_LIMITATIONS)
+    pruned_statement = pruned and pruned.statement()
+    if pruned_statement:
+        notes.append(pruned_statement)
     if totals.requests and totals.energy_known_requests < totals.requests:
         notes.append(
             f"Energy is known for {totals.energy_known_requests:,} of {totals.requests:,} requests; the energy "

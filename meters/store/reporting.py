@@ -10,8 +10,9 @@ from meters.reports import build_report
 from meters.reports.audited_months import months_in_force
 from meters.reports.model import Report
 from meters.reports.period import Period, ReportError, parse_period
-from meters.reports.rows import FactorFact
+from meters.reports.rows import FactorFact, StoreRows
 from meters.store.store import Store
+from meters.store.windows import NANO, first_kept_month
 
 _paused = 0  # reports in progress (the event loop's): the last one out resumes the collector
 _resume = False
@@ -48,7 +49,9 @@ async def store_report(
 ) -> Report:
     """The report of `period` ("YYYY-MM" or "YYYY") for the organisation or one tenant. Every import of the
     period's months is read (the newest in force, the earlier ones restated); the audited model-months'
-    rows come monthly, the rest summed by the store. Raises ReportError naming `period`/`tenant`."""
+    rows come monthly, the rest summed by the store. Months the store no longer keeps (its
+    `monthly_retention_months`, by its clock) are named in the report. Raises ReportError naming
+    `period`/`tenant`."""
     parsed = parse_period(period)
     if tenant is not None and not tenant.strip():
         raise ReportError("must be a tenant id", "tenant")
@@ -68,7 +71,15 @@ async def _report(
     in_force = months_in_force(imports, parsed)
     pairs = frozenset((month, model) for month, item in in_force.items() for model in item.by_model)
     sources = {(item.current.source, item.current.basis) for item in in_force.values()}
-    rows = await store.aggregates.report_input(parsed.months, tenant, pairs, sums=len(sources) <= 1)
+    # Months past the retention are left out whether or not the store has deleted them yet (SQLite prunes
+    # at its next maintenance, Redis when the keys expire): the same report whenever it is asked for.
+    kept_from = first_kept_month(store.clock(), store.monthly_retention_months)
+    kept = tuple(month for month in parsed.months if month >= kept_from)
+    rows = (
+        await store.aggregates.report_input(kept, tenant, pairs, sums=len(sources) <= 1)
+        if kept
+        else StoreRows({}, NANO)
+    )
     return build_report(
         parsed.text,
         store_rows=rows,
@@ -77,4 +88,6 @@ async def _report(
         catalogue_version=catalogue_version,
         gateway_version=gateway_version,
         tenant=tenant,
+        pruned_months=tuple(month for month in parsed.months if month < kept_from),
+        monthly_retention_months=store.monthly_retention_months,
     )

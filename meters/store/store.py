@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS
 from meters.store.interfaces import (
     AuditedStore,
     Backend,
@@ -22,6 +25,8 @@ class Store:
     reports: UsageReports
     aggregates: ReportAggregates  # label-keyed monthly aggregates, for sustainability reports
     audited: AuditedStore  # audited supplier months, every version kept
+    monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS  # how long `aggregates` keeps a month (the reports say what is past it)
+    clock: Callable[[], float] = field(default=time.time)
 
     async def ping(self) -> bool:
         return await self.backend.ping()

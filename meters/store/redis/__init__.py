@@ -49,4 +49,6 @@ async def open_redis(
         RedisReports(conn),
         RedisAggregates(conn),
         RedisAudited(conn, clock),
+        monthly_retention_months=monthly_retention_months,
+        clock=clock,
     )
