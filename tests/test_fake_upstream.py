@@ -279,6 +279,15 @@ async def test_bundled_load_generator_and_ttft_client_against_the_fake(up: FakeU
     )
     assert (failed.requests, failed.errors) == (5, 3)
 
+    # Paced: 4 connections at 40 requests/s together for 0.5 s send ~20, not as many as the fake answers.
+    up.requests.clear()
+    paced = await loadgen.run_load(
+        "127.0.0.1", up.port, "/v1/chat/completions", body, connections=4, duration_s=0.5, rate=40
+    )
+    assert paced.errors == 0 and 16 <= paced.requests <= 24 and len(up.requests) == paced.requests
+    with pytest.raises(ValueError, match="rate"):
+        await loadgen.run_load("127.0.0.1", up.port, "/", body, connections=1, duration_s=0.1, rate=0)
+
     stream_body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
     ttfts = await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=5)
     assert len(ttfts) == 5 and ttfts == sorted(ttfts) and ttfts[0] > 0

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httptools
+
+T = TypeVar("T")
 
 # First SSE event with a non-empty delta: chat ("content") or completions ("text").
 _FIRST_TOKEN = re.compile(rb'"(?:content|text)":"[^"]')
@@ -121,10 +124,18 @@ async def run_load(
     duration_s: float | None = None,
     total_requests: int | None = None,
     headers: dict[str, str] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Closed-loop load: each connection sends its next request when the previous answer is complete."""
+    """Closed-loop load: each connection sends its next request when the previous answer is complete.
+
+    ``rate`` (requests per second, all connections together) paces it instead: each connection sends on its
+    own schedule (one request every ``connections / rate`` seconds, the connections staggered), or as soon as
+    its previous answer is complete when it is behind — a server kept under its capacity, where a late timer
+    on its loop means work that held the loop, not requests queued ahead of the timer."""
     if (duration_s is None) == (total_requests is None):
         raise ValueError("give exactly one of duration_s and total_requests")
+    if rate is not None and not rate > 0:
+        raise ValueError("rate must be > 0")
     request = build_request(host, port, path, body, headers)
     latencies: list[float] = []
     errors = 0
@@ -132,10 +143,19 @@ async def run_load(
     started = time.perf_counter()
     deadline = started + duration_s if duration_s is not None else float("inf")
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal errors, remaining
         connection = await _connect(host, port)
+        interval = connections / rate if rate is not None else 0.0
+        scheduled = started + index * interval / connections
         while time.perf_counter() < deadline:
+            if rate is not None:
+                pause = scheduled - time.perf_counter()
+                scheduled += interval
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                if time.perf_counter() >= deadline:
+                    return
             if remaining is not None:
                 if remaining <= 0:
                     return
@@ -152,7 +172,7 @@ async def run_load(
             if status >= 400:
                 errors += 1
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(index) for index in range(connections)))
     elapsed = time.perf_counter() - started
     latencies.sort()
     return LoadResult(
@@ -182,3 +202,13 @@ async def measure_ttft(
             raise RuntimeError(f"streaming request failed or had no content token (HTTP {status})")
         ttfts.append(first_token)
     return sorted(ttfts)
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one of the coroutines above to its end, on uvloop when available (the client then costs the shared
+    core less)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)

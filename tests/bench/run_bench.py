@@ -49,23 +49,22 @@ What it does:
    install them first with ``sh tests/bench/peers/setup.sh``), then prints one table: RPS, CPU per
    request and p99 at c=32, p50 added at c=1, SSE at c=32 (against the bare SSE passthrough), TTFT added,
    the event loop's worst lag during the c=1 and the c=32 runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python
-   servers) and RSS after ``--rss-requests`` requests (default 100,000; the Python servers are topped up).
+   servers) and at half load (JSON c=32 paced to half the bare passthrough's RPS, ``peer_run.paced_lag``)
+   and RSS after ``--rss-requests`` requests (default 100,000; the Python servers are topped up).
    Before every timed run and TTFT series, it waits until every server is idle (``Bench.wait_quiet``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -84,7 +83,6 @@ PROMPT = (
     "You are benchmarking an OpenAI-compatible gateway. Summarise in one sentence why measuring the carbon "
     "footprint of each request matters for a sustainability report."
 )
-T = TypeVar("T")
 
 
 def request_body(model: str, stream: bool, chunk_delay_ms: float = 0.0) -> bytes:
@@ -95,15 +93,6 @@ def request_body(model: str, stream: bool, chunk_delay_ms: float = 0.0) -> bytes
         # Steers the fake (the gateway forwards the body): events paced like a real model's.
         body["fake_behaviour"] = {"stream_chunk_delay_s": chunk_delay_ms / 1000}
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
-    """uvloop when available: the bundled client then costs the shared core less."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
 
 
 class Bench:
@@ -129,18 +118,22 @@ class Bench:
         """Before each timed run: every server idle, so none still works off its last run on the shared core."""
         self.quiet_waits.append(processes.wait_quiet([server.pid for server in self.servers.values()]))
 
-    def load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
-        result = self._load(target, body, connections, duration_s)
+    def load(
+        self, target: Target, body: bytes, connections: int, duration_s: float, rate: float | None = None
+    ) -> LoadResult:
+        result = self._load(target, body, connections, duration_s, rate)
         for name, known in self.targets.items():
             if known is target:
                 self.served[name] = self.served.get(name, 0) + result.requests
         return result
 
-    def _load(self, target: Target, body: bytes, connections: int, duration_s: float) -> LoadResult:
-        if self.use_wrk:
+    def _load(
+        self, target: Target, body: bytes, connections: int, duration_s: float, rate: float | None
+    ) -> LoadResult:
+        if self.use_wrk and rate is None:  # wrk cannot pace its requests; the Python load generator can
             url = f"http://127.0.0.1:{target.port}{PATH}"
             return run_wrk(url, body, connections=connections, duration_s=duration_s, headers=target.headers)
-        return _run_async(
+        return loadgen.run_sync(
             loadgen.run_load(
                 "127.0.0.1",
                 target.port,
@@ -149,6 +142,7 @@ class Bench:
                 connections=connections,
                 duration_s=duration_s,
                 headers=target.headers,
+                rate=rate,
             )
         )
 
@@ -230,7 +224,7 @@ class Bench:
         self.wait_quiet()
         target = self.targets[name]
         body = request_body(target.model, True, self.args.ttft_chunk_delay_ms)
-        ttfts = _run_async(
+        ttfts = loadgen.run_sync(
             loadgen.measure_ttft(
                 "127.0.0.1", target.port, PATH, body, requests=self.args.ttft_requests, headers=target.headers
             )
@@ -359,6 +353,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target
                 )
             _measure_all(bench, report)
+            if args.peers:
+                report["paced"] = peer_run.paced_lag(bench, report, request_body)
             if args.rss_requests:
                 report["rss_after"] = peer_run.rss_after(bench, args.rss_requests, request_body)
             if bench.gateway is not None:
