@@ -129,7 +129,6 @@ class Gateway:
         return gateway
 
     async def _start(self) -> None:
-        await self.client.start()
         self.accounting.start()
         self.telemetry.start()
         if any(m.route.kind is RouteKind.LITELLM for m in self.registry.models.values()):

@@ -16,6 +16,7 @@ import pytest
 from gateway.tokens import count_text
 from tests.support.configs import UPSTREAM_KEY
 from tests.support.gateway import GatewayProcess, running_gateway, write_config
+from tests.support.ports import free_port
 
 COEFFICIENT = 1.5  # g per 1k tokens: the figure is (token equivalents + transcript tokens) / 1000 x 1.5
 
@@ -36,6 +37,18 @@ def gateway(upstream_port: int, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 "carbon": carbon_block(),
             }
             for name in ("whisper-large-v3", "voxtral-small-24b-2507")
+        ]
+        + [
+            {  # nothing listens there
+                "model_name": "whisper-down",
+                "litellm_params": {**params, "api_base": f"http://127.0.0.1:{free_port()}/v1", "model": "openai/w"},
+                "carbon": carbon_block(),
+            },
+            {
+                "model_name": "whisper-slow",
+                "litellm_params": {**params, "timeout": 0.5, "model": "openai/whisper-large-v3"},
+                "carbon": carbon_block(),
+            },
         ]
         + [{"model_name": "demo", "litellm_params": {"model": "demo/carbon-gateway-demo"}}],
     }
@@ -189,3 +202,24 @@ def test_the_demo_model_answers_offline(gateway: GatewayProcess) -> None:
     assert response.status_code == 200
     assert "placeholder" in response.json()["text"]
     assert response.json()["usage"]["carbon"]["audio"]["seconds"] == 2
+
+
+def test_an_upload_to_an_unreachable_or_stalled_upstream_is_a_502_or_504(
+    gateway: GatewayProcess, upstream_port: int
+) -> None:
+    """The upload path (aiohttp, loaded at the first upload) fails as the JSON path does: OpenAI's error shape,
+    502 when nothing answers (aiohttp's failure named), 504 past the model's timeout."""
+    down = transcribe(gateway, "whisper-down", wav(1), "a.wav")
+    assert down.status_code == 502, down.text
+    error = down.json()["error"]
+    assert "ClientConnectorError" in error["message"] and error["type"]
+    fake = f"http://127.0.0.1:{upstream_port}/_fake"
+    httpx.post(f"{fake}/behave", json={"stall_s": 2.0}).raise_for_status()
+    try:
+        started = time.monotonic()
+        slow = transcribe(gateway, "whisper-slow", wav(1), "a.wav")
+        assert slow.status_code == 504, slow.text
+        assert time.monotonic() - started < 1.8 and slow.json()["error"]["type"]
+    finally:
+        httpx.post(f"{fake}/reset").raise_for_status()
+    assert transcribe(gateway, "whisper-large-v3", wav(1), "a.wav").status_code == 200

@@ -4,6 +4,7 @@ and it hands the GIL over sooner (gateway/threads.py)."""
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 import weakref
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import heap, threads
+from gateway import heap, threads, tokens
 from gateway.app import create_app
 from tests.support.inprocess import SCRIPTED, demo_route, edge_config, parse_edge_config, scripted_route
 
@@ -49,6 +50,7 @@ def test_settle_collects_cycles_before_freezing(unfrozen: None) -> None:
 
 async def test_only_the_serving_app_settles(unfrozen: None, tmp_path: Path) -> None:
     config = parse_edge_config(edge_config(tmp_path, observability={"log_requests": False}), tmp_path)
+    tokens._encoding.cache_clear()
     for settle in (False, True):
         gc.unfreeze()
         sys.setswitchinterval(0.005)
@@ -56,3 +58,13 @@ async def test_only_the_serving_app_settles(unfrozen: None, tmp_path: Path) -> N
         async with app.router.lifespan_context(app):
             assert (gc.get_freeze_count() > 0) is settle
             assert sys.getswitchinterval() == pytest.approx(threads.SWITCH_INTERVAL_S if settle else 0.005)
+            # The serving process loads the tokenizer before its first connection, not at a stream cut short.
+            assert (tokens._encoding.cache_info().currsize == 1) is settle
+
+
+def test_the_cli_and_app_import_neither_redis_nor_aiohttp() -> None:
+    """~9 and ~12 MB of a serving process: redis-py comes with a Redis store (REDIS_URL), aiohttp with the first
+    multipart upload (gateway/upstream/forms.py)."""
+    code = "import sys, gateway.cli, gateway.app; print(sorted({'redis', 'aiohttp'} & set(sys.modules)))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert found.stdout.strip() == "[]", found.stderr

@@ -13,13 +13,8 @@ import asyncio
 import json
 import sys
 
-import redis.asyncio as aioredis
-
 from gateway.commands.on_store import EXIT_FAILED, EXIT_INVALID
 from gateway.config import ConfigError, default_config_path, load_config
-from meters.store.redis.connection import CLUSTER_SCHEMES
-from meters.store.redis.keys import check_prefix
-from meters.store.redis.migrate import migrate_layout
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,6 +27,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
+    # Imported here: every command of the CLI is registered at start, `serve` with the embedded store included,
+    # and redis-py is ~9 MB of a process's memory.
+    import redis.asyncio as aioredis
+
+    from meters.store.redis.connection import CLUSTER_SCHEMES
+    from meters.store.redis.keys import check_prefix
+    from meters.store.redis.migrate import migrate_layout
+
     try:
         settings = load_config(args.config or str(default_config_path())).store
         prefix = check_prefix(settings.prefix)

@@ -1,7 +1,8 @@
 """Raw-bytes passthrough to OpenAI-compatible upstreams over pooled keep-alive connections.
 
 JSON requests go over `gateway.upstream.http1` (a lean HTTP/1.1 client: ~18 µs of CPU per request on this
-machine against aiohttp's 85-110 µs, and httpx's several times that); multipart uploads over aiohttp.
+machine against aiohttp's 85-110 µs, and httpx's several times that); multipart uploads over aiohttp
+(`gateway.upstream.forms`, imported at the first upload).
 Retries with backoff on connect errors, 429 and 5xx, before any byte reaches the client.
 """
 
@@ -11,9 +12,8 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 
 from gateway.endpoints import Endpoint
@@ -23,35 +23,31 @@ from gateway.upstream.base import UpstreamResponse
 from gateway.upstream.http1 import Http1Client, Http1Response, TransportError
 from gateway.watchdog import deadline_at
 
+if TYPE_CHECKING:
+    from gateway.upstream.forms import FormSession
+
 log = logging.getLogger("carbon_gateway.upstream")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-WIRE_ERRORS = (TimeoutError, aiohttp.ClientError, TransportError)
+WIRE_ERRORS = (TimeoutError, TransportError)
 KEEPALIVE_S = 60.0
 _MAX_RETRY_AFTER_S = 10.0
 
 
 class PassthroughClient:
-    """The pooled HTTP clients every passthrough model shares (started in the app's lifespan): JSON requests on
-    the lean HTTP/1.1 client (`gateway.upstream.http1`), multipart uploads on aiohttp."""
+    """The pooled HTTP clients every passthrough model shares (closed in the app's lifespan): JSON requests on the
+    lean HTTP/1.1 client (`gateway.upstream.http1`), multipart uploads on aiohttp (opened at the first one)."""
 
     def __init__(self, *, backoff_s: float = 0.2) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._forms: FormSession | None = None
         self._http1 = Http1Client(keepalive_s=KEEPALIVE_S)
         self._backoff_s = backoff_s
 
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE_S)
-        # auto_decompress off: bytes go back to the client exactly as the upstream sent them.
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
-        )
-
     async def close(self) -> None:
         await self._http1.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._forms is not None:
+            await self._forms.close()
+            self._forms = None
 
     async def post(
         self,
@@ -97,17 +93,21 @@ class PassthroughClient:
         total_timeout_s: float,
     ) -> UpstreamResponse:
         """A multipart/form-data POST (audio uploads), the parts sent as the client sent them; the same
-        retries and deadline as `post`. The form is built again for every attempt (aiohttp consumes it)."""
-        assert self._session is not None, "PassthroughClient.start() was not awaited"
-        session = self._session
+        retries and deadline as `post`."""
+        if self._forms is None:
+            from gateway.upstream.forms import FormSession
+
+            self._forms = FormSession(KEEPALIVE_S)
+        forms = self._forms
         headers = {"accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
 
         async def attempt(deadline: float) -> UpstreamResponse:
-            resp = await session.post(url, data=_form_data(parts), headers=headers, timeout=timeout)
-            return _wrap_aiohttp(resp, deadline, total_timeout_s)
+            resp = await forms.post(
+                url, parts, headers, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s
+            )
+            return _within(resp, deadline, total_timeout_s)
 
         return await self._send(attempt, max_retries, total_timeout_s)
 
@@ -151,16 +151,6 @@ class PassthroughClient:
         return base * (0.5 + random.random())  # jitter spreads retries of concurrent requests
 
 
-def _form_data(parts: Sequence[Part]) -> aiohttp.FormData:
-    form = aiohttp.FormData(quote_fields=False)
-    for part in parts:
-        if part.filename is None:
-            form.add_field(part.name, part.text)
-        else:
-            form.add_field(part.name, part.data, filename=part.filename, content_type=part.content_type)
-    return form
-
-
 def _overall(total_timeout_s: float) -> UpstreamTimeout:
     return UpstreamTimeout(f"after {total_timeout_s:g} s in total (the model's timeout)")
 
@@ -168,10 +158,11 @@ def _overall(total_timeout_s: float) -> UpstreamTimeout:
 def transport_failure(exc: BaseException, when: str) -> UpstreamError:
     """A timeout is a 504, anything else on the wire a 502; both may fall back to another model. The client sees
     the failure's kind; the log has its detail (a refused connection, an untrusted certificate...)."""
-    log.warning("upstream failure %s: %s: %s", when, type(exc).__name__, exc)
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+    kind = getattr(exc, "kind", None) or type(exc).__name__  # aiohttp's own name for an upload's failure
+    log.warning("upstream failure %s: %s: %s", when, kind, exc)
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeout(when)
-    return UpstreamUnreachable(f"{when}: {type(exc).__name__}")
+    return UpstreamUnreachable(f"{when}: {kind}")
 
 
 class PassthroughUpstream:
@@ -235,12 +226,12 @@ def _wrap(resp: Http1Response, deadline: float | None, total_timeout_s: float) -
     return UpstreamResponse(resp.status, resp.headers, read=read, chunks=chunks, close=resp.close)
 
 
-def _wrap_aiohttp(resp: aiohttp.ClientResponse, deadline: float, total_timeout_s: float) -> UpstreamResponse:
+def _within(resp: UpstreamResponse, deadline: float, total_timeout_s: float) -> UpstreamResponse:
+    """An upload's answer, read by the call's deadline."""
+    body = resp.read
+
     async def read() -> bytes:
-        try:
-            return await _read_within(resp.read, deadline, total_timeout_s)
-        finally:
-            resp.release()
+        return await _read_within(body, deadline, total_timeout_s)
 
     return UpstreamResponse(resp.status, resp.headers, read=read, close=resp.close)
 

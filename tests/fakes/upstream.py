@@ -264,11 +264,12 @@ class FakeUpstream:
             for name, v in form.items()
         }
         self._record(request, shown)
+        stall: Plan = [self._behaviour.stall_s] if self._behaviour.stall_s > 0 else []
         if self._failures.should_fail(self, self._behaviour):
             status = self._behaviour.fail_status or 500
-            return [self._error(status, request, self._behaviour.error_body or replies.error_body(status))]
+            return [*stall, self._error(status, request, self._behaviour.error_body or replies.error_body(status))]
         status, content_type, payload = audio.transcription(form)
-        return [full_response(status, content_type, payload, request.keep_alive)]
+        return [*stall, full_response(status, content_type, payload, request.keep_alive)]
 
     def _json_plan(self, request: Request, reply: dict[str, Any], behaviour: Behaviour) -> Plan:
         payload = orjson.dumps(reply)
