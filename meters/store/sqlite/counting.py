@@ -31,7 +31,11 @@ _TAKE_PORTION = (
     "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? "
     "RETURNING scopes, tokens = 0 AND spend = 0 AND gco2e = 0"
 )
-_CHUNK = 500  # bound on the `IN (...)` list, well under SQLite's variable limit
+_CHUNK = 512  # bound on the `IN (...)` list, well under SQLite's variable limit
+# `IN (...)` lists come in power-of-two sizes (the rest padded with a repeated value, which IN ignores): the
+# sqlite3 module caches a prepared statement per SQL text and connection (128 of them), and a list of every
+# length a batch happened to have left up to 128 programs of ~80 KB cached: ~8 MB of a gateway's memory.
+_MARKS = {1 << n: ", ".join("?" * (1 << n)) for n in range(_CHUNK.bit_length())}
 
 
 def count_batch(
@@ -48,10 +52,9 @@ def count_batch(
     split = [split_portion(rid) if rid else (None, None) for rid, _ in items]
     plain = [rid for (rid, _), (_, portion) in zip(items, split, strict=True) if rid and portion is None]
     for chunk in _chunks(plain):
-        marks = ", ".join("?" for _ in chunk)
+        marks, ids = _padded(chunk)
         for rid, scopes, tokens, spend, gco2e in conn.execute(
-            f"DELETE FROM reservations WHERE id IN ({marks}) RETURNING id, scopes, tokens, spend, gco2e",
-            chunk,
+            f"DELETE FROM reservations WHERE id IN ({marks}) RETURNING id, scopes, tokens, spend, gco2e", ids
         ):
             scopes_of[rid] = scopes
             rows.unhold([(scopes, tokens, spend, gco2e)])
@@ -110,16 +113,22 @@ def take_portion(conn: Any, row_id: str, units: Units) -> str | None:
 def _already_counted(conn: Any, keys: list[str]) -> set[str]:
     seen: set[str] = set()
     for chunk in _chunks(list(dict.fromkeys(keys))):
-        marks = ", ".join("?" for _ in chunk)
+        marks, padded = _padded(chunk)
         seen.update(
             row[0]
-            for row in conn.execute(f"SELECT request_id FROM settled WHERE request_id IN ({marks})", chunk)
+            for row in conn.execute(f"SELECT request_id FROM settled WHERE request_id IN ({marks})", padded)
         )
     return seen
 
 
 def _chunks(values: list[str]) -> list[list[str]]:
     return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _padded(chunk: list[str]) -> tuple[str, list[str]]:
+    """The marks of `chunk`'s `IN (...)` list and its values, padded to the next power of two."""
+    size = 1 << (len(chunk) - 1).bit_length()
+    return _MARKS[size], chunk + [chunk[0]] * (size - len(chunk))
 
 
 def count_record(
