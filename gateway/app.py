@@ -101,7 +101,8 @@ def create_app(
                     log.debug("start-up heap settled: %d objects frozen", heap.settle())
                     threads.shorten_switch_interval()
                 try:
-                    yield
+                    with heap.releasing() if settle_heap else contextlib.nullcontext():
+                        yield
                 finally:
                     # The serving process (each worker too) ends even if a shutdown step hangs (gateway.shutdown).
                     watchdog = shutdown.exit_after(shutdown.APP_SHUTDOWN_S) if settle_heap else None

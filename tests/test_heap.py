@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import threading
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +62,23 @@ async def test_only_the_serving_app_settles(unfrozen: None, tmp_path: Path) -> N
             assert sys.getswitchinterval() == pytest.approx(threads.SWITCH_INTERVAL_S if settle else 0.005)
             # The serving process loads the tokenizer before its first connection, not at a stream cut short.
             assert (tokens._encoding.cache_info().currsize == 1) is settle
+            assert any(t.name == "cg-heap-release" for t in threading.enumerate()) is settle
+        assert not any(t.name == "cg-heap-release" for t in threading.enumerate())
+
+
+def test_release_hands_freed_pages_back_periodically(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(heap, "_TRIM", lambda pad: calls.append(pad) or 1)
+    with heap.releasing(every_s=0.01):
+        deadline = time.monotonic() + 5
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(calls) >= 3 and set(calls) == {0}  # at once, then every interval
+    stopped = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == stopped  # the thread ended with the block
+    monkeypatch.setattr(heap, "_TRIM", None)  # no glibc: nothing to call, nothing released
+    assert heap.release() is False
 
 
 def test_the_cli_and_app_import_neither_redis_nor_aiohttp() -> None:
