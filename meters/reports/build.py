@@ -222,8 +222,8 @@ def build_report(
     force, earlier ones restated). `factors`: catalogue facts per model. `org_tokens`: the organisation's
     gateway tokens per (month, model), required for a tenant report when those months are audited (the
     tenant's share is its tokens over the organisation's). `pruned_months`: the period's months the store no
-    longer keeps (past its `monthly_retention_months`), named in the report and its limitations. Raises ReportError (param "period"/"tenant") for
-    a bad period or rows outside the scope.
+    longer keeps (past its `monthly_retention_months`), named in the report and its limitations. Raises
+    ReportError (param "period"/"tenant") for a bad period or rows outside the scope.
     """
     parsed = parse_period(period)
     scope = Scope(tenant)

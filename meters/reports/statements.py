@@ -119,7 +119,7 @@ class Pruned(NamedTuple):
     def statement(self) -> str | None:
         if not self.months:
             return None
-        kept = self.retention and f" (it keeps {self.retention} months)"
+        kept = f" (it keeps {self.retention} months)" if self.retention else ""
         span = self.months[0] if len(self.months) == 1 else f"{self.months[0]} to {self.months[-1]}"
         if len(self.months) == len(self.period_months):
             cover = "no figure of the gateway's traffic in this report covers them"
@@ -128,7 +128,7 @@ class Pruned(NamedTuple):
             kept_span = rest[0] if len(rest) == 1 else f"{rest[0]} to {rest[-1]}"
             cover = f"the gateway's figures in this report cover {kept_span} only"
         return (
-            f"Usage of {span} is past the store's monthly retention{kept or ''} and has been deleted or is being "
+            f"Usage of {span} is past the store's monthly retention{kept} and has been deleted or is being "
             f"deleted: {cover}. Take those months from a report generated while they were kept."
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS
 from meters.store.interfaces import (
@@ -25,8 +25,9 @@ class Store:
     reports: UsageReports
     aggregates: ReportAggregates  # label-keyed monthly aggregates, for sustainability reports
     audited: AuditedStore  # audited supplier months, every version kept
-    monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS  # how long `aggregates` keeps a month (the reports say what is past it)
-    clock: Callable[[], float] = field(default=time.time)
+    # How long `aggregates` keeps a month, by `clock`: a report names the months of its period past it.
+    monthly_retention_months: int = DEFAULT_MONTHLY_RETENTION_MONTHS
+    clock: Callable[[], float] = time.time
 
     async def ping(self) -> bool:
         return await self.backend.ping()

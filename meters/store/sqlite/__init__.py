@@ -37,6 +37,12 @@ def open_sqlite(
         monthly_retention_months=monthly_retention_months,
     )
     return Store(
-        db, SqliteDirectory(db), meter, SqliteReports(db), SqliteAggregates(db), SqliteAudited(db, clock),
-        monthly_retention_months=monthly_retention_months, clock=clock,
+        db,
+        SqliteDirectory(db),
+        meter,
+        SqliteReports(db),
+        SqliteAggregates(db),
+        SqliteAudited(db, clock),
+        monthly_retention_months=monthly_retention_months,
+        clock=clock,
     )
