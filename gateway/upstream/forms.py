@@ -17,11 +17,15 @@ from gateway.upstream.http1 import TransportError
 
 
 class FormTransportError(TransportError):
-    """aiohttp's failure on the wire; `kind` is its exception's name (the log and the client see it)."""
+    """aiohttp's failure on the wire, named after aiohttp's exception."""
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(str(exc))
-        self.kind = type(exc).__name__
+        self._kind = type(exc).__name__
+
+    @property
+    def kind(self) -> str:
+        return self._kind
 
 
 class FormSession:

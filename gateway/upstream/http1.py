@@ -30,6 +30,11 @@ _MAX_TARGETS = 1024
 class TransportError(Exception):
     """The exchange failed on the wire: no (complete) answer."""
 
+    @property
+    def kind(self) -> str:
+        """The failure's name, as the log and the client see it."""
+        return type(self).__name__
+
 
 class ConnectError(TransportError):
     """No connection to the upstream (refused, unresolvable, TLS handshake failed)."""

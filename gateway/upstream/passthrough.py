@@ -160,7 +160,7 @@ def _overall(total_timeout_s: float) -> UpstreamTimeout:
 def transport_failure(exc: BaseException, when: str) -> UpstreamError:
     """A timeout is a 504, anything else on the wire a 502; both may fall back to another model. The client sees
     the failure's kind; the log has its detail (a refused connection, an untrusted certificate...)."""
-    kind = getattr(exc, "kind", None) or type(exc).__name__  # aiohttp's own name for an upload's failure
+    kind = exc.kind if isinstance(exc, TransportError) else type(exc).__name__
     log.warning("upstream failure %s: %s: %s", when, kind, exc)
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(when)
