@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
 
-from meters.store import StoreUnavailable, open_store
+from meters.limits import Limits, Scope
+from meters.store import Amounts, StoreUnavailable, open_store
 from meters.store.redis import RedisConnection
 from meters.store.sqlite import SqliteDatabase, open_sqlite
 from tests.support.stores import REDIS_URL, make_record
@@ -42,5 +44,35 @@ async def test_embedded_store_locked_past_busy_timeout_is_unavailable(tmp_path):
         await store.meter.record(make_record("acme"))
     other.execute("ROLLBACK")
     assert await store.meter.record(make_record("acme"))
+    other.close()
+    await store.close()
+
+
+async def test_a_reservation_on_a_locked_embedded_store_waits_off_the_loop(tmp_path):
+    """The loop thread's connection never waits for SQLite's lock (another process's, or the usage writer's): a
+    reservation (here a lease, the dearest) made while the lock is held moves to the store thread at once and
+    waits there; the loop goes on running, and the reservation is granted once the lock is released."""
+    store = open_sqlite(tmp_path / "db.sqlite3")
+    assert store.backend.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # the loop thread's connection
+    other = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    reserving = asyncio.create_task(
+        store.meter.reserve(
+            "acme",
+            key_id=None,
+            model="small",
+            amounts=Amounts(tokens=10),
+            scopes=[Scope("t:acme", Limits.from_config({"tokens_per_day": 1000}, "test"))],
+            lease=8,
+        )
+    )
+    ticks = 0
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 10 and not reserving.done()  # the loop ran while the reservation waited for the lock
+    other.execute("ROLLBACK")
+    outcome = await reserving
+    assert outcome.ok and outcome.reservation is not None and outcome.reservation.requests == 8
     other.close()
     await store.close()

@@ -2,9 +2,12 @@
 
 Writes and long reads run on one dedicated thread with its own connection, so the event loop never waits
 on SQLite's lock; each metering call is one short `BEGIN IMMEDIATE` transaction, which makes
-check-and-reserve atomic across processes. The hot-path operations (key lookup, reserve, release) run on
-the event loop's own thread with a second connection: a hop to the store thread costs ~100 µs here, more
-than the SQL. Their lock wait is capped; past it they retry on the store thread.
+check-and-reserve atomic across processes. The hot-path operations (a key's lookup, a
+reservation: one request's, or a lease for a worker's next ones) run on the event loop's own thread with a second connection: a hop to the
+store thread costs ~100 µs here, more than their SQL. They do not wait for SQLite's lock: a locked
+database (the usage writer's transaction) sends them to the store thread at once (waiting up to 5 ms for the
+lock on the loop stalled it ~6 ms at half load, issue 15). Lease returns and releases, which no request waits
+for, take the store thread.
 
 A file deleted under a running gateway (its state directory removed) would go on taking writes into an unlinked
 inode, lost at the next start. Every store-thread call first checks that the path is still the file it opened: if
@@ -34,6 +37,19 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+_REOPEN_WAIT_MS = 5  # reopening on the loop after the file was replaced: a short wait for its lock
+
+
+def _inline_connection(path: Path, opening_wait_ms: int) -> sqlite3.Connection:
+    """The loop thread's connection: opening (WAL, schema) waits for the lock like any other; then its statements
+    do not (`INLINE_BUSY_TIMEOUT_MS`)."""
+    conn = connect(path, opening_wait_ms)
+    conn.execute(f"PRAGMA busy_timeout = {INLINE_BUSY_TIMEOUT_MS}")
+    # WAL checkpoints (with their fsync) happen on the store thread's commits, never on the loop.
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    return conn
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     try:
         stat = os.stat(path)
@@ -53,9 +69,7 @@ class SqliteDatabase(Backend):
         )
         self._thread_conn = self._executor.submit(connect, path, busy_timeout_ms).result()
         self._inline_thread = threading.get_ident()
-        self._inline_conn = connect(path, INLINE_BUSY_TIMEOUT_MS)
-        # WAL checkpoints (with their fsync) happen on the store thread's commits, never on the loop.
-        self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._inline_conn = _inline_connection(path, busy_timeout_ms)
         self._identity = _identity(path)
 
     @property
@@ -122,12 +136,11 @@ class SqliteDatabase(Backend):
         loop = asyncio.get_running_loop()
         try:
             restored = await loop.run_in_executor(self._executor, self._reopen_sync)
-            inline, self._inline_conn = self._inline_conn, connect(self.path, INLINE_BUSY_TIMEOUT_MS)
+            inline, self._inline_conn = self._inline_conn, _inline_connection(self.path, _REOPEN_WAIT_MS)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(
                 f"embedded store {self.path} is gone and cannot be recreated: {exc}"
             ) from exc
-        self._inline_conn.execute("PRAGMA wal_autocheckpoint = 0")
         inline.close()
         self._identity = _identity(self.path)
         if restored:

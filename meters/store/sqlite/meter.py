@@ -235,7 +235,7 @@ class SqliteMeter(Meter):
                 else:
                     self._take(conn, row_id, portion)
 
-        await self._db.run_inline(release)
+        await self._db.run(release)  # nothing waits for it but a failed request's error answer
 
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
         def give_back() -> None:
@@ -247,7 +247,7 @@ class SqliteMeter(Meter):
                         [(requests, scope, minute, Quantity.REQUESTS) for scope in scopes],
                     )
 
-        await self._db.run_inline(give_back)
+        await self._db.run(give_back)  # in the background: off the loop
 
     @staticmethod
     def _take(conn: Any, row_id: str, units: Units) -> list[str]:

@@ -18,7 +18,9 @@ BUSY_TIMEOUT_MS = 30_000
 # PRAGMA user_version; 0 = before the `held` table, 1 = before the monthly report aggregates,
 # 2 = before the daily usage rows' known counts (enk/wak)
 SCHEMA_VERSION = 3
-INLINE_BUSY_TIMEOUT_MS = 5  # on the event loop: wait this long, then retry on the store thread
+# On the event loop: a locked database (the usage writer's transaction) is not waited for; the operation
+# retries on the store thread at once, so the loop is held for a transaction's own work only.
+INLINE_BUSY_TIMEOUT_MS = 0
 
 SCHEMA = (
     """
