@@ -7,17 +7,10 @@ carbon figure goes out as one SSE comment, `: x-carbon {json}`, just before `dat
 
 Every `data:` event is read: one that is not a JSON object, or whose `choices` are not objects, is upstream
 nonsense (`UpstreamBadResponse`); the stream's owner ends the stream with an error event and still meters it.
-
-The first generated token goes out on its own: when it comes in one read with more events (a fast model, or an
-upstream that sends the whole answer at once), the relay yields the events up to it and lets the loop turn (the
-server writes it) before it reads the rest, so the client's time to first token does not include the gateway's
-work on the events behind it (issue 15: ~0.1 ms of the TTFT added, measured against a fake that sends 13 events
-in one write). Afterwards each read's events go out together, one write per read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -33,13 +26,12 @@ DONE_PREFIXES = (b"data: [DONE]", b"data:[DONE]")
 class StreamState:
     """What the relay learnt about one stream, read by the proxy when it ends."""
 
-    __slots__ = ("carbon", "done", "first_byte_at", "generating", "redact", "texts", "usage")
+    __slots__ = ("carbon", "done", "first_byte_at", "redact", "texts", "usage")
 
     def __init__(self, redact: Callable[[str], str] | None = None) -> None:
         self.redact = redact  # an upstream's error event is relayed without the gateway's secrets
         self.usage: dict[str, Any] | None = None
         self.first_byte_at: float | None = None
-        self.generating = False  # an event carrying generated output (text, a tool call, a refusal) was read
         self.done = False
         self.carbon: dict[str, Any] | None = None
         self.texts: list[str] = []  # the generated text, to count tokens if no usage ever comes
@@ -68,42 +60,17 @@ async def relay(
         if b"\n\n" not in buffer:
             continue
         *events, buffer = buffer.split(b"\n\n")
-        pieces: list[bytes] = []
-        if not state.generating:
-            pieces, events = _until_first_token(events, state, client_wants_usage, carbon_in_body, finalize)
-            if pieces and events:  # events behind the first token: it leaves first, written at the loop's turn
-                yield b"".join(pieces)
-                pieces = []
-                await asyncio.sleep(0)
-        pieces += [
+        out = [
             piece
             for event in events
             if (piece := _process(event, state, client_wants_usage, carbon_in_body, finalize))
         ]
-        if pieces:
-            yield b"".join(pieces)
+        if out:
+            yield b"".join(out)
     if buffer.strip():
         piece = _process(buffer.strip(b"\n"), state, client_wants_usage, carbon_in_body, finalize)
         if piece:
             yield piece
-
-
-def _until_first_token(
-    events: list[bytes],
-    state: StreamState,
-    client_wants_usage: bool,
-    carbon_in_body: bool,
-    finalize: Callable[[StreamState], dict[str, Any]],
-) -> tuple[list[bytes], list[bytes]]:
-    """Process events up to the first that carries generated output: (their pieces, the events after it)."""
-    pieces = []
-    for position, event in enumerate(events, 1):
-        piece = _process(event, state, client_wants_usage, carbon_in_body, finalize)
-        if piece:
-            pieces.append(piece)
-        if state.generating:
-            return pieces, events[position:]
-    return pieces, []
 
 
 def _process(
@@ -183,24 +150,7 @@ def sound_choice(choice: Any) -> bool:
 
 
 def _keep_text(state: StreamState, obj: dict[str, Any]) -> None:
-    if not state.generating:
-        state.generating = generates(obj)
     if state.usage is None:
         text = completion_text(obj)
         if text:
             state.texts.append(text)
-
-
-def generates(obj: dict[str, Any]) -> bool:
-    """Whether a chunk carries generated output: a choice whose `delta` has anything but an empty `role`
-    preamble (content, a tool call, a refusal), or a completion's `text`."""
-    choices = obj.get("choices")
-    if not isinstance(choices, list):
-        return False
-    for choice in choices:
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and any(value for key, value in delta.items() if key != "role"):
-            return True
-        if choice.get("text"):
-            return True
-    return False
