@@ -2,13 +2,13 @@
 
 Writes and long reads run on one dedicated thread with its own connection, so the event loop never waits
 on SQLite's lock; each metering call is one short `BEGIN IMMEDIATE` transaction, which makes
-check-and-reserve atomic across processes. The hot-path operations (a key's lookup, a
-reservation: one request's, or a lease for a worker's next ones) run on the event loop's own thread with a second connection: a hop to the
-store thread costs ~100 µs here, more than their SQL. They do not wait for SQLite's lock: a locked
-database (the usage writer's transaction) sends them to the store thread at once. With a 5 ms wait instead,
-at 2,400 requests/s with every limit on the longest of them held the loop 7.6-8.1 ms (p99 of ~150 a run);
-without, 4.9-5.5 ms (the store thread shares the core), 7% of them moved to the store thread (issue 15).
-Lease returns and releases, which no request waits for, take the store thread.
+check-and-reserve atomic across processes. The hot-path operations (a key's lookup, a reservation: one
+request's, or a lease for a worker's next ones) run on the event loop's own thread with a second connection:
+a hop to the store thread costs ~100 µs here, more than their SQL. They do not wait for SQLite's lock: a
+locked database (the usage writer's transaction) sends them to the store thread at once. With a 5 ms wait
+instead, at 2,400 requests/s with every limit on the longest of them held the loop 7.6-8.1 ms (p99 of ~150 a
+run); without, 4.9-5.5 ms (the store thread shares the core), 7% of them moved to the store thread (issue
+15). Lease returns and releases, which no request waits for, take the store thread.
 
 A file deleted under a running gateway (its state directory removed) would go on taking writes into an unlinked
 inode, lost at the next start. Every store-thread call first checks that the path is still the file it opened: if
