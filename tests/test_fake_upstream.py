@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -287,6 +288,31 @@ async def test_bundled_load_generator_and_ttft_client_against_the_fake(up: FakeU
     assert paced.errors == 0 and 16 <= paced.requests <= 24 and len(up.requests) == paced.requests
     with pytest.raises(ValueError, match="rate"):
         await loadgen.run_load("127.0.0.1", up.port, "/", body, connections=1, duration_s=0.1, rate=0)
+
+
+async def test_paced_load_skips_the_slots_a_held_up_generator_missed(up: FakeUpstream) -> None:
+    # 8 connections at 400 requests/s: each every 20 ms, 2.5 ms apart. The generator's loop is then held for
+    # 60 ms (as when the process it shares a core with takes the CPU): every connection is behind at once.
+    # Sending what they missed as soon as they can would put 8 requests on the wire within 1 ms, a burst the
+    # server would serve in one turn of its loop; they skip their missed slots and keep their phases instead.
+    from tests.bench import loadgen
+
+    body = json.dumps({"model": "m", "messages": MESSAGES}).encode()
+
+    async def hold_the_loop() -> None:
+        await asyncio.sleep(0.15)
+        time.sleep(0.06)
+
+    holding = asyncio.create_task(hold_the_loop())
+    paced = await loadgen.run_load(
+        "127.0.0.1", up.port, "/v1/chat/completions", body, connections=8, duration_s=0.4, rate=400
+    )
+    await holding
+    assert paced.errors == 0 and paced.skipped >= 8 * 2
+    assert paced.sends_max_1ms is not None and paced.sends_max_1ms <= 3
+    assert 100 <= paced.requests + paced.skipped <= 180
+    assert loadgen.most_within([0.0, 0.0005, 0.0011, 0.0015, 0.003], 0.001) == 3
+    assert loadgen.most_within([], 0.001) == 0
 
     stream_body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
     ttfts = await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=5)

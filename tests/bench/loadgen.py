@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 # First SSE event with a non-empty delta: chat ("content") or completions ("text").
 _FIRST_TOKEN = re.compile(rb'"(?:content|text)":"[^"]')
+# Paced load: a connection this far behind its slot skips the slots it missed (``run_load``).
+LATE_TOLERANCE_S = 0.002
 
 
 @dataclass
@@ -32,6 +34,8 @@ class LoadResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    skipped: int = 0  # paced: slots skipped, the connection behind them (see ``run_load``)
+    sends_max_1ms: int | None = None  # paced: the most requests sent within any 1 ms
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,33 +133,48 @@ async def run_load(
     """Closed-loop load: each connection sends its next request when the previous answer is complete.
 
     ``rate`` (requests per second, all connections together) paces it instead: each connection sends on its
-    own schedule (one request every ``connections / rate`` seconds, the connections staggered), or as soon as
-    its previous answer is complete when it is behind — a server kept under its capacity, where a late timer
-    on its loop means work that held the loop, not requests queued ahead of the timer."""
+    own schedule (one request every ``connections / rate`` seconds, the connections staggered) — a server kept
+    under its capacity, where a late timer on its loop means work that held the loop, not requests queued ahead
+    of the timer. A connection that finds itself more than ``LATE_TOLERANCE_S`` behind its slot (its previous
+    answer came late, or the generator's own process was held up — it shares a core with the fake upstream)
+    skips the slots it missed and keeps its phase, counted in ``skipped``: sending them at once would make every
+    late connection fire together (25 requests within 1 ms after a 10 ms pause of the generator, measured), a
+    burst the server then serves in one turn of its loop. ``sends_max_1ms`` says how even the arrivals were.
+    (A server that stalls longer than a slot is thus offered less meanwhile: paced latencies are not a tail
+    measurement; the unpaced runs give the p99.)"""
     if (duration_s is None) == (total_requests is None):
         raise ValueError("give exactly one of duration_s and total_requests")
     if rate is not None and not rate > 0:
         raise ValueError("rate must be > 0")
     request = build_request(host, port, path, body, headers)
     latencies: list[float] = []
-    errors = 0
+    sends: list[float] = []
+    errors = skipped = 0
     remaining = total_requests
     started = time.perf_counter()
     deadline = started + duration_s if duration_s is not None else float("inf")
 
     async def worker(index: int) -> None:
-        nonlocal errors, remaining
+        nonlocal errors, remaining, skipped
         connection = await _connect(host, port)
         interval = connections / rate if rate is not None else 0.0
         scheduled = started + index * interval / connections
         while time.perf_counter() < deadline:
             if rate is not None:
-                pause = scheduled - time.perf_counter()
-                scheduled += interval
-                if pause > 0:
+                while True:  # until the slot is now (a sleep that woke too late skips too)
+                    behind = time.perf_counter() - scheduled
+                    if behind > LATE_TOLERANCE_S:
+                        missed = int(behind // interval) + 1
+                        scheduled += missed * interval
+                        skipped += missed
+                    pause = scheduled - time.perf_counter()
+                    if pause <= 0:
+                        break
                     await asyncio.sleep(pause)
+                scheduled += interval
                 if time.perf_counter() >= deadline:
                     return
+                sends.append(time.perf_counter())
             if remaining is not None:
                 if remaining <= 0:
                     return
@@ -184,7 +203,20 @@ async def run_load(
         rps=round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
         p50_ms=round(percentile(latencies, 0.50) * 1000, 3),
         p99_ms=round(percentile(latencies, 0.99) * 1000, 3),
+        skipped=skipped,
+        sends_max_1ms=most_within(sends, 0.001) if rate is not None else None,
     )
+
+
+def most_within(times: list[float], window_s: float) -> int:
+    """The most of ``times`` (seconds, any order) that fall within any one window of ``window_s``."""
+    ordered = sorted(times)
+    most = start = 0
+    for end, time_s in enumerate(ordered):
+        while time_s - ordered[start] > window_s:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 async def measure_ttft(

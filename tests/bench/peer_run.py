@@ -197,8 +197,10 @@ def paced_lag(bench: Any, report: dict[str, Any], request_body: Callable[..., by
             log = bench.logs.get(name)
             offset = log_size(log)
             result = bench.load(target, request_body(target.model, False), 32, bench.args.duration, rate)
-            seen = worst.setdefault(name, {"errors": 0})
+            seen = worst.setdefault(name, {"errors": 0, "skipped": 0})
             seen["errors"] += result.errors
+            seen["skipped"] += result.skipped  # slots missed (generator held up, answer late)
+            seen["sends_max_1ms"] = max(seen.get("sends_max_1ms", 0), result.sends_max_1ms or 0)
             seen["rps_min"] = min(seen.get("rps_min", result.rps), result.rps)
             seen["p99_ms"] = max(seen.get("p99_ms", 0.0), result.p99_ms)
             for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
@@ -314,6 +316,15 @@ def table(report: dict[str, Any]) -> list[str]:
             f" | {_fmt(f.get('ttft_added_ms'), '{:+.2f} ms')} | {_lag(f, 'loop_lag_c1_ms', 'loop_busy_c1_ms')}"
             f" | {_lag(f, 'loop_lag_max_ms', 'loop_busy_max_ms')} | {_lag(f, 'loop_lag_paced_ms', 'loop_busy_paced_ms')}"
             f" | {rss} |"
+        )
+    paced = report.get("paced") or {}
+    if paced.get("servers"):
+        evenness = ", ".join(
+            f"{name} {seen.get('sends_max_1ms', '?')} / {seen.get('skipped', 0)}"
+            for name, seen in paced["servers"].items()
+        )
+        lines.append(
+            f"\nhalf load: {paced['rate']:,.0f} requests/s; most sent within 1 ms / slots skipped: {evenness}"
         )
     return lines
 
