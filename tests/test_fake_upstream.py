@@ -289,6 +289,13 @@ async def test_bundled_load_generator_and_ttft_client_against_the_fake(up: FakeU
     with pytest.raises(ValueError, match="rate"):
         await loadgen.run_load("127.0.0.1", up.port, "/", body, connections=1, duration_s=0.1, rate=0)
 
+    stream_body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
+    ttfts = await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=5)
+    assert len(ttfts) == 5 and ttfts == sorted(ttfts) and ttfts[0] > 0
+    up.behave(reply_text="")
+    with pytest.raises(RuntimeError, match="no content token"):
+        await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=1)
+
 
 async def test_paced_load_skips_the_slots_a_held_up_generator_missed(up: FakeUpstream) -> None:
     # 8 connections at 400 requests/s: each every 20 ms, 2.5 ms apart. The generator's loop is then held for
@@ -313,13 +320,6 @@ async def test_paced_load_skips_the_slots_a_held_up_generator_missed(up: FakeUps
     assert 100 <= paced.requests + paced.skipped <= 180
     assert loadgen.most_within([0.0, 0.0005, 0.0011, 0.0015, 0.003], 0.001) == 3
     assert loadgen.most_within([], 0.001) == 0
-
-    stream_body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
-    ttfts = await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=5)
-    assert len(ttfts) == 5 and ttfts == sorted(ttfts) and ttfts[0] > 0
-    up.behave(reply_text="")
-    with pytest.raises(RuntimeError, match="no content token"):
-        await loadgen.measure_ttft("127.0.0.1", up.port, "/v1/chat/completions", stream_body, requests=1)
 
 
 async def test_expect_100_continue_is_answered(up: FakeUpstream) -> None:
