@@ -15,6 +15,7 @@ from typing import Any
 
 from tests.bench import peers, processes
 from tests.bench.report import _median_ratio
+from tests.bench.ttft import added_ms
 from tests.support.ports import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -266,8 +267,9 @@ def summary(report: dict[str, Any], c_high: int = 32) -> dict[str, dict[str, Any
             for key in ("loop_lag_max_ms", "loop_busy_max_ms"):
                 if sse.get(key) is not None:
                     figures[key] = max(figures[key] or 0.0, sse[key])
-        if "p50_ms" in ttft.get(name, {}) and "p50_ms" in ttft.get("upstream", {}):
-            figures["ttft_added_ms"] = round(ttft[name]["p50_ms"] - ttft["upstream"]["p50_ms"], 3)
+        added = added_ms(ttft, name)
+        if added is not None:
+            figures["ttft_added_ms"] = added
         paced = (report.get("paced") or {}).get("servers", {}).get(name, {})
         if "loop_lag_max_ms" in paced:
             figures["loop_lag_paced_ms"] = paced["loop_lag_max_ms"]

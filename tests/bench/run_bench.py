@@ -37,8 +37,9 @@ What it does:
 4. For the servers under test, reads their CPU time from /proc around each run: CPU per request and the
    share of its core it got. On a shared machine wall-clock RPS moves with the neighbours; CPU per request
    hardly does, and ``1 s / CPU per request`` is the rate one whole core would sustain.
-5. Measures time to first token (first SSE event with non-empty content) with its own sequential client
-   (``--ttft-chunk-delay-ms`` paces the fake's events, which exposes a gateway that buffers streams), and
+5. Measures time to first token (first SSE event with non-empty content) with its own sequential client, in
+   ``--repeat`` rounds of every target in turn (``tests/bench/ttft.py``; ``--ttft-chunk-delay-ms`` paces the
+   fake's events, which exposes a gateway that buffers streams), and
    the gateway's resident memory (VmRSS and VmHWM over its process tree) after each run and at the end.
 6. Prints a table and the comparison with the targets (issue 2): >= 2,500 RPS at c=32 non-streaming,
    <= +0.5 ms p50 at c=1, <= +1 ms TTFT for streaming, <= 150 MB RSS; ``--json`` prints one JSON document.
@@ -71,7 +72,7 @@ if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
 
 import yaml
 
-from tests.bench import loadgen, options, peer_run, processes, profile
+from tests.bench import loadgen, options, peer_run, processes, profile, ttft
 from tests.bench.loadgen import LoadResult
 from tests.bench.report import best_row, compare, load_average, log_tail_if_errors, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
@@ -220,20 +221,6 @@ class Bench:
             "server_rss_mb": processes.tree_memory_mb(self.servers[name].pid)["rss_mb"],
         }
 
-    def ttft_ms(self, name: str) -> dict[str, float]:
-        self.wait_quiet()
-        target = self.targets[name]
-        body = request_body(target.model, True, self.args.ttft_chunk_delay_ms)
-        ttfts = loadgen.run_sync(
-            loadgen.measure_ttft(
-                "127.0.0.1", target.port, PATH, body, requests=self.args.ttft_requests, headers=target.headers
-            )
-        )
-        return {
-            "p50_ms": round(loadgen.percentile(ttfts, 0.5) * 1000, 3),
-            "p99_ms": round(loadgen.percentile(ttfts, 0.99) * 1000, 3),
-        }
-
 
 _BACKLOG_WARN = 1024  # two usage writer batches
 
@@ -292,11 +279,8 @@ def _measure_all(bench: Bench, report: dict[str, Any]) -> None:
             profiled = bool(args.py_spy) and mode == "json" and connections == max(connection_counts)
             report["results"] += bench.measure_case(mode, connections, profiled_target if profiled else None)
     if "stream" in modes:
-        for name in bench.targets:
-            try:
-                report["ttft"][name] = bench.ttft_ms(name)
-            except (RuntimeError, ConnectionError) as error:
-                report["ttft"][name] = {"error": str(error)}
+        delay = args.ttft_chunk_delay_ms
+        report["ttft"] = ttft.ttft_rounds(bench, PATH, lambda model: request_body(model, True, delay))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
