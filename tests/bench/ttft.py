@@ -10,12 +10,13 @@ median of its rounds' p50s, and the time added over the upstream is taken round 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from tests.bench import loadgen
 
 
-def ttft_rounds(bench: Any, path: str, body_for: Any) -> dict[str, dict[str, Any]]:
+def ttft_rounds(bench: Any, path: str, body_for: Callable[[str], bytes]) -> dict[str, dict[str, Any]]:
     """Per target: ``p50_ms`` (median of the rounds' p50s), ``p99_ms`` (over every stream timed), ``runs_p50_ms``;
     or ``error`` for a target whose series failed (it is not timed again)."""
     samples: dict[str, list[float]] = {}
@@ -26,14 +27,12 @@ def ttft_rounds(bench: Any, path: str, body_for: Any) -> dict[str, dict[str, Any
             if name in failed:
                 continue
             bench.wait_quiet()
-            body = body_for(target.model)
+            series = loadgen.measure_ttft(
+                "127.0.0.1", target.port, path, body_for(target.model), requests=bench.args.ttft_requests,
+                headers=target.headers,
+            )  # fmt: skip
             try:
-                ttfts = loadgen.run_sync(
-                    loadgen.measure_ttft(
-                        "127.0.0.1", target.port, path, body, requests=bench.args.ttft_requests,
-                        headers=target.headers,
-                    )
-                )  # fmt: skip
+                ttfts = loadgen.run_sync(series)
             except (RuntimeError, ConnectionError) as error:
                 failed[name] = str(error)
                 continue
