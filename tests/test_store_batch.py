@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +15,8 @@ import redis.asyncio as aioredis
 from meters.carbon.estimate import Estimate
 from meters.limits import Limits, Scope
 from meters.store import Amounts, Store, open_store
+from meters.store.records import UncountableRecord
+from meters.store.redis import meter as redis_meter
 from meters.store.windows import to_nano, windows_at
 from tests.support import stores as helpers
 from tests.support.stores import REDIS_URL, make_estimate, make_record
@@ -53,6 +56,32 @@ async def test_a_large_batch_of_two_tenants_answers_each_request_in_order(store)
         assert totals["requests"] == requests
         grams = 0.25 * sum(r.tenant_id == tenant for r in first) + 0.5 * sum(r.tenant_id == tenant for r in fresh)
         assert totals["gco2e"] == pytest.approx(grams)
+
+
+async def test_an_uncountable_record_anywhere_leaves_its_batch_uncounted(store, monkeypatch) -> None:
+    """Every record of a batch is checked before the store sees any of them. Redis checks them record by
+    record within its batch's slices of the loop (here a turn after every record): a record no counter can
+    hold, last of 300, still leaves the whole batch uncounted; the batch without it counts."""
+    monkeypatch.setattr(redis_meter, "_SLICE_S", 0.0)
+    turns = 0
+
+    async def ticking() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    ticker = asyncio.create_task(ticking())
+    good = [make_record("acme", gco2e=0.25) for _ in range(300)]
+    bad = make_record("acme", prompt_tokens=2**62)
+    with pytest.raises(UncountableRecord, match=bad.request_id):
+        await store.meter.count_many([(None, record) for record in [*good, bad]])
+    ticker.cancel()
+    if store.backend.name == "redis":
+        assert turns > len(good) // 2  # the loop served between the records' checks
+    assert (await store.reports.usage("acme", "2030-03"))["totals"]["requests"] == 0
+    assert await store.meter.count_many([(None, record) for record in good]) == [True] * len(good)
+    assert (await store.reports.usage("acme", "2030-03"))["totals"]["requests"] == len(good)
 
 
 async def test_large_amounts_in_one_batch_stay_exact(store) -> None:

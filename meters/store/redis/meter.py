@@ -175,10 +175,12 @@ class RedisMeter(Meter):
     async def count_many(self, items: list[CountItem]) -> list[bool]:
         """A batch in one round trip: a SETTLE per tenant and `_SETTLE_CHUNK` requests, pipelined (not a
         transaction; each is atomic)."""
-        counters = check_countable(record for _, record in items)
         self._turn_at = time.perf_counter()  # this batch's slices start now
         entries = []
+        counters: list[dict[str, int]] = []
         for rid, record in items:
+            # Checked record by record, within the slices; all of them before Redis sees any.
+            counters += check_countable((record,))
             entries.append({"reservation_id": rid, "record": record_to_dict(record)})
             await self._share_loop()
         records = [record for _, record in items]
@@ -234,6 +236,7 @@ class RedisMeter(Meter):
             for start in range(0, len(indexes), _SETTLE_CHUNK)
         ]
         for tenant_id, indexes in calls:
+            await self._share_loop()  # the records' loop and the registry may have used up this slice
             packed = packed_settle(
                 [entries[i] for i in indexes],
                 [records[i] for i in indexes],
@@ -246,7 +249,6 @@ class RedisMeter(Meter):
             )
             # EVALSHA by name: a cluster pipeline blocks its evalsha() method, not the command.
             pipe.execute_command("EVALSHA", self._settle.sha, 1, anchor(self.prefix, tenant_id), packed)
-            await self._share_loop()
         pipe.sadd(ltenants_key(self.prefix), *sorted(by_tenant))
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         for reply in [*replies[:extra], replies[-1]]:
@@ -276,7 +278,9 @@ class RedisMeter(Meter):
         labels: dict[str, str] = {}
         for record in records:
             fields = label_fields(record)
-            labels.setdefault(label_id(fields), label_json(fields))
+            lid = label_id(fields)
+            if lid not in labels:  # its JSON once per label, not once per record
+                labels[lid] = label_json(fields)
         for lid, text in labels.items():
             pipe.hsetnx(labels_key(self.prefix), lid, text)
         return len(labels)
