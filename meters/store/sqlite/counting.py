@@ -8,7 +8,8 @@ what a per-request loop spends its time on.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -23,8 +24,9 @@ from meters.store.records import (
     tag_labels,
     usage_label,
 )
+from meters.store.sqlite.ceding import ceding
 from meters.store.sqlite.rows import PendingRows
-from meters.store.windows import windows_at
+from meters.store.windows import Windows, windows_at
 from meters.usage import UsageRecord
 
 _TAKE_PORTION = (
@@ -38,15 +40,33 @@ _CHUNK = 512  # bound on the `IN (...)` list, well under SQLite's variable limit
 _MARKS = {1 << n: ", ".join("?" * (1 << n)) for n in range(_CHUNK.bit_length())}
 
 
+class Prepared(NamedTuple):
+    """What counting one record needs that the database does not decide: worked out before the transaction."""
+
+    counters: dict[str, int]  # its `usage_counters` (from `check_countable`)
+    windows: Windows
+    ledger: str  # its ledger entry's JSON
+
+
+def prepare(records: Iterable[UsageRecord], counters: list[dict[str, int]]) -> list[Prepared]:
+    """Each record's `Prepared`, in order; outside the write transaction, the thread handing the GIL to the
+    event loop between records (`ceding`): the transaction then holds SQLite's lock for the statements and the
+    sums only."""
+    return [
+        Prepared(values, windows_at(record.timestamp), orjson.dumps(record_to_dict(record)).decode())
+        for record, values in ceding(zip(records, counters, strict=True))
+    ]
+
+
 def count_batch(
     conn: Any,
     items: list[tuple[str | None, UsageRecord]],
-    counters: list[dict[str, int]],
+    prepared: list[Prepared],
     now: float,
     idempotency_ttl_s: float,
 ) -> tuple[list[bool], PendingRows]:
-    """Settle/record `items` inside the caller's write transaction: (counted flags, rows to write). `counters`:
-    each item's `usage_counters` (from `check_countable`)."""
+    """Settle/record `items` inside the caller's write transaction: (counted flags, rows to write). `prepared`:
+    each item's `Prepared` (from `prepare`)."""
     rows = PendingRows()
     scopes_of: dict[str, str] = {}  # reservation or lease id -> its scopes ("\n"-joined)
     split = [split_portion(rid) if rid else (None, None) for rid, _ in items]
@@ -61,14 +81,14 @@ def count_batch(
     keys = [counted_key(record.tenant_id, record.request_id) for _, record in items]
     seen = _already_counted(conn, keys)
     counted: list[bool] = []
-    fresh: list[tuple[str | None, str | None, Units | None, UsageRecord, dict[str, int]]] = []
+    fresh: list[tuple[str | None, str | None, Units | None, UsageRecord, Prepared]] = []
     fresh_keys: list[str] = []
-    for (rid, record), (row_id, portion), key, values in zip(items, split, keys, counters, strict=True):
+    for (rid, record), (row_id, portion), key, ready in zip(items, split, keys, prepared, strict=True):
         new = key not in seen
         counted.append(new)
         if new:
             seen.add(key)
-            fresh.append((rid, row_id, portion, record, values))
+            fresh.append((rid, row_id, portion, record, ready))
             fresh_keys.append(key)
     expires_at = now + idempotency_ttl_s
     conn.executemany(
@@ -87,13 +107,13 @@ def count_batch(
         if scopes:
             scopes_of[row_id] = scopes
             rows.unhold([(scopes, tokens, spend, gco2e)])
-    for rid, row_id, _, record, values in fresh:
+    for rid, row_id, _, record, ready in fresh:
         scopes = scopes_of.get(row_id) if row_id else None
         # A reserved request was counted in its minute already; scopes from the reservation,
         # or (no reservation, or one purged long ago) the request's own tenant/key/model.
         if not scopes:
             scopes = "\n".join(default_scope_ids(record.tenant_id, record.key_id, record.model))
-        count_record(rows, record, values, scopes, request_counted=bool(rid))
+        count_record(rows, record, ready, scopes, request_counted=bool(rid))
     return counted, rows
 
 
@@ -132,11 +152,11 @@ def _padded(chunk: list[str]) -> tuple[str, list[str]]:
 
 
 def count_record(
-    rows: PendingRows, record: UsageRecord, counters: dict[str, int], scopes: str, request_counted: bool
+    rows: PendingRows, record: UsageRecord, prepared: Prepared, scopes: str, request_counted: bool
 ) -> None:
-    """One request's usage (`counters`: its `usage_counters`): limit counters of its scopes ("\n"-joined), daily
+    """One request's usage (`prepared`: from `prepare`): limit counters of its scopes ("\n"-joined), daily
     usage, ledger."""
-    windows = windows_at(record.timestamp)
+    counters, windows = prepared.counters, prepared.windows
     requests = 0 if request_counted else 1
     rows.scoped(
         scopes,
@@ -152,6 +172,4 @@ def count_record(
     for tag in tag_labels(record):
         rows.usage((record.tenant_id, day, usage_label(tag, record.currency)), values, tag=True)
     rows.report(record, windows, month_values(counters))
-    rows.ledger(
-        record.tenant_id, record.timestamp, record.request_id, orjson.dumps(record_to_dict(record)).decode()
-    )
+    rows.ledger(record.tenant_id, record.timestamp, record.request_id, prepared.ledger)
