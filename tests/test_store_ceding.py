@@ -93,3 +93,13 @@ async def test_prepared_records_count_as_before(tmp_path: Path, size: int) -> No
             assert by_id[record.request_id]["carbon"]["gco2e"] == pytest.approx(0.25)
     finally:
         await store.close()
+
+
+def test_without_sched_yield_the_gil_is_still_released(monkeypatch) -> None:
+    """A platform without `os.sched_yield` (Windows): `time.sleep(0)` instead, never an AttributeError in the
+    writer's thread (a batch that raised there would not be counted)."""
+    slept = []
+    monkeypatch.delattr(ceding_module.os, "sched_yield", raising=False)
+    monkeypatch.setattr(ceding_module.time, "sleep", lambda seconds: slept.append(seconds))
+    assert list(ceding([1, 2], every_s=0.0)) == [1, 2]
+    assert slept == [0, 0]

@@ -29,10 +29,16 @@ def ceding(items: Iterable[T], every_s: float | None = None) -> Iterator[T]:
     `CEDE_EVERY_S`) of work. Only outside a write transaction: the loop's own transactions would otherwise find
     SQLite's lock held meanwhile and wait for the store thread."""
     every_s = CEDE_EVERY_S if every_s is None else every_s
+    cede = getattr(os, "sched_yield", _sleep_zero)  # not on every platform (Windows)
     clock = time.perf_counter
     due = clock() + every_s
     for item in items:
         yield item
         if clock() >= due:
-            os.sched_yield()
+            cede()
             due = clock() + every_s
+
+
+def _sleep_zero() -> None:
+    """Where there is no `sched_yield`: the GIL released and taken again, without yielding the core."""
+    time.sleep(0)
