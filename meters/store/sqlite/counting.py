@@ -18,6 +18,7 @@ from meters.store.aggregates import month_values
 from meters.store.portions import Units, split_portion
 from meters.store.records import (
     COUNTER_FIELDS,
+    check_countable,
     counted_key,
     limit_spend,
     record_to_dict,
@@ -48,14 +49,16 @@ class Prepared(NamedTuple):
     ledger: str  # its ledger entry's JSON
 
 
-def prepare(records: Iterable[UsageRecord], counters: list[dict[str, int]]) -> list[Prepared]:
-    """Each record's `Prepared`, in order; outside the write transaction, the thread handing the GIL to the
-    event loop between records (`ceding`): the transaction then holds SQLite's lock for the statements and the
-    sums only."""
-    return [
-        Prepared(values, windows_at(record.timestamp), orjson.dumps(record_to_dict(record)).decode())
-        for record, values in ceding(zip(records, counters, strict=True))
-    ]
+def prepare(records: Iterable[UsageRecord]) -> list[Prepared]:
+    """Each record checked (`check_countable`: one that cannot be counted raises, and the batch is not) and its
+    `Prepared`, in order; before the write transaction, in one pass that hands the GIL to the event loop between
+    records (`ceding`): the transaction then holds SQLite's lock for the statements and the sums only."""
+    prepared: list[Prepared] = []
+    for record in ceding(records):
+        (counters,) = check_countable((record,))
+        ledger = orjson.dumps(record_to_dict(record)).decode()
+        prepared.append(Prepared(counters, windows_at(record.timestamp), ledger))
+    return prepared
 
 
 def count_batch(

@@ -12,9 +12,7 @@ from meters.store.aggregates import DEFAULT_MONTHLY_RETENTION_MONTHS, check_rete
 from meters.store.checks import decide, lease_size, plan_checks, request_units, scaled_units
 from meters.store.interfaces import CountItem, Meter
 from meters.store.portions import LEASE_SHARE, Units, split_portion
-from meters.store.records import check_countable
 from meters.store.retention import AGGREGATE_RETENTION_DAYS, LEDGER_RETENTION_DAYS
-from meters.store.sqlite.ceding import ceding
 from meters.store.sqlite.counting import count_batch, prepare, take_portion
 from meters.store.sqlite.database import SqliteDatabase
 from meters.store.sqlite.rows import HOLD, UPSERT_COUNTER, unhold
@@ -172,10 +170,8 @@ class SqliteMeter(Meter):
         return await self._db.run(self._count_many_sync, items)
 
     def _count_many_sync(self, items: list[CountItem]) -> list[bool]:
-        # Checked and prepared in the writer's thread before the transaction, handing the GIL to the loop between
-        # records (`ceding`); the counters are the ones counted.
-        records = [record for _, record in items]
-        prepared = prepare(records, check_countable(ceding(records)))
+        # Checked and prepared in the writer's thread before the transaction; the counters are the ones counted.
+        prepared = prepare(record for _, record in items)
         now = self._clock()
         with self._db.write() as conn:
             counted, rows = count_batch(conn, items, prepared, now, self._idempotency_ttl_s)
