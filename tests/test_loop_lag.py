@@ -83,3 +83,72 @@ async def test_a_window_names_the_longest_writer_queue_it_saw(capsys: pytest.Cap
     with pytest.raises(asyncio.CancelledError):
         await plain
     assert all("backlog_max" not in orjson.loads(line) for line in capsys.readouterr().err.splitlines())
+
+
+def _spin(seconds: float) -> None:
+    """Busy the CPU (not sleep) for `seconds` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+async def test_the_step_probe_names_the_step_that_held_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    async def hog() -> None:
+        await asyncio.sleep(0.01)
+        _spin(0.02)  # one step of 20 ms of CPU: a stall, not a queue
+
+    original = asyncio.Handle._run
+    task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05, steps=True))
+    await asyncio.sleep(0.005)
+    await asyncio.create_task(hog())
+    for _ in range(20):  # many short steps: none of them long
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert asyncio.Handle._run is original  # the probe went with the monitor
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    longest = max(lines, key=lambda line: line["max_step_ms"])
+    assert longest["max_step_ms"] >= 20.0
+    assert longest["max_step_wall_ms"] >= longest["max_step_ms"] - 0.1  # the two clocks' granularity
+    assert longest["max_step"].endswith("hog")
+    assert [line["max_step_ms"] < 5.0 for line in lines].count(False) == 1  # the other windows' steps are short
+
+
+async def test_many_short_steps_make_a_late_timer_but_no_long_step(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the probe is for: 40 ready steps of 0.5 ms each hold a timer ~20 ms, yet no one step is long."""
+    task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05, steps=True))
+    await asyncio.sleep(0.005)
+    loop = asyncio.get_running_loop()
+    for _ in range(40):
+        loop.call_soon(_spin, 0.0005)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert max(line["max_busy_ms"] for line in lines) >= 10.0
+    assert max(line["max_step_ms"] for line in lines) < 5.0
+
+
+async def test_the_step_probe_is_null_where_steps_cannot_be_timed(capsys: pytest.CaptureFixture[str]) -> None:
+    import uvloop
+
+    async def briefly() -> None:
+        task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.02, steps=True))
+        await asyncio.sleep(0.06)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    await asyncio.get_running_loop().run_in_executor(None, uvloop.run, briefly())
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines and all(line["max_step_ms"] is None and line["max_step"] is None for line in lines)
+
+
+def test_steps_turns_on_the_monitor_and_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(loop_lag.ENV, "steps")
+    assert loop_lag.enabled() and loop_lag.steps_enabled()
+    monkeypatch.setenv(loop_lag.ENV, "1")
+    assert loop_lag.enabled() and not loop_lag.steps_enabled()

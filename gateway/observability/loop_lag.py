@@ -9,6 +9,11 @@ of the loop (a synchronous transaction, a long batch) shows up as a late wake-up
 largest figure logged during each run. On a shared machine the OS also makes the timer late by running
 something else: ``max_busy_ms`` counts only lateness during which the loop's thread was on the CPU (its
 thread CPU time over the wait, minus the interval), i.e. the loop's own work.
+
+``CARBON_GATEWAY_LOOP_LAG=steps`` adds the loop's longest single step in each window (``loop_steps``:
+``"max_step_ms"``, its thread's CPU; ``"max_step_wall_ms"``; ``"max_step"``, what it was; all null on a loop
+whose steps cannot be timed, uvloop's), which tells one piece of work that held the loop from many short ones
+queued ahead of the timer.
 """
 
 from __future__ import annotations
@@ -24,23 +29,39 @@ from collections.abc import AsyncIterator, Callable
 
 import orjson
 
+from gateway.observability import loop_steps
+
 ENV = "CARBON_GATEWAY_LOOP_LAG"
 INTERVAL_S = 0.005
 REPORT_EVERY_S = 1.0
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return _setting() in ("1", "true", "yes", "on", STEPS)
+
+
+STEPS = "steps"
+
+
+def steps_enabled() -> bool:
+    """The longest-step probe asked for too (it needs the standard library's loop: ``loop_steps``)."""
+    return _setting() == STEPS
+
+
+def _setting() -> str:
+    return os.environ.get(ENV, "").strip().lower()
 
 
 async def monitor(
     interval_s: float = INTERVAL_S,
     report_every_s: float = REPORT_EVERY_S,
     backlog: Callable[[], int] | None = None,
+    steps: bool = False,
 ) -> None:
     """Runs until cancelled; one line per window with the window's worst and mean lateness, and its longest garbage
     collection (`gc_max_ms`, `gc_generation`): a collection runs on whichever thread allocated, holding the GIL; with
-    `backlog` (the usage writer's queue length), its largest value seen at a wake-up (`backlog_max`)."""
+    `backlog` (the usage writer's queue length), its largest value seen at a wake-up (`backlog_max`); with `steps`,
+    the longest single step (`loop_steps`)."""
     clock = time.perf_counter
     window_start = clock()
     cpu = time.thread_time
@@ -48,6 +69,9 @@ async def monitor(
     wakeups = most_queued = 0
     collections = _Collections()
     gc.callbacks.append(collections.observe)
+    timed = steps and isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop)
+    if timed:
+        loop_steps.install()
     try:
         while True:
             before, cpu_before = clock(), cpu()
@@ -75,12 +99,21 @@ async def monitor(
                 }
                 if backlog is not None:
                     line["backlog_max"] = most_queued
+                if timed:
+                    step_cpu, step_wall, step_name = loop_steps.take()
+                    line["max_step_ms"] = round(step_cpu * 1000, 3)
+                    line["max_step_wall_ms"] = round(step_wall * 1000, 3)
+                    line["max_step"] = step_name
+                elif steps:
+                    line["max_step_ms"] = line["max_step_wall_ms"] = line["max_step"] = None
                 line["rss_mb"], line["threads"] = _rss_mb(), threading.active_count()
                 sys.stderr.write(orjson.dumps(line).decode() + "\n")
                 sys.stderr.flush()
                 window_start, worst, total, worst_busy, wakeups, most_queued = now, 0.0, 0.0, 0.0, 0, 0
     finally:
         gc.callbacks.remove(collections.observe)
+        if timed:
+            loop_steps.uninstall()
 
 
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
@@ -123,7 +156,7 @@ async def running(backlog: Callable[[], int] | None = None) -> AsyncIterator[Non
     if not enabled():
         yield
         return
-    task = asyncio.create_task(monitor(backlog=backlog), name="loop-lag-monitor")
+    task = asyncio.create_task(monitor(backlog=backlog, steps=steps_enabled()), name="loop-lag-monitor")
     try:
         yield
     finally:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         access_log=False,
         log_level="warning",
-        loop="uvloop",
+        loop="asyncio" if loop_lag.steps_enabled() else "uvloop",  # the step probe times asyncio's own loop
         http="httptools",
     )
     server = uvicorn.Server(config)

@@ -274,6 +274,8 @@ def summary(report: dict[str, Any], c_high: int = 32) -> dict[str, dict[str, Any
         if "loop_lag_max_ms" in paced:
             figures["loop_lag_paced_ms"] = paced["loop_lag_max_ms"]
             figures["loop_busy_paced_ms"] = paced.get("loop_busy_max_ms")
+        step = (report.get("steps") or {}).get("servers", {}).get(name, {})
+        figures["step_ms"], figures["step_wall_ms"] = step.get("max_step_ms"), step.get("max_step_wall_ms")
         rss = report.get("rss_after", {}).get(name)
         if rss:
             figures["rss_mb"], figures["rss_requests"] = rss["rss_mb"], rss["requests"]
@@ -296,8 +298,8 @@ def table(report: dict[str, Any]) -> list[str]:
         "",
         "| server | RPS c=32 (× bare) | CPU/request (bare's ÷ this) | p99 (× bare) | p50 added at c=1 | SSE c=32 (× bare SSE)"
         " | TTFT added | worst loop lag c=1 (busy) | worst loop lag c=32 (busy) | worst loop lag at half load (busy)"
-        " | RSS after N requests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | longest loop step at half load (wall) | RSS after N requests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in summary(report).items():
         label = ROWS[name].format(version=versions.get(name, ""))
@@ -317,7 +319,7 @@ def table(report: dict[str, Any]) -> list[str]:
             f"{_fmt(f.get('p99_ratio'), ' ({:.2f})', '')} | {_fmt(f.get('p50_added_c1_ms'), '{:+.2f} ms')} | {sse}"
             f" | {_fmt(f.get('ttft_added_ms'), '{:+.2f} ms')} | {_lag(f, 'loop_lag_c1_ms', 'loop_busy_c1_ms')}"
             f" | {_lag(f, 'loop_lag_max_ms', 'loop_busy_max_ms')} | {_lag(f, 'loop_lag_paced_ms', 'loop_busy_paced_ms')}"
-            f" | {rss} |"
+            f" | {_lag(f, 'step_ms', 'step_wall_ms')} | {rss} |"
         )
     paced = report.get("paced") or {}
     if paced.get("servers"):
@@ -328,6 +330,9 @@ def table(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"\nhalf load: {paced['rate']:,.0f} requests/s; most sent within 1 ms / slots skipped: {evenness}"
         )
+    probed = (report.get("steps") or {}).get("servers", {})
+    if probed:  # the longest step's CPU is the loop's own work in one callback (a copy on asyncio's loop)
+        lines.append("longest loop steps: " + ", ".join(f"{n} {s.get('max_step')}" for n, s in probed.items()))
     return lines
 
 

@@ -74,18 +74,25 @@ def gateway_command() -> list[str]:
 
 
 def start_gateway(
-    config_path: Path, port: int, cpus: str | None, log_path: Path, state_dir: Path, root: Path = REPO_ROOT
+    config_path: Path,
+    port: int,
+    cpus: str | None,
+    log_path: Path,
+    state_dir: Path,
+    root: Path = REPO_ROOT,
+    loop_lag: str = "1",
 ) -> subprocess.Popen[bytes]:
     """Start the gateway; its embedded store lives in ``state_dir`` so no run sees another's counters.
 
-    ``REDIS_URL`` from the environment passes through, selecting the Redis store instead.
+    ``REDIS_URL`` from the environment passes through, selecting the Redis store instead. ``loop_lag`` is
+    ``CARBON_GATEWAY_LOOP_LAG``'s value (``"steps"`` adds the longest-step probe, on asyncio's own loop).
     """
     arguments = ["serve", "--config", str(config_path), "--port", str(port), "--workers", "1"]
     command = [*gateway_command(), *arguments]
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("GATEWAY_MASTER_KEY", None)
     env["CARBON_GATEWAY_STATE_DIR"] = str(state_dir)
-    env["CARBON_GATEWAY_LOOP_LAG"] = "1"  # its worst loop stall per second, on stderr (the log)
+    env["CARBON_GATEWAY_LOOP_LAG"] = loop_lag  # its worst loop stall per second, on stderr (the log)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         return subprocess.Popen(pinned(command, cpus), cwd=root, env=env, stdout=log, stderr=log)
@@ -230,22 +237,31 @@ def stop(process: subprocess.Popen[Any]) -> None:
             process.wait(timeout=10)
 
 
-def start_baseline(bench: Any, upstream_port: int, cpus: str | None, workdir: Path, target: Any) -> None:
+def start_baseline(
+    bench: Any,
+    upstream_port: int,
+    cpus: str | None,
+    workdir: Path,
+    target: Any,
+    *,
+    name: str = "baseline",
+    loop_lag: str = "1",
+) -> None:
     """The bare Starlette + aiohttp passthrough (``tests/bench/baseline.py``), with the loop-lag monitor on."""
     from tests.support.ports import free_port
 
     port = free_port()
     command = [sys.executable, "-m", "tests.bench.baseline", "--port", str(port)]
     command += ["--upstream", f"http://127.0.0.1:{upstream_port}/v1"]
-    log_path = bench.logs["baseline"] = workdir / "baseline.log"
-    env = {**os.environ, "CARBON_GATEWAY_LOOP_LAG": "1"}
+    log_path = bench.logs[name] = workdir / f"{name}.log"
+    env = {**os.environ, "CARBON_GATEWAY_LOOP_LAG": loop_lag}
     with log_path.open("wb") as log:
         baseline = subprocess.Popen(
             pinned(command, cpus), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log, env=env
         )
-    bench.servers["baseline"] = baseline
+    bench.servers[name] = baseline
     wait_port(baseline, port, 30)
-    bench.targets["baseline"] = target(port, "bench-model", {})
+    bench.targets[name] = target(port, "bench-model", {})
 
 
 _BACKLOG = b"carbon_gateway_usage_writer_backlog "

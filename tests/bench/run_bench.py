@@ -72,7 +72,7 @@ if __package__ in (None, ""):  # run as a file: make ``tests.*`` importable
 
 import yaml
 
-from tests.bench import loadgen, options, peer_run, processes, profile, ttft
+from tests.bench import loadgen, options, peer_run, processes, profile, steps, ttft
 from tests.bench.loadgen import LoadResult
 from tests.bench.report import best_row, compare, load_average, log_tail_if_errors, machine, print_report
 from tests.bench.wrk_runner import run_wrk, wrk_available
@@ -242,6 +242,7 @@ def _start_gateway(
     name: str = "gateway",
     extra_config: Path | None = None,
     root: Path = processes.REPO_ROOT,
+    loop_lag: str = "1",
 ) -> list[str]:
     """Start a gateway, wait for /healthz, probe one request; return its metering and limit headers."""
     workdir = workdir / name
@@ -252,7 +253,7 @@ def _start_gateway(
     port = free_port()
     state_dir = workdir / "state"
     state_dir.mkdir()
-    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir, root)
+    gateway = processes.start_gateway(config_path, port, cpus, log_path, state_dir, root, loop_lag)
     if name == "gateway":
         bench.gateway, bench.gateway_log = gateway, log_path
     bench.logs[name] = log_path
@@ -339,6 +340,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _measure_all(bench, report)
             if args.peers:
                 report["paced"] = peer_run.paced_lag(bench, report, request_body)
+                configs = {"gateway": args.extra_config, "limits": args.limits_config}
+                configs["limits-redis"] = peer_run.BUDGETS_ON_REDIS
+                copier = steps.Copier(
+                    bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target,
+                    extra_configs=configs,
+                )
+                report["steps"] = steps.longest_steps(bench, report["paced"], request_body, copier, peer_run.log_size)
             if args.rss_requests:
                 report["rss_after"] = peer_run.rss_after(bench, args.rss_requests, request_body)
             if bench.gateway is not None:
