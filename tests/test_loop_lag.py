@@ -112,7 +112,7 @@ async def test_the_step_probe_names_the_step_that_held_the_loop(capsys: pytest.C
     longest = max(lines, key=lambda line: line["max_step_ms"])
     assert longest["max_step_ms"] >= 20.0
     assert longest["max_step_wall_ms"] >= longest["max_step_ms"] - 0.1  # the two clocks' granularity
-    assert longest["max_step"].endswith("hog")
+    assert longest["max_step"].startswith("task ") and longest["max_step"].endswith("hog (done)")
     assert [line["max_step_ms"] < 5.0 for line in lines].count(False) == 1  # the other windows' steps are short
 
 
@@ -152,3 +152,27 @@ def test_steps_turns_on_the_monitor_and_the_probe(monkeypatch: pytest.MonkeyPatc
     assert loop_lag.enabled() and loop_lag.steps_enabled()
     monkeypatch.setenv(loop_lag.ENV, "1")
     assert loop_lag.enabled() and not loop_lag.steps_enabled()
+
+
+async def test_a_task_step_is_named_by_where_it_stopped() -> None:
+    from gateway.observability import loop_steps
+
+    gate = asyncio.Event()
+
+    async def inner() -> None:
+        await gate.wait()
+
+    async def outer() -> None:
+        await inner()
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(outer())
+    step = loop._ready[-1]  # type: ignore[attr-defined]  # the task's first step, scheduled by create_task
+    named = asyncio.Handle(step._callback, (), loop)  # the same step callback, to name again later
+    await asyncio.sleep(0)  # the task runs up to gate.wait()
+    assert loop_steps.describe(named).startswith("task ")
+    assert loop_steps.describe(named).endswith("outer > inner > wait")
+    gate.set()
+    await task
+    assert loop_steps.describe(named).endswith("outer (done)")
+    assert "lambda" in loop_steps.describe(asyncio.Handle(lambda: None, (), loop))

@@ -27,13 +27,27 @@ _longest_name = ""
 
 
 def describe(handle: asyncio.Handle) -> str:
-    """A callback's name; for a task's step, the task's coroutine (a request's handler, the usage writer, …)."""
+    """A callback's name; for a task's step, the task's coroutine and where the step ended (the innermost
+    functions of the await it stopped at: ``task RequestResponseCycle.run_asgi @ proxy > post > wait``)."""
     callback = getattr(handle, "_callback", None)
     owner = getattr(callback, "__self__", None)
-    if isinstance(owner, asyncio.Task):
-        coroutine: Any = owner.get_coro()
-        return "task " + str(getattr(coroutine, "__qualname__", owner.get_name()))
-    return str(getattr(callback, "__qualname__", type(callback).__name__))
+    if not isinstance(owner, asyncio.Task):
+        return str(getattr(callback, "__qualname__", type(callback).__name__))
+    coroutine: Any = owner.get_coro()
+    name = "task " + str(getattr(coroutine, "__qualname__", owner.get_name()))
+    frames: list[str] = []
+    awaited: Any = coroutine
+    while awaited is not None and len(frames) < _AWAIT_DEPTH:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame.f_code.co_name)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return name + (" @ " + " > ".join(frames[-_SHOWN:]) if frames else " (done)")
+
+
+_AWAIT_DEPTH = 40  # frames followed down a task's await chain
+_SHOWN = 4  # the innermost ones named
 
 
 def _timed_run(handle: asyncio.Handle) -> None:
