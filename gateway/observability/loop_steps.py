@@ -25,6 +25,9 @@ _longest_cpu = 0.0
 _longest_wall = 0.0
 _longest_name = ""
 
+_AWAIT_DEPTH = 40  # frames followed down a task's await chain
+_SHOWN = 4  # the innermost ones named
+
 
 def describe(handle: asyncio.Handle) -> str:
     """A callback's name; for a task's step, the task's coroutine and where the step ended (the innermost
@@ -44,10 +47,6 @@ def describe(handle: asyncio.Handle) -> str:
         frames.append(frame.f_code.co_name)
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     return name + (" @ " + " > ".join(frames[-_SHOWN:]) if frames else " (done)")
-
-
-_AWAIT_DEPTH = 40  # frames followed down a task's await chain
-_SHOWN = 4  # the innermost ones named
 
 
 def _timed_run(handle: asyncio.Handle) -> None:
@@ -77,10 +76,6 @@ def uninstall() -> None:
     if _original_run is not None:
         setattr(asyncio.Handle, "_run", _original_run)  # noqa: B010
         _original_run = None
-
-
-def installed() -> bool:
-    return _original_run is not None
 
 
 def take() -> tuple[float, float, str]:

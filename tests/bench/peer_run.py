@@ -46,33 +46,6 @@ def prepare_args(args: argparse.Namespace) -> None:
         args.stream_connections = str(max(int(c) for c in args.connections.split(",") if c.strip()))
 
 
-def log_size(path: Path | None) -> int:
-    try:
-        return path.stat().st_size if path is not None else 0
-    except OSError:
-        return 0
-
-
-def loop_lag_ms(path: Path | None, offset: int, field: str = "max_ms") -> float | None:
-    """The worst loop lag the server logged after ``offset`` (``CARBON_GATEWAY_LOOP_LAG`` lines): ``max_ms``
-    (wall clock, includes the OS running other work) or ``max_busy_ms`` (the loop's own work only)."""
-    if path is None or not path.exists():
-        return None
-    with path.open("rb") as log:
-        log.seek(offset)
-        text = log.read().decode(errors="replace")
-    worst = None
-    for line in text.splitlines():
-        if '"loop_lag"' not in line:
-            continue
-        try:
-            value = float(json.loads(line)[field])
-        except (ValueError, KeyError, TypeError):
-            continue
-        worst = value if worst is None else max(worst, value)
-    return worst
-
-
 def start_peers(
     bench: Any,
     upstream_port: int,
@@ -196,7 +169,7 @@ def paced_lag(bench: Any, report: dict[str, Any], request_body: Callable[..., by
                 continue
             bench.wait_quiet()
             log = bench.logs.get(name)
-            offset = log_size(log)
+            offset = processes.log_size(log)
             result = bench.load(target, request_body(target.model, False), 32, bench.args.duration, rate)
             seen = worst.setdefault(name, {"errors": 0, "skipped": 0})
             seen["errors"] += result.errors
@@ -205,7 +178,7 @@ def paced_lag(bench: Any, report: dict[str, Any], request_body: Callable[..., by
             seen["rps_min"] = min(seen.get("rps_min", result.rps), result.rps)
             seen["p99_ms"] = max(seen.get("p99_ms", 0.0), result.p99_ms)
             for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
-                lag = loop_lag_ms(log, offset, field)
+                lag = processes.loop_lag_ms(log, offset, field)
                 if lag is not None:
                     seen[key] = max(seen.get(key, 0.0), lag)
     return {"rate": rate, "fraction_of_bare": PACED_FRACTION, "connections": 32, "servers": worst}

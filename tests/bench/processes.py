@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -280,3 +281,36 @@ def usage_backlog(port: int) -> int | None:
         if line.startswith(_BACKLOG):
             return int(float(line[len(_BACKLOG) :]))
     return None
+
+
+def log_size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def loop_lag_lines(path: Path | None, offset: int) -> list[dict[str, Any]]:
+    """The server's ``CARBON_GATEWAY_LOOP_LAG`` lines logged after ``offset``, parsed."""
+    if path is None or not path.exists():
+        return []
+    with path.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    lines = []
+    for line in text.splitlines():
+        if '"loop_lag"' in line:
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                lines.append(parsed)
+    return lines
+
+
+def loop_lag_ms(path: Path | None, offset: int, field: str = "max_ms") -> float | None:
+    """The worst loop lag the server logged after ``offset``: ``max_ms`` (wall clock, includes the OS running
+    other work) or ``max_busy_ms`` (the loop's own work only), or any other numeric field of those lines."""
+    values = [line[field] for line in loop_lag_lines(path, offset) if isinstance(line.get(field), (int, float))]
+    return float(max(values)) if values else None

@@ -173,7 +173,7 @@ class Bench:
             profiler = profile.start_py_spy(server.pid, self.args.duration, self._profile_path(name))
         self.wait_quiet()
         cpu_before = self._server_cpu(name)
-        log_offset = peer_run.log_size(self.logs.get(name))
+        log_offset = processes.log_size(self.logs.get(name))
         result = self.load(target, body, connections, self.args.duration)
         figures = self._cpu_figures(name, cpu_before, result)
         backlog = processes.usage_backlog(target.port) if server is not None else None
@@ -189,7 +189,7 @@ class Bench:
             ("backlog_max", "usage_backlog_max"),  # the writer's longest queue during the run (gateways)
             ("threads", "threads_max"),  # a thread started during the run (each has its own malloc arena)
         ):
-            lag = peer_run.loop_lag_ms(self.logs.get(name), log_offset, field)
+            lag = processes.loop_lag_ms(self.logs.get(name), log_offset, field)
             if lag is not None:
                 figures[key] = lag
         if profiler is not None:
@@ -346,7 +346,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     bench, upstream_port, gateway_cpus, Path(tmp), start_gateway=_start_gateway, target=Target,
                     extra_configs=configs,
                 )
-                report["steps"] = steps.longest_steps(bench, report["paced"], request_body, copier, peer_run.log_size)
+                report["steps"] = steps.longest_steps(bench, report["paced"], request_body, copier)
             if args.rss_requests:
                 report["rss_after"] = peer_run.rss_after(bench, args.rss_requests, request_body)
             if bench.gateway is not None:

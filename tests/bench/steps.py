@@ -13,7 +13,6 @@ core taken by another thread or process meanwhile) and what the CPU-longest step
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,26 +23,17 @@ STEPS = "steps"
 SUFFIX = "-steps"
 
 
-def _longest(log: Path | None, offset: int) -> dict[str, Any]:
-    """The worst ``max_step_ms`` / ``max_step_wall_ms`` (and the step's name) in a log's loop-lag lines."""
-    found: dict[str, Any] = {}
-    if log is None:
-        return found
-    with log.open("rb") as handle:
-        handle.seek(offset)
-        for raw in handle:
-            if b'"loop_lag"' not in raw or b'"max_step_ms"' not in raw:
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            if line.get("max_step_ms") is None:
-                continue
-            if line["max_step_ms"] > found.get("max_step_ms", -1.0):
-                found["max_step_ms"], found["max_step"] = line["max_step_ms"], line.get("max_step")
-            found["max_step_wall_ms"] = max(found.get("max_step_wall_ms", 0.0), line.get("max_step_wall_ms") or 0.0)
-    return found
+def _longest(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worst ``max_step_ms`` / ``max_step_wall_ms`` in loop-lag lines, and the CPU-longest step's name."""
+    timed = [line for line in lines if line.get("max_step_ms") is not None]
+    if not timed:
+        return {}
+    worst = max(timed, key=lambda line: line["max_step_ms"])
+    return {
+        "max_step_ms": worst["max_step_ms"],
+        "max_step": worst.get("max_step"),
+        "max_step_wall_ms": max(line.get("max_step_wall_ms") or 0.0 for line in timed),
+    }
 
 
 class Copier:
@@ -87,7 +77,6 @@ def longest_steps(
     paced: dict[str, Any],
     request_body: Callable[..., bytes],
     start_copy: Callable[[str, str], None],
-    log_size: Callable[[Path | None], int],
 ) -> dict[str, Any]:
     """Each server of ``paced`` again, as a copy ``start_copy(name, copy_name)`` starts (a ``Copier``), paced as
     ``paced`` was; the copies are stopped and unregistered afterwards."""
@@ -105,7 +94,7 @@ def longest_steps(
             for name, copy in copies.items():
                 bench.wait_quiet()
                 log = bench.logs.get(copy)
-                offset = log_size(log)
+                offset = processes.log_size(log)
                 target = bench.targets[copy]
                 result = bench.load(target, request_body(target.model, False), 32, bench.args.duration, rate)
                 if attempt == 0:
@@ -113,7 +102,7 @@ def longest_steps(
                 figures = seen.setdefault(name, {"errors": 0, "rounds": 0})
                 figures["errors"] += result.errors
                 figures["rounds"] += 1
-                round_longest = _longest(log, offset)
+                round_longest = _longest(processes.loop_lag_lines(log, offset))
                 if round_longest.get("max_step_ms", -1.0) > figures.get("max_step_ms", -1.0):
                     figures["max_step_ms"], figures["max_step"] = round_longest["max_step_ms"], round_longest["max_step"]
                 if "max_step_wall_ms" in round_longest:
