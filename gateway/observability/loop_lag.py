@@ -36,11 +36,11 @@ INTERVAL_S = 0.005
 REPORT_EVERY_S = 1.0
 
 
+STEPS = "steps"  # the value that adds the longest-step probe
+
+
 def enabled() -> bool:
     return _setting() in ("1", "true", "yes", "on", STEPS)
-
-
-STEPS = "steps"
 
 
 def steps_enabled() -> bool:

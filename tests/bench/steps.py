@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.observability.loop_lag import STEPS
 from tests.bench import processes
 
-STEPS = "steps"
 SUFFIX = "-steps"
 
 
@@ -85,7 +85,8 @@ def longest_steps(
         return {}
     names = [name for name in paced.get("servers", {}) if name in bench.targets]
     copies: dict[str, str] = {}
-    seen: dict[str, dict[str, Any]] = {}
+    lines: dict[str, list[dict[str, Any]]] = {name: [] for name in names}  # the measured rounds' loop-lag lines
+    errors = dict.fromkeys(names, 0)
     try:
         for name in names:
             copies[name] = name + SUFFIX
@@ -97,22 +98,17 @@ def longest_steps(
                 offset = processes.log_size(log)
                 target = bench.targets[copy]
                 result = bench.load(target, request_body(target.model, False), 32, bench.args.duration, rate)
-                if attempt == 0:
-                    continue
-                figures = seen.setdefault(name, {"errors": 0, "rounds": 0})
-                figures["errors"] += result.errors
-                figures["rounds"] += 1
-                round_longest = _longest(processes.loop_lag_lines(log, offset))
-                if round_longest.get("max_step_ms", -1.0) > figures.get("max_step_ms", -1.0):
-                    figures["max_step_ms"], figures["max_step"] = round_longest["max_step_ms"], round_longest["max_step"]
-                if "max_step_wall_ms" in round_longest:
-                    figures["max_step_wall_ms"] = max(
-                        figures.get("max_step_wall_ms", 0.0), round_longest["max_step_wall_ms"]
-                    )
+                if attempt > 0:
+                    errors[name] += result.errors
+                    lines[name] += processes.loop_lag_lines(log, offset)
     finally:
         for copy in copies.values():
             server = bench.servers.pop(copy, None)
             if server is not None:
                 processes.stop(server)
             bench.targets.pop(copy, None)
+            bench.logs.pop(copy, None)
+    seen = {
+        name: {"errors": errors[name], "rounds": bench.args.repeat, **_longest(lines[name])} for name in copies
+    }
     return {"rate": rate, "connections": 32, "loop": "asyncio", "servers": seen}
