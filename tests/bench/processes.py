@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -198,24 +199,34 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def wait_quiet(
-    pids: list[int], *, window_s: float = 0.3, max_share: float = 0.1, timeout_s: float = 30.0
-) -> float:
-    """Waits until the servers together use under ``max_share`` of a core over ``window_s`` (a slow peer
-    still working off the last run's queue would otherwise steal the shared core from the next target's
-    run); returns the seconds waited, ``timeout_s`` if they never went quiet."""
+    pids: Mapping[str, int], *, window_s: float = 0.3, max_share: float = 0.1, timeout_s: float = 30.0
+) -> tuple[float, str | None]:
+    """Waits until the servers (name -> pid) together use under ``max_share`` of a core over ``window_s`` (a
+    slow peer still working off the last run's queue would otherwise steal the shared core from the next
+    target's run). Returns the seconds waited and None; or, if they never went quiet, ``timeout_s`` and the
+    server that used the most CPU in the last window, with its share of a core (``"litellm 0.42"``)."""
     start = time.monotonic()
-    before = sum(tree_cpu_seconds(pid) for pid in pids)
+    before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+    used: dict[str, float] = {}
     while time.monotonic() - start < timeout_s:
         time.sleep(window_s)
-        after = sum(tree_cpu_seconds(pid) for pid in pids)
-        if after - before <= max_share * window_s:
-            return round(time.monotonic() - start - window_s, 3)
+        after = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        used = {name: after[name] - before[name] for name in after}
+        if sum(used.values()) <= max_share * window_s:
+            return round(time.monotonic() - start - window_s, 3), None
         before = after
-    return timeout_s
+    if not used:
+        return timeout_s, None
+    busiest = max(used, key=lambda name: used[name])
+    return timeout_s, f"{busiest} {used[busiest] / window_s:.2f}"
 
 
-def waits_summary(waits: list[float]) -> dict[str, float]:
-    return {"max": max(waits, default=0.0), "total": round(sum(waits), 3), "runs": len(waits)}
+def waits_summary(waits: list[float], never_quiet: list[str] | None = None) -> dict[str, Any]:
+    """The waits' max and total; ``never_quiet``: for each wait that timed out, the busiest server then."""
+    summary: dict[str, Any] = {"max": max(waits, default=0.0), "total": round(sum(waits), 3), "runs": len(waits)}
+    if never_quiet:
+        summary["never_quiet"] = never_quiet
+    return summary
 
 
 def tree_memory_mb(pid: int) -> dict[str, float]:

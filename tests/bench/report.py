@@ -191,6 +191,8 @@ def print_report(report: dict[str, Any]) -> None:
             f"servers idle before each of {quiet['runs']} timed runs: waited up to {quiet['max']} s "
             f"({quiet['total']} s in all)"
         )
+        if quiet.get("never_quiet"):
+            print(f"  never idle within {quiet['max']} s, the busiest then (core share): {', '.join(quiet['never_quiet'])}")
     if report["probe_headers"]:
         print(f"probe headers: {', '.join(report['probe_headers'])}")
     if report.get("limits_probe_headers"):

@@ -52,7 +52,8 @@ What it does:
    the event loop's worst lag during the c=1 and the c=32 runs (``CARBON_GATEWAY_LOOP_LAG=1``, Python
    servers) and at half load (JSON c=32 paced to half the bare passthrough's RPS, ``peer_run.paced_lag``)
    and RSS after ``--rss-requests`` requests (default 100,000; the Python servers are topped up).
-   Before every timed run and TTFT series, it waits until every server is idle (``Bench.wait_quiet``).
+   Before every timed run and TTFT series, it waits until every server is idle (``Bench.wait_quiet``, at most
+   30 s); a wait that timed out names the busiest server then (``quiet_waits_s.never_quiet`` in ``--json``).
 """
 
 from __future__ import annotations
@@ -114,10 +115,14 @@ class Bench:
         self.logs: dict[str, Path] = {}  # servers whose stderr carries loop-lag lines
         self.served: dict[str, int] = {}  # requests each target answered so far (for RSS after N)
         self.quiet_waits: list[float] = []  # seconds waited for every server to go idle before each run
+        self.never_quiet: list[str] = []  # for each wait that timed out: the busiest server then, its core share
 
     def wait_quiet(self) -> None:
         """Before each timed run: every server idle, so none still works off its last run on the shared core."""
-        self.quiet_waits.append(processes.wait_quiet([server.pid for server in self.servers.values()]))
+        waited, busiest = processes.wait_quiet({name: server.pid for name, server in self.servers.items()})
+        self.quiet_waits.append(waited)
+        if busiest is not None:
+            self.never_quiet.append(busiest)
 
     def load(
         self, target: Target, body: bytes, connections: int, duration_s: float, rate: float | None = None
@@ -358,7 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 processes.stop(server)
             processes.stop(upstream)
     report["profile"] = bench.profile
-    report["quiet_waits_s"] = processes.waits_summary(bench.quiet_waits)
+    report["quiet_waits_s"] = processes.waits_summary(bench.quiet_waits, bench.never_quiet)
     report["gateway_log_tail"] = gateway_log_tail
     report["machine"]["load_average_at_end"] = load_average()
     report["verdict"] = compare(report["results"], report["ttft"], report["memory"])
