@@ -205,20 +205,22 @@ def wait_quiet(
     slow peer still working off the last run's queue would otherwise steal the shared core from the next
     target's run). Returns the seconds waited and None; or, if they never went quiet, ``timeout_s`` and the
     server that used the most CPU in the last window, with its share of a core (``"litellm 0.42"``)."""
-    start = time.monotonic()
+    start = at = time.monotonic()
     before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
     used: dict[str, float] = {}
+    elapsed = window_s
     while time.monotonic() - start < timeout_s:
         time.sleep(window_s)
         after = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
-        used = {name: after[name] - before[name] for name in after}
-        if sum(used.values()) <= max_share * window_s:
-            return round(time.monotonic() - start - window_s, 3), None
+        now = time.monotonic()
+        used, elapsed, at = {name: after[name] - before[name] for name in after}, now - at, now
+        if sum(used.values()) <= max_share * elapsed:
+            return round(now - start - elapsed, 3), None
         before = after
     if not used:
         return timeout_s, None
     busiest = max(used, key=lambda name: used[name])
-    return timeout_s, f"{busiest} {used[busiest] / window_s:.2f}"
+    return timeout_s, f"{busiest} {used[busiest] / elapsed:.2f}"
 
 
 def waits_summary(waits: list[float], never_quiet: list[str] | None = None) -> dict[str, Any]:
