@@ -177,8 +177,9 @@ def paced_lag(bench: Any, report: dict[str, Any], request_body: Callable[..., by
             seen["sends_max_1ms"] = max(seen.get("sends_max_1ms", 0), result.sends_max_1ms or 0)
             seen["rps_min"] = min(seen.get("rps_min", result.rps), result.rps)
             seen["p99_ms"] = max(seen.get("p99_ms", 0.0), result.p99_ms)
+            lag_lines = processes.loop_lag_lines(log, offset)
             for field, key in (("max_ms", "loop_lag_max_ms"), ("max_busy_ms", "loop_busy_max_ms")):
-                lag = processes.loop_lag_ms(log, offset, field)
+                lag = processes.worst(lag_lines, field)
                 if lag is not None:
                     seen[key] = max(seen.get(key, 0.0), lag)
     return {"rate": rate, "fraction_of_bare": PACED_FRACTION, "connections": 32, "servers": worst}

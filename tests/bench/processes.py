@@ -322,8 +322,8 @@ def loop_lag_lines(path: Path | None, offset: int) -> list[dict[str, Any]]:
     return lines
 
 
-def loop_lag_ms(path: Path | None, offset: int, field: str = "max_ms") -> float | None:
-    """The worst loop lag the server logged after ``offset``: ``max_ms`` (wall clock, includes the OS running
-    other work) or ``max_busy_ms`` (the loop's own work only), or any other numeric field of those lines."""
-    values = [line[field] for line in loop_lag_lines(path, offset) if isinstance(line.get(field), (int, float))]
+def worst(lines: list[dict[str, Any]], field: str) -> float | None:
+    """The largest numeric ``field`` in loop-lag lines (``loop_lag_lines``): ``max_ms`` (wall clock, includes the
+    OS running other work), ``max_busy_ms`` (the loop's own work only), ``gc_max_ms``, …; None if none has it."""
+    values = [line[field] for line in lines if isinstance(line.get(field), (int, float))]
     return float(max(values)) if values else None

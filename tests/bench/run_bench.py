@@ -187,6 +187,7 @@ class Bench:
             if backlog > _BACKLOG_WARN:
                 print(f"{name} {mode} c={connections}: {backlog} finished requests still queued for the store "
                       "after the run: its writer fell behind (that work is not in this run's CPU)", file=sys.stderr)
+        lag_lines = processes.loop_lag_lines(self.logs.get(name), log_offset)
         for field, key in (
             ("max_ms", "loop_lag_max_ms"),
             ("max_busy_ms", "loop_busy_max_ms"),
@@ -194,7 +195,7 @@ class Bench:
             ("backlog_max", "usage_backlog_max"),  # the writer's longest queue during the run (gateways)
             ("threads", "threads_max"),  # a thread started during the run (each has its own malloc arena)
         ):
-            lag = processes.loop_lag_ms(self.logs.get(name), log_offset, field)
+            lag = processes.worst(lag_lines, field)
             if lag is not None:
                 figures[key] = lag
         if profiler is not None:
