@@ -86,6 +86,29 @@ async def test_one_lease_admits_many_requests_with_exact_headers(factory, clock)
     assert outcomes[-1].snapshot.gco2e_budget_remaining == pytest.approx(100.0 - 0.8)
 
 
+async def test_reserve_now_admits_from_a_live_lease_only(factory, clock):
+    """The synchronous path the gateway tries first: None where the store would be needed (no lease yet, a
+    request bigger than the lease's, one outliving it), else what `reserve` would have answered."""
+    store = await leasing(factory, clock)
+    meter = store.meter
+    small = Amounts(tokens=10, gco2e=0.1)
+
+    def now(amounts: Amounts = small, ttl_s: float = 120.0):
+        return meter.reserve_now("acme", None, "small", amounts, scopes(), ttl_s)
+
+    assert now() is None  # no lease yet: nothing is reserved
+    assert (await exact_view(store)).requests_remaining == 999  # the view's own request only
+    first = await reserve(store)  # asks the store for a lease
+    second = now()
+    assert second is not None and second.ok and second.reservation is not None
+    assert split_portion(second.reservation_id)[0] == split_portion(first.reservation_id)[0]
+    assert second.snapshot.requests_remaining == first.snapshot.requests_remaining - 1
+    assert now(Amounts(tokens=10_000, gco2e=0.1)) is None  # bigger than the requests the lease was sized on
+    assert now(ttl_s=5_000.0) is None  # would outlive the lease's row
+    assert meter.reserve_now("acme", None, "other-model", small, scopes(), 120.0) is None
+    assert meter.inner.reserve_now("acme", None, "small", small, scopes(), 120.0) is None  # a backend never can
+
+
 async def test_a_lease_admits_requests_whose_ttl_is_as_long_as_its_own(factory, clock):
     # Streams reserve for ~960 s (longer than a lease row's 900 s): the row must outlive each admitted one.
     store = await leasing(factory, clock)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 
@@ -26,7 +26,19 @@ log = logging.getLogger("carbon_gateway.tenancy")
 STREAM_RESERVATION_S = 900.0  # a stream lasts up to gateway.stream_max_duration_s; expiry only guards crashes
 RESERVATION_MARGIN_S = 60.0
 SCOPE_CACHE_MAX = 4096
+PLAN_CACHE_MAX = 4096
 PRINCIPAL_CACHE_MAX = 4096
+
+
+class _Plan(NamedTuple):
+    """Reserving for one principal's requests on one model (streams apart: they are held longer)."""
+
+    principal: auth.Principal
+    runtime: ModelRuntime
+    spend_counted: bool  # its spend counts toward the tenant's spend limits (priced in their currency)
+    scopes: list[Scope]
+    ttl_s: float
+    gco2e_budget: float | None  # the tenant's gco2e_per_month, for the budget gauge
 
 
 def store_unavailable() -> GatewayError:
@@ -62,6 +74,7 @@ class TenantGuard:
         self._spend = spend_currency
         self._stream_reservation_s = max(STREAM_RESERVATION_S, stream_max_duration_s + RESERVATION_MARGIN_S)
         self._scope_cache: dict[tuple[int, int, str, bool], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
+        self._plans: dict[tuple[int, int, bool], _Plan] = {}
         # id of a resolved (tenant, key) pair -> (the pair, its Principal): the key cache hands out the same pair
         # until it refreshes it, so a Principal (a frozen dataclass, ~0.5 µs to build) is made once per pair.
         self._principals: dict[int, tuple[tuple[Tenant, ApiKey], auth.Principal]] = {}
@@ -93,21 +106,34 @@ class TenantGuard:
         if principal.tenant is None:
             return  # the master key: unlimited, its usage still counted
         asked = admission.runtime
-        outcome = await self._reserve(admission, asked, payload, downgraded=False)
-        if not outcome.ok:
-            target = downgrade_target(outcome.blocked)
-            lower = self._registry.get(target) if target else None
-            if lower is not None and lower is not asked:
-                outcome = await self._reserve(admission, lower, payload, downgraded=True)
-                if outcome.ok:
-                    admission.runtime = lower
-                    admission.headers[h.DOWNGRADED_FROM] = asked.name
+        plan = self._plan(principal, asked, admission.stream)
+        amounts = self._amounts(plan, admission, payload)
+        admission.limit_spend = plan.spend_counted  # the last reservation tried is the admitted one's
+        # The common case without the store: a request a lease of this worker has room for.
+        outcome = self._meter.reserve_now(
+            principal.tenant_id, principal.key_id, asked.name, amounts, plan.scopes, plan.ttl_s
+        )
+        if outcome is None:
+            outcome = await self._reserve(plan, amounts, downgraded=False)
+            if not outcome.ok:
+                target = downgrade_target(outcome.blocked)
+                lower = self._registry.get(target) if target else None
+                if lower is not None and lower is not asked:
+                    # A downgrade is tried only when the first reservation failed.
+                    lower_plan = self._plan(principal, lower, admission.stream)
+                    admission.limit_spend = lower_plan.spend_counted
+                    outcome = await self._reserve(
+                        lower_plan, self._amounts(lower_plan, admission, payload), downgraded=True
+                    )
+                    if outcome.ok:
+                        admission.runtime = lower
+                        admission.headers[h.DOWNGRADED_FROM] = asked.name
         headers = h.rate_headers(outcome.snapshot)
         if outcome.warnings:
             headers[h.LIMIT_WARNING] = h.warning_header(outcome.warnings)
         if outcome.degraded:
             headers[h.STORE_DEGRADED] = "limits not checked: the store is unreachable (fail_open)"
-        self._observe(principal, principal.tenant, outcome)
+        self._observe(plan, outcome)
         if not outcome.ok:
             raise rejection(
                 principal.tenant_id, outcome.blocked, headers, spend_currency=self._spend.of(principal.tenant)
@@ -121,29 +147,50 @@ class TenantGuard:
     def changed(self, tenant_id: str) -> None:
         self._resolver.forget_tenant(tenant_id)
 
-    async def _reserve(
-        self, admission: Admission, runtime: ModelRuntime, payload: dict[str, Any], *, downgraded: bool
-    ) -> ReserveOutcome:
-        principal = admission.principal
-        assert principal.tenant is not None
-        amounts = reservation_amounts(runtime, admission.endpoint, payload, self._reserve_completion_tokens)
-        counted = self._spend.counts(principal.tenant, principal.key, runtime.name, runtime.currency)
-        if not counted and amounts.spend:
-            amounts = Amounts(amounts.tokens, 0.0, amounts.gco2e)
-        # The last reservation tried is the admitted one's (a downgrade is tried only when the first failed).
-        admission.limit_spend = counted
+    async def _reserve(self, plan: _Plan, amounts: Amounts, *, downgraded: bool) -> ReserveOutcome:
+        principal = plan.principal
         try:
             return await self._meter.reserve(
                 principal.tenant_id,
                 key_id=principal.key_id,
-                model=runtime.name,
+                model=plan.runtime.name,
                 amounts=amounts,
-                scopes=self._scopes(principal, runtime.name, counted),
-                ttl_s=self._reservation_ttl(runtime, admission.stream),
+                scopes=plan.scopes,
+                ttl_s=plan.ttl_s,
                 downgraded=downgraded,
             )
         except StoreUnavailable:
             raise store_unavailable() from None
+
+    def _amounts(self, plan: _Plan, admission: Admission, payload: dict[str, Any]) -> Amounts:
+        """What to reserve for this request on the plan's model (its spend only where it counts)."""
+        amounts = reservation_amounts(plan.runtime, admission.endpoint, payload, self._reserve_completion_tokens)
+        if not plan.spend_counted and amounts.spend:
+            return Amounts(amounts.tokens, 0.0, amounts.gco2e)
+        return amounts
+
+    def _plan(self, principal: auth.Principal, runtime: ModelRuntime, stream: bool) -> _Plan:
+        """What reserving for this principal, model and kind of request needs that is the same for each of its
+        requests: worked out once per principal (the key cache hands out the same one until it refreshes it)."""
+        cache_key = (id(principal), id(runtime), stream)
+        plan = self._plans.get(cache_key)
+        if plan is not None and plan.principal is principal and plan.runtime is runtime:
+            return plan
+        tenant = principal.tenant
+        assert tenant is not None
+        counted = self._spend.counts(tenant, principal.key, runtime.name, runtime.currency)
+        plan = _Plan(
+            principal,
+            runtime,
+            counted,
+            self._scopes(principal, runtime.name, counted),
+            self._reservation_ttl(runtime, stream),
+            tenant.limits.get(LimitName.GCO2E_PER_MONTH),
+        )
+        if len(self._plans) >= PLAN_CACHE_MAX:
+            self._plans.clear()
+        self._plans[cache_key] = plan  # holding the principal and the runtime keeps their ids unique
+        return plan
 
     def _scopes(self, principal: auth.Principal, model: str, spend_counted: bool) -> list[Scope]:
         """The tenant's scopes for this key and model, built once per tenant/key record (the key
@@ -174,16 +221,14 @@ class TenantGuard:
         )
         return max(ttl, self._stream_reservation_s) if stream else ttl
 
-    def _observe(self, principal: auth.Principal, tenant: Tenant, outcome: ReserveOutcome) -> None:
+    def _observe(self, plan: _Plan, outcome: ReserveOutcome) -> None:
+        tenant_id = plan.principal.tenant_id
         if not outcome.ok:
-            code = rejection(principal.tenant_id, outcome.blocked, {}).code or "limit_exceeded"
-            self._telemetry.rejected(tenant=principal.tenant_id, reason=code)
-        budget = tenant.limits.get(LimitName.GCO2E_PER_MONTH)
+            code = rejection(tenant_id, outcome.blocked, {}).code or "limit_exceeded"
+            self._telemetry.rejected(tenant=tenant_id, reason=code)
         remaining = outcome.snapshot.gco2e_budget_remaining
-        if budget is not None and remaining is not None:
-            self._telemetry.budget(
-                tenant=principal.tenant_id, kind="gco2e", limit=budget, remaining=remaining
-            )
+        if plan.gco2e_budget is not None and remaining is not None:
+            self._telemetry.budget(tenant=tenant_id, kind="gco2e", limit=plan.gco2e_budget, remaining=remaining)
 
 
 def _without_spend(limits: Limits) -> Limits:

@@ -93,6 +93,19 @@ class Meter(abc.ABC):
         (not ok, nothing blocked) when any limit lacks room for `LEASE_SHARE` such leases.
         """
 
+    def reserve_now(
+        self,
+        tenant_id: str,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float,
+    ) -> ReserveOutcome | None:
+        """`reserve` (not downgraded, not a lease) when it can be done at once, without the store: a request a
+        lease this worker holds has room for. None otherwise (always, without leases): then call `reserve`."""
+        return None
+
     @abc.abstractmethod
     async def return_lease(self, lease_id: str, requests: int, units: Units, minute: str) -> None:
         """Give back what a lease never handed out: `requests` uncounted from its `minute` window

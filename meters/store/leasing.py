@@ -74,21 +74,13 @@ class LeasingMeter(Meter):
         downgraded: bool = False,
         lease: int = 0,
     ) -> ReserveOutcome:
-        key = (tenant_id, key_id, model)
-        units = self._units.get(id(amounts))
-        if units is not None and units[0] is amounts:
-            unit = units[1]
-        else:
-            unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
-            if len(self._units) >= _UNITS_CACHE_MAX:
-                self._units.clear()
-            self._units[id(amounts)] = (amounts, unit)  # holding it keeps the id unique
-        current = self._leases.get(key)
-        if current is not None and not (downgraded or lease):
+        if not (downgraded or lease):
             # The common case, first: a live lease with room for this request.
-            now = self._clock()
-            if fit(current, unit, scopes, ttl_s, now) is ADMIT:
-                return self._admit(current, unit, now, tenant_id, key_id, model, amounts, scopes, ttl_s)
+            outcome = self.reserve_now(tenant_id, key_id, model, amounts, scopes, ttl_s)
+            if outcome is not None:
+                return outcome
+        key = (tenant_id, key_id, model)
+        unit = self._unit(amounts)
         one = Ask(tenant_id, key_id, model, amounts, scopes, ttl_s)
         if downgraded or lease or unit == _ZERO:  # a request of nothing: a lease would hold nothing
             return await self._alone(one, ttl_s, downgraded=downgraded, lease=lease)
@@ -113,6 +105,35 @@ class LeasingMeter(Meter):
             outcome = await self._acquire(key, one, unit)
             if outcome is not None:
                 return outcome
+
+    def reserve_now(
+        self,
+        tenant_id: str,
+        key_id: str | None,
+        model: str,
+        amounts: Amounts,
+        scopes: list[Scope],
+        ttl_s: float,
+    ) -> ReserveOutcome | None:
+        current = self._leases.get((tenant_id, key_id, model))
+        if current is None:
+            return None
+        unit = self._unit(amounts)
+        now = self._clock()
+        if fit(current, unit, scopes, ttl_s, now) is not ADMIT:
+            return None
+        return self._admit(current, unit, now, tenant_id, key_id, model, amounts, scopes, ttl_s)
+
+    def _unit(self, amounts: Amounts) -> Units:
+        """`amounts` in the store's integer units, converted once per `Amounts` object."""
+        units = self._units.get(id(amounts))
+        if units is not None and units[0] is amounts:
+            return units[1]
+        unit = Units(int(amounts.tokens), to_nano(amounts.spend), to_nano(amounts.gco2e))
+        if len(self._units) >= _UNITS_CACHE_MAX:
+            self._units.clear()
+        self._units[id(amounts)] = (amounts, unit)  # holding it keeps the id unique
+        return unit
 
     async def _alone(
         self, one: Ask, ttl_s: float, *, downgraded: bool = False, lease: int = 0
