@@ -27,13 +27,23 @@ MASTER = Principal(MASTER_TENANT)
 
 
 def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    """The key of `Authorization: Bearer <key>`, else of `api-key` (each header's first occurrence). Read from the
+    raw ASGI headers (names lower-case bytes), as Starlette's `Headers.get` would, without building the mapping."""
+    raw = request.scope["headers"]
+    header = _first(raw, b"authorization")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-    api_key = request.headers.get("api-key")
+    api_key = _first(raw, b"api-key")
     return api_key.strip() if api_key else None
+
+
+def _first(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for header, value in raw:
+        if header == name:
+            return value.decode("latin-1")
+    return None
 
 
 def unauthorized(message: str = "Invalid or missing API key.") -> GatewayError:

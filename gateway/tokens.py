@@ -74,8 +74,14 @@ def count_prompt(endpoint: Endpoint, payload: dict[str, Any]) -> int:
 
 def estimate_prompt(endpoint: Endpoint, payload: dict[str, Any]) -> int:
     """The prompt's tokens, roughly and cheaply: ~4 characters a token, plus the chat framing."""
+    if endpoint is Endpoint.CHAT:  # every request with a budget on: its messages walked once
+        messages = payload.get("messages")
+        chars = count = 0
+        for message in messages if isinstance(messages, list) else ():
+            if isinstance(message, dict):
+                count += 1
+                content = message.get("content")
+                chars += len(content) if isinstance(content, str) else sum(map(len, content_texts(content)))
+        return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * count + REPLY_PRIMING_TOKENS
     texts, ids = prompt_pieces(endpoint, payload)
-    estimate = -(-sum(len(text) for text in texts) // CHARS_PER_TOKEN) + ids
-    if endpoint is Endpoint.CHAT:
-        estimate += TOKENS_PER_MESSAGE * len(_messages(payload)) + REPLY_PRIMING_TOKENS
-    return estimate
+    return -(-sum(len(text) for text in texts) // CHARS_PER_TOKEN) + ids

@@ -190,6 +190,7 @@ class Metrics:
         # until the tenant's next request.
         self._budget_months: dict[tuple[str, str], str] = {}
         self._budget_pending: dict[tuple[str, str], float] = {}  # remaining budgets set this turn, by gauge
+        self._budget_pending_month = ""  # the UTC month they were set in
         self._month_second, self._month = -1, ""
         self._budget_limits: dict[tuple[str, str], float] = {}
         # Summed over a host's workers: finished requests whose usage is not in the store yet.
@@ -257,8 +258,10 @@ class Metrics:
             observe_all(self.overhead, overheads)
         if self._budget_pending:
             budgets, self._budget_pending = self._budget_pending, {}
+            month = self._budget_pending_month
             for (tenant, kind), value in budgets.items():
                 self._budget_gauges(tenant, kind)[1].set(value)
+                self._budget_months[(tenant, kind)] = month
 
     def _children(self, key: _CacheKey) -> _Children:
         # labels() takes a lock and builds a key per call; one dict hit replaces up to nine.
@@ -287,13 +290,15 @@ class Metrics:
         # With the tenant label off, per-tenant budgets cannot be told apart: export none.
         # Every tenant request sets it: the turn's last value per gauge is written by the turn's flush.
         if self._tenant_label:
-            self._budget_pending[(tenant, kind)] = value
-            self._budget_months[(tenant, kind)] = self._month_now()
+            pending = self._budget_pending
+            if not pending:  # the first this turn: the turn's values are noted in this month
+                self._budget_pending_month = self._month_now()
+            pending[(tenant, kind)] = value
             if not self._flush_soon:
                 self._flush_later()
 
     def _month_now(self) -> str:
-        """The UTC month now, worked out once a second (a budget gauge is set on every tenant request)."""
+        """The UTC month now, worked out once a second (budget gauges are set on most turns of the loop)."""
         second = int(self._clock())
         if second != self._month_second:
             self._month_second, self._month = second, month_of(second)

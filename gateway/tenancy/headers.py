@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 from meters.store import Exceeded, RateSnapshot
 
@@ -65,7 +66,7 @@ def _month_grams(value: float) -> str:
     return grams(value)
 
 
-def warning_header(warnings: list[Exceeded]) -> str:
+def warning_header(warnings: Sequence[Exceeded]) -> str:
     """`gco2e_per_month exceeded (t:acme: 12.5 of 10)`; several joined by `; `."""
     return "; ".join(
         f"{w.limit.value} exceeded ({w.scope}: {w.current:.6g} of {w.limit_value:.6g})" for w in warnings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.errors import GatewayError
 from meters.limits import LimitName, PolicyAction
 from meters.store import Exceeded
@@ -32,7 +34,7 @@ def _unit(limit: LimitName, spend_currency: str | None) -> str:
     return _UNITS[limit]
 
 
-def downgrade_target(blocked: list[Exceeded]) -> str | None:
+def downgrade_target(blocked: Sequence[Exceeded]) -> str | None:
     """The model to serve instead, when every blocking limit asks for the same downgrade."""
     targets = {b.policy.model for b in blocked if b.policy.action is PolicyAction.DOWNGRADE}
     if len(targets) != 1 or any(b.policy.action is not PolicyAction.DOWNGRADE for b in blocked):
@@ -41,7 +43,7 @@ def downgrade_target(blocked: list[Exceeded]) -> str | None:
 
 
 def rejection(
-    tenant_id: str, blocked: list[Exceeded], headers: dict[str, str], *, spend_currency: str | None = None
+    tenant_id: str, blocked: Sequence[Exceeded], headers: dict[str, str], *, spend_currency: str | None = None
 ) -> GatewayError:
     """429 for the rejecting limit that clears last (Retry-After: when the request could pass).
 

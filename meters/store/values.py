@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meters.limits import LimitName, Policy
@@ -61,8 +62,8 @@ class RateSnapshot:
 class ReserveOutcome:
     ok: bool
     reservation: Reservation | None
-    blocked: list[Exceeded] = field(default_factory=list)
-    warnings: list[Exceeded] = field(default_factory=list)
+    blocked: Sequence[Exceeded] = ()
+    warnings: Sequence[Exceeded] = ()
     snapshot: RateSnapshot = field(default_factory=RateSnapshot)
     degraded: bool = False  # the store was unreachable and fail_open let the request through
 
