@@ -57,6 +57,9 @@ async def test_a_window_names_its_longest_garbage_collection(capsys: pytest.Capt
     lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert any(line["gc_generation"] == 2 and line["gc_max_ms"] > 0 for line in lines)
     assert all(line["gc_generation"] == -1 for line in lines if line["gc_max_ms"] == 0)
+    # every collection is in its window's total: at least the longest
+    assert all(line["gc_ms"] >= line["gc_max_ms"] for line in lines)
+    assert any(line["gc_count"] >= 1 and line["gc_ms"] > 0 for line in lines)
     assert gc.callbacks == hooks  # the monitor's hook went with it
 
 

@@ -3,7 +3,8 @@
 Off unless ``CARBON_GATEWAY_LOOP_LAG=1`` is set (benchmarks set it). Then a task sleeps ``INTERVAL_S`` at a
 time and measures how late each wake-up is; once a second it writes one JSON line to stderr:
 ``{"event": "loop_lag", "window_s": 1.0, "wakeups": n, "max_ms": x, "mean_ms": y, "max_busy_ms": z, "gc_max_ms": g,
-"gc_generation": 0|1|2|-1, "backlog_max": b, "rss_mb": r, "threads": t}`` (`backlog_max`: the usage writer's longest
+"gc_generation": 0|1|2|-1, "gc_ms": c, "gc_count": k, "backlog_max": b, "rss_mb": r, "threads": t}`` (`gc_ms`,
+`gc_count`: every collection in the window, on any thread; `backlog_max`: the usage writer's longest
 queue seen, in a gateway; `rss_mb` and `threads` at the window's end). A stall
 of the loop (a synchronous transaction, a long batch) shows up as a late wake-up; the benchmark takes the
 largest figure logged during each run. On a shared machine the OS also makes the timer late by running
@@ -87,6 +88,7 @@ async def monitor(
             worst_busy = max(worst_busy, busy)
             if now - window_start >= report_every_s:
                 longest, generation = collections.take()
+                collected_s, collections_run = collections.take_total()
                 line = {
                     "event": "loop_lag",
                     "window_s": round(now - window_start, 3),
@@ -96,6 +98,8 @@ async def monitor(
                     "max_busy_ms": round(worst_busy * 1000, 3),
                     "gc_max_ms": round(longest * 1000, 3),
                     "gc_generation": generation,
+                    "gc_ms": round(collected_s * 1000, 3),
+                    "gc_count": collections_run,
                 }
                 if backlog is not None:
                     line["backlog_max"] = most_queued
@@ -129,24 +133,34 @@ def _rss_mb() -> float | None:
 
 
 class _Collections:
-    """The longest garbage collection since the last `take` (seconds, its generation; -1 for none)."""
+    """Garbage collections since the last `take`: the longest (seconds, its generation; -1 for none), and all of
+    them (seconds, count)."""
 
     def __init__(self) -> None:
         self._started = 0.0
         self._longest = 0.0
         self._generation = -1
+        self._total = 0.0
+        self._count = 0
 
     def observe(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
             return
         took = time.perf_counter() - self._started
+        self._total += took
+        self._count += 1
         if took > self._longest:
             self._longest, self._generation = took, info["generation"]
 
     def take(self) -> tuple[float, int]:
         found = (self._longest, self._generation)
         self._longest, self._generation = 0.0, -1
+        return found
+
+    def take_total(self) -> tuple[float, int]:
+        found = (self._total, self._count)
+        self._total, self._count = 0.0, 0
         return found
 
 
