@@ -58,23 +58,20 @@ class Spare:
 
 def snapshot_of(lease: Lease, now: float) -> RateSnapshot:
     """The grant's figures plus what the lease has not handed out yet (it is still held)."""
-    held = lease.snapshot
+    held, left = lease.snapshot, lease.units_left
     reset = max(0.0, lease.minute_end - now)
-    return RateSnapshot(
-        requests_limit=held.requests_limit,
-        requests_remaining=None
-        if held.requests_remaining is None
-        else held.requests_remaining + lease.requests_left,
-        requests_reset_s=None if held.requests_limit is None else reset,
-        tokens_limit=held.tokens_limit,
-        tokens_remaining=None
-        if held.tokens_remaining is None
-        else held.tokens_remaining + lease.units_left.tokens,
-        tokens_reset_s=None if held.tokens_limit is None else reset,
-        gco2e_budget_remaining=None
-        if held.gco2e_budget_remaining is None
-        else held.gco2e_budget_remaining + from_nano(lease.units_left.gco2e),
-        tenant_month_gco2e=held.tenant_month_gco2e,
+    requests_limit, requests_remaining = held.requests_limit, held.requests_remaining
+    tokens_limit, tokens_remaining = held.tokens_limit, held.tokens_remaining
+    budget = held.gco2e_budget_remaining
+    return RateSnapshot(  # positional, in the fields' order: once per request admitted from a lease
+        requests_limit,
+        None if requests_remaining is None else requests_remaining + lease.requests_left,
+        None if requests_limit is None else reset,
+        tokens_limit,
+        None if tokens_remaining is None else tokens_remaining + left.tokens,
+        None if tokens_limit is None else reset,
+        None if budget is None else budget + from_nano(left.gco2e),
+        held.tenant_month_gco2e,
     )
 
 

@@ -222,17 +222,11 @@ class LeasingMeter(Meter):
     ) -> ReserveOutcome:
         lease.requests_left -= 1
         lease.units_left = lease.units_left.minus(unit)
+        # Positional, in the fields' order (requests=1, leased=True; nothing blocked, no warning): per request.
         reservation = Reservation(
-            portion_id(lease.row_id, unit),
-            tenant_id,
-            lease.scope_ids,
-            amounts,
-            lease.row_expires_at,
-            model,
-            key_id,
-            leased=True,
+            portion_id(lease.row_id, unit), tenant_id, lease.scope_ids, amounts, lease.row_expires_at, model, key_id, 1, True
         )
-        outcome = ReserveOutcome(True, reservation, snapshot=snapshot_of(lease, now))
+        outcome = ReserveOutcome(True, reservation, (), (), snapshot_of(lease, now))
         if not lease.requests_left:
             self._retire(lease)
         elif lease.requests_left == lease.size // 4 and lease.size >= PREFETCH_SIZE:
