@@ -25,20 +25,23 @@ log = logging.getLogger("carbon_gateway.tenancy")
 
 STREAM_RESERVATION_S = 900.0  # a stream lasts up to gateway.stream_max_duration_s; expiry only guards crashes
 RESERVATION_MARGIN_S = 60.0
-SCOPE_CACHE_MAX = 4096
 PLAN_CACHE_MAX = 4096
 PRINCIPAL_CACHE_MAX = 4096
 
 
 class _Plan(NamedTuple):
-    """Reserving for one principal's requests on one model (streams apart: they are held longer)."""
+    """Reserving for one principal's requests on one model."""
 
     principal: auth.Principal
     runtime: ModelRuntime
     spend_counted: bool  # its spend counts toward the tenant's spend limits (priced in their currency)
-    scopes: list[Scope]
+    scopes: list[Scope]  # one list for all its requests: a lease's `fit` compares them (identity first)
     ttl_s: float
+    stream_ttl_s: float  # a stream is held longer
     gco2e_budget: float | None  # the tenant's gco2e_per_month, for the budget gauge
+
+    def ttl(self, stream: bool) -> float:
+        return self.stream_ttl_s if stream else self.ttl_s
 
 
 def store_unavailable() -> GatewayError:
@@ -73,8 +76,7 @@ class TenantGuard:
         self._reserve_completion_tokens = reserve_completion_tokens
         self._spend = spend_currency
         self._stream_reservation_s = max(STREAM_RESERVATION_S, stream_max_duration_s + RESERVATION_MARGIN_S)
-        self._scope_cache: dict[tuple[int, int, str, bool], tuple[Tenant, ApiKey | None, list[Scope]]] = {}
-        self._plans: dict[tuple[int, int, bool], _Plan] = {}
+        self._plans: dict[tuple[int, int], _Plan] = {}
         # id of a resolved (tenant, key) pair -> (the pair, its Principal): the key cache hands out the same pair
         # until it refreshes it, so a Principal (a frozen dataclass, ~0.5 µs to build) is made once per pair.
         self._principals: dict[int, tuple[tuple[Tenant, ApiKey], auth.Principal]] = {}
@@ -106,24 +108,28 @@ class TenantGuard:
         if principal.tenant is None:
             return  # the master key: unlimited, its usage still counted
         asked = admission.runtime
-        plan = self._plan(principal, asked, admission.stream)
+        plan = self._plan(principal, asked)
         amounts = self._amounts(plan, admission, payload)
+        ttl_s = plan.ttl(admission.stream)
         admission.limit_spend = plan.spend_counted  # the last reservation tried is the admitted one's
         # The common case without the store: a request a lease of this worker has room for.
         outcome = self._meter.reserve_now(
-            principal.tenant_id, principal.key_id, asked.name, amounts, plan.scopes, plan.ttl_s
+            principal.tenant_id, principal.key_id, asked.name, amounts, plan.scopes, ttl_s
         )
         if outcome is None:
-            outcome = await self._reserve(plan, amounts, downgraded=False)
+            outcome = await self._reserve(plan, amounts, ttl_s, downgraded=False)
             if not outcome.ok:
                 target = downgrade_target(outcome.blocked)
                 lower = self._registry.get(target) if target else None
                 if lower is not None and lower is not asked:
                     # A downgrade is tried only when the first reservation failed.
-                    lower_plan = self._plan(principal, lower, admission.stream)
+                    lower_plan = self._plan(principal, lower)
                     admission.limit_spend = lower_plan.spend_counted
                     outcome = await self._reserve(
-                        lower_plan, self._amounts(lower_plan, admission, payload), downgraded=True
+                        lower_plan,
+                        self._amounts(lower_plan, admission, payload),
+                        lower_plan.ttl(admission.stream),
+                        downgraded=True,
                     )
                     if outcome.ok:
                         admission.runtime = lower
@@ -147,7 +153,7 @@ class TenantGuard:
     def changed(self, tenant_id: str) -> None:
         self._resolver.forget_tenant(tenant_id)
 
-    async def _reserve(self, plan: _Plan, amounts: Amounts, *, downgraded: bool) -> ReserveOutcome:
+    async def _reserve(self, plan: _Plan, amounts: Amounts, ttl_s: float, *, downgraded: bool) -> ReserveOutcome:
         principal = plan.principal
         try:
             return await self._meter.reserve(
@@ -156,7 +162,7 @@ class TenantGuard:
                 model=plan.runtime.name,
                 amounts=amounts,
                 scopes=plan.scopes,
-                ttl_s=plan.ttl_s,
+                ttl_s=ttl_s,
                 downgraded=downgraded,
             )
         except StoreUnavailable:
@@ -169,10 +175,10 @@ class TenantGuard:
             return Amounts(amounts.tokens, 0.0, amounts.gco2e)
         return amounts
 
-    def _plan(self, principal: auth.Principal, runtime: ModelRuntime, stream: bool) -> _Plan:
-        """What reserving for this principal, model and kind of request needs that is the same for each of its
-        requests: worked out once per principal (the key cache hands out the same one until it refreshes it)."""
-        cache_key = (id(principal), id(runtime), stream)
+    def _plan(self, principal: auth.Principal, runtime: ModelRuntime) -> _Plan:
+        """What reserving for this principal and model needs that is the same for each of its requests: worked out
+        once per principal (the key cache hands out the same one until it refreshes the tenant or key record)."""
+        cache_key = (id(principal), id(runtime))
         plan = self._plans.get(cache_key)
         if plan is not None and plan.principal is principal and plan.runtime is runtime:
             return plan
@@ -184,7 +190,8 @@ class TenantGuard:
             runtime,
             counted,
             self._scopes(principal, runtime.name, counted),
-            self._reservation_ttl(runtime, stream),
+            self._reservation_ttl(runtime, stream=False),
+            self._reservation_ttl(runtime, stream=True),
             tenant.limits.get(LimitName.GCO2E_PER_MONTH),
         )
         if len(self._plans) >= PLAN_CACHE_MAX:
@@ -193,21 +200,13 @@ class TenantGuard:
         return plan
 
     def _scopes(self, principal: auth.Principal, model: str, spend_counted: bool) -> list[Scope]:
-        """The tenant's scopes for this key and model, built once per tenant/key record (the key
-        cache hands out the same records until it refreshes them). A request whose spend does not count
-        (priced in another currency than the tenant's spend limits) is not checked against them."""
-        tenant, key = principal.tenant, principal.key
+        """The tenant's scopes for this key and model. A request whose spend does not count (priced in another
+        currency than the tenant's spend limits) is not checked against them."""
+        tenant = principal.tenant
         assert tenant is not None
-        cache_key = (id(tenant), id(key), model, spend_counted)
-        cached = self._scope_cache.get(cache_key)
-        if cached is not None and cached[0] is tenant and cached[1] is key:
-            return cached[2]
-        scopes = tenant.scopes(key, model)
+        scopes = tenant.scopes(principal.key, model)
         if not spend_counted:
             scopes = [Scope(scope.scope_id, _without_spend(scope.limits)) for scope in scopes]
-        if len(self._scope_cache) >= SCOPE_CACHE_MAX:
-            self._scope_cache.clear()
-        self._scope_cache[cache_key] = (tenant, key, scopes)  # holding them keeps their ids unique
         return scopes
 
     def _reservation_ttl(self, runtime: ModelRuntime, stream: bool) -> float:
