@@ -87,8 +87,7 @@ async def monitor(
             worst = max(worst, late)
             worst_busy = max(worst_busy, busy)
             if now - window_start >= report_every_s:
-                longest, generation = collections.take()
-                collected_s, collections_run = collections.take_total()
+                longest, generation, collected_s, collections_run = collections.take()
                 line = {
                     "event": "loop_lag",
                     "window_s": round(now - window_start, 3),
@@ -153,14 +152,10 @@ class _Collections:
         if took > self._longest:
             self._longest, self._generation = took, info["generation"]
 
-    def take(self) -> tuple[float, int]:
-        found = (self._longest, self._generation)
-        self._longest, self._generation = 0.0, -1
-        return found
-
-    def take_total(self) -> tuple[float, int]:
-        found = (self._total, self._count)
-        self._total, self._count = 0.0, 0
+    def take(self) -> tuple[float, int, float, int]:
+        """(longest seconds, its generation, all of them in seconds, how many), and start afresh."""
+        found = (self._longest, self._generation, self._total, self._count)
+        self._longest, self._generation, self._total, self._count = 0.0, -1, 0.0, 0
         return found
 
 
