@@ -58,6 +58,22 @@ async def test_a_large_batch_of_two_tenants_answers_each_request_in_order(store)
         assert totals["gco2e"] == pytest.approx(grams)
 
 
+async def test_a_request_twice_in_a_batch_of_several_chunks_is_counted_once(store) -> None:
+    """A batch longer than one statement's list of idempotency marks (the embedded store marks 256 a
+    statement), with a request repeated within it, on either side of a chunk's end, and replays of an
+    earlier batch: each request is counted the first time the batch has it, never again."""
+    before = [make_record("acme", gco2e=0.25) for _ in range(5)]
+    assert await store.meter.count_many([(None, r) for r in before]) == [True] * 5
+    fresh = [make_record("acme", gco2e=0.5) for _ in range(600)]
+    batch = [*fresh[:300], fresh[0], fresh[299], before[2], *fresh[300:], fresh[599], before[0]]
+    answers = await store.meter.count_many([(None, r) for r in batch])
+    assert answers == [True] * 300 + [False, False, False] + [True] * 300 + [False, False]
+    totals = (await store.reports.usage("acme", "2030-03"))["totals"]
+    assert totals["requests"] == 605
+    assert totals["gco2e"] == pytest.approx(5 * 0.25 + 600 * 0.5)
+    assert await store.meter.count_many([(None, r) for r in fresh[250:262]]) == [False] * 12
+
+
 async def test_an_uncountable_record_anywhere_leaves_its_batch_uncounted(store, monkeypatch) -> None:
     """Every record of a batch is checked before the store sees any of them. Redis checks them record by
     record within its batch's slices of the loop (here a turn after every record): a record no counter can

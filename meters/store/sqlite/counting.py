@@ -1,9 +1,9 @@
 """Counting a batch of finished requests in the embedded store: a handful of statements per batch.
 
-Per batch, not per request: one DELETE for the plain reservations being settled, one SELECT
-and one INSERT for the idempotency marks, one UPDATE per lease whose portions come back, then
-the summed counter, usage and ledger rows (`PendingRows`). Statement overhead, not SQL work, is
-what a per-request loop spends its time on.
+Per batch, not per request: one DELETE for the plain reservations being settled, one INSERT for the
+idempotency marks (returning the requests not counted before), one UPDATE per lease whose portions come
+back, then the summed counter, usage and ledger rows (`PendingRows`). Statement overhead, not SQL work,
+is what a per-request loop spends its time on.
 """
 
 from __future__ import annotations
@@ -34,11 +34,14 @@ _TAKE_PORTION = (
     "UPDATE reservations SET tokens = tokens - ?, spend = spend - ?, gco2e = gco2e - ? WHERE id = ? "
     "RETURNING scopes, tokens = 0 AND spend = 0 AND gco2e = 0"
 )
-_CHUNK = 512  # bound on the `IN (...)` list, well under SQLite's variable limit
-# `IN (...)` lists come in power-of-two sizes (the rest padded with a repeated value, which IN ignores): the
-# sqlite3 module caches a prepared statement per SQL text and connection (128 of them), and a list of every
-# length a batch happened to have left up to 128 programs of ~80 KB cached: ~8 MB of a gateway's memory.
+_CHUNK = 512  # bound on the `IN (...)` list, well under SQLite's variable limit (999 before 3.32)
+_MARK_CHUNK = 256  # the idempotency marks' `VALUES` list: two variables a row
+# `IN (...)` and `VALUES` lists come in power-of-two sizes (the rest padded with a repeated value, which IN ignores
+# and an INSERT that skips conflicts skips): the sqlite3 module caches a prepared statement per SQL text and
+# connection (128 of them), and a list of every length a batch happened to have left up to 128 programs of ~80 KB
+# cached: ~8 MB of a gateway's memory.
 _MARKS = {1 << n: ", ".join("?" * (1 << n)) for n in range(_CHUNK.bit_length())}
+_PAIRS = {1 << n: ", ".join(["(?, ?)"] * (1 << n)) for n in range(_MARK_CHUNK.bit_length())}
 
 
 class Prepared(NamedTuple):
@@ -75,28 +78,23 @@ def count_batch(
     split = [split_portion(rid) if rid else (None, None) for rid, _ in items]
     plain = [rid for (rid, _), (_, portion) in zip(items, split, strict=True) if rid and portion is None]
     for chunk in _chunks(plain):
-        marks, ids = _padded(chunk)
+        size, ids = _padded(chunk)
         for rid, scopes, tokens, spend, gco2e in conn.execute(
-            f"DELETE FROM reservations WHERE id IN ({marks}) RETURNING id, scopes, tokens, spend, gco2e", ids
+            f"DELETE FROM reservations WHERE id IN ({_MARKS[size]}) RETURNING id, scopes, tokens, spend, gco2e",
+            ids,
         ):
             scopes_of[rid] = scopes
             rows.unhold([(scopes, tokens, spend, gco2e)])
     keys = [counted_key(record.tenant_id, record.request_id) for _, record in items]
-    seen = _already_counted(conn, keys)
+    marked = _mark_counted(conn, keys, now + idempotency_ttl_s)
     counted: list[bool] = []
     fresh: list[tuple[str | None, str | None, Units | None, UsageRecord, Prepared]] = []
-    fresh_keys: list[str] = []
     for (rid, record), (row_id, portion), key, ready in zip(items, split, keys, prepared, strict=True):
-        new = key not in seen
+        new = key in marked
         counted.append(new)
         if new:
-            seen.add(key)
+            marked.discard(key)  # the same request twice in a batch: counted once, the first time
             fresh.append((rid, row_id, portion, record, ready))
-            fresh_keys.append(key)
-    expires_at = now + idempotency_ttl_s
-    conn.executemany(
-        "INSERT INTO settled (request_id, expires_at) VALUES (?, ?)", [(k, expires_at) for k in fresh_keys]
-    )
     # A portion is taken off its lease only by the settle that counts it: fresh ones only.
     taken: dict[str, list[int]] = {}
     for _, row_id, portion, _, _ in fresh:
@@ -133,25 +131,34 @@ def take_portion(conn: Any, row_id: str, units: Units) -> str | None:
     return str(scopes)
 
 
-def _already_counted(conn: Any, keys: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(keys))):
-        marks, padded = _padded(chunk)
-        seen.update(
+def _mark_counted(conn: Any, keys: list[str], expires_at: float) -> set[str]:
+    """Mark `keys` counted (until `expires_at`): the ones that were not marked yet, in one statement per chunk
+    (an INSERT that skips the marked and returns the rest, where a SELECT and then an INSERT took two)."""
+    marked: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(keys)), _MARK_CHUNK):
+        size, padded = _padded(chunk)  # a repeat conflicts with the first: skipped
+        values: list[object] = []
+        for key in padded:
+            values += (key, expires_at)
+        marked.update(
             row[0]
-            for row in conn.execute(f"SELECT request_id FROM settled WHERE request_id IN ({marks})", padded)
+            for row in conn.execute(
+                f"INSERT INTO settled (request_id, expires_at) VALUES {_PAIRS[size]} "
+                "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                values,
+            )
         )
-    return seen
+    return marked
 
 
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+def _chunks(values: list[str], size: int = _CHUNK) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-def _padded(chunk: list[str]) -> tuple[str, list[str]]:
-    """The marks of `chunk`'s `IN (...)` list and its values, padded to the next power of two."""
+def _padded(chunk: list[str]) -> tuple[int, list[str]]:
+    """`chunk` padded to the next power of two with its first value repeated, and that size."""
     size = 1 << (len(chunk) - 1).bit_length()
-    return _MARKS[size], chunk + [chunk[0]] * (size - len(chunk))
+    return size, chunk + [chunk[0]] * (size - len(chunk))
 
 
 def count_record(
