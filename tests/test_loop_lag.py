@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from typing import Any
 
 import orjson
 import pytest
@@ -119,6 +120,46 @@ async def test_the_step_probe_names_the_step_that_held_the_loop(capsys: pytest.C
     assert [line["max_step_ms"] < 5.0 for line in lines].count(False) == 1  # the other windows' steps are short
 
 
+def _in_python(seconds: float) -> None:
+    """Busy this thread for `seconds` of its CPU time, nearly all of it in Python (`_spin`'s clock reads are
+    system calls: half its time is the kernel's)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        sum(i * i for i in range(20_000))
+
+
+def _in_kernel(seconds: float) -> None:
+    """Busy this thread for `seconds` of its CPU time, nearly all of it in the kernel (zeroing a buffer)."""
+    buffer = bytearray(1 << 20)
+    until = time.thread_time() + seconds
+    with open("/dev/zero", "rb", buffering=0) as zero:
+        while time.thread_time() < until:
+            zero.readinto(buffer)
+
+
+@pytest.mark.parametrize(
+    ("busy", "in_kernel"), [(_in_python, False), (_in_kernel, True)], ids=["python", "kernel"]
+)
+async def test_the_step_probe_tells_the_kernels_part_of_a_long_step(
+    busy: Any, in_kernel: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A step's system time beside its CPU time: Linux splits the two by sampling at its ticks, so a step of 40 ms
+    is told apart as mostly the kernel's (a loopback send charged with its receiver's work) or mostly Python's."""
+    task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05, steps=True))
+    await asyncio.sleep(0.005)
+    asyncio.get_running_loop().call_soon(busy, 0.04)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    longest = max(lines, key=lambda line: line["max_step_ms"])
+    assert longest["max_step_ms"] >= 40.0
+    assert 0.0 <= longest["max_step_system_ms"] <= longest["max_step_ms"]
+    share = longest["max_step_system_ms"] / longest["max_step_ms"]
+    assert share > 0.7 if in_kernel else share < 0.3
+
+
 async def test_many_short_steps_make_a_late_timer_but_no_long_step(capsys: pytest.CaptureFixture[str]) -> None:
     """What the probe is for: 40 ready steps of 0.5 ms each hold a timer ~20 ms, yet no one step is long."""
     task = asyncio.create_task(loop_lag.monitor(interval_s=0.001, report_every_s=0.05, steps=True))
@@ -148,6 +189,7 @@ async def test_the_step_probe_is_null_where_steps_cannot_be_timed(capsys: pytest
     await asyncio.get_running_loop().run_in_executor(None, uvloop.run, briefly())
     lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert lines and all(line["max_step_ms"] is None and line["max_step"] is None for line in lines)
+    assert all(line["max_step_system_ms"] is None for line in lines)
 
 
 def test_steps_turns_on_the_monitor_and_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:

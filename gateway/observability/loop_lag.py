@@ -12,8 +12,8 @@ something else: ``max_busy_ms`` counts only lateness during which the loop's thr
 thread CPU time over the wait, minus the interval), i.e. the loop's own work.
 
 ``CARBON_GATEWAY_LOOP_LAG=steps`` adds the loop's longest single step in each window (``loop_steps``:
-``"max_step_ms"``, its thread's CPU; ``"max_step_wall_ms"``; ``"max_step"``, what it was; all null on a loop
-whose steps cannot be timed, uvloop's), which tells one piece of work that held the loop from many short ones
+``"max_step_ms"``, its thread's CPU; ``"max_step_system_ms"``, the kernel's part of it; ``"max_step_wall_ms"``;
+``"max_step"``, what it was; all null on a loop whose steps cannot be timed, uvloop's), which tells one piece of work that held the loop from many short ones
 queued ahead of the timer.
 """
 
@@ -103,12 +103,14 @@ async def monitor(
                 if backlog is not None:
                     line["backlog_max"] = most_queued
                 if timed:
-                    step_cpu, step_wall, step_name = loop_steps.take()
+                    step_cpu, step_wall, step_name, step_system = loop_steps.take()
                     line["max_step_ms"] = round(step_cpu * 1000, 3)
                     line["max_step_wall_ms"] = round(step_wall * 1000, 3)
                     line["max_step"] = step_name
+                    line["max_step_system_ms"] = round(step_system * 1000, 3)
                 elif steps:
                     line["max_step_ms"] = line["max_step_wall_ms"] = line["max_step"] = None
+                    line["max_step_system_ms"] = None
                 line["rss_mb"], line["threads"] = _rss_mb(), threading.active_count()
                 sys.stderr.write(orjson.dumps(line).decode() + "\n")
                 sys.stderr.flush()

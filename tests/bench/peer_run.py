@@ -306,7 +306,13 @@ def table(report: dict[str, Any]) -> list[str]:
         )
     probed = (report.get("steps") or {}).get("servers", {})
     if probed:  # the longest step's CPU is the loop's own work in one callback (a copy on asyncio's loop)
-        lines.append("longest loop steps: " + ", ".join(f"{n} {s.get('max_step')}" for n, s in probed.items()))
+        lines.append(
+            "longest loop steps (the kernel's part of their CPU): "
+            + ", ".join(
+                f"{n} {s.get('max_step')}{_fmt(s.get('max_step_system_ms'), ' ({:.1f} ms)', '')}"
+                for n, s in probed.items()
+            )
+        )
     return lines
 
 

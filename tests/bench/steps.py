@@ -7,7 +7,7 @@ separates them. Each Python server is started again, a copy beside the one measu
 asyncio's own loop since uvloop's cannot be), and paced exactly as in ``paced_lag``: JSON at c=32, half the bare
 passthrough's best RPS, ``--repeat`` rounds of ``--duration``, the copies in turn, after a warm-up round whose
 figures are dropped (a server's first requests open its upstream connections). Per server it keeps the longest
-step's CPU time (the loop's own work in that step), the longest wall time of any step (that plus the GIL or the
+step's CPU time (the loop's own work in that step) and the kernel's part of it (system time), the longest wall time of any step (that plus the GIL or the
 core taken by another thread or process meanwhile) and what the CPU-longest step was.
 """
 
@@ -31,6 +31,7 @@ def _longest(lines: list[dict[str, Any]]) -> dict[str, Any]:
     worst = max(timed, key=lambda line: line["max_step_ms"])
     return {
         "max_step_ms": worst["max_step_ms"],
+        "max_step_system_ms": worst.get("max_step_system_ms"),
         "max_step": worst.get("max_step"),
         "max_step_wall_ms": max(line.get("max_step_wall_ms") or 0.0 for line in timed),
     }
