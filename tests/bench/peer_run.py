@@ -306,8 +306,9 @@ def table(report: dict[str, Any]) -> list[str]:
         )
     probed = (report.get("steps") or {}).get("servers", {})
     if probed:  # the longest step's CPU is the loop's own work in one callback (a copy on asyncio's loop)
+        system = any(seen.get("max_step_system_ms") is not None for seen in probed.values())
         lines.append(
-            "longest loop steps (the kernel's part of their CPU): "
+            ("longest loop steps (the kernel's part of their CPU): " if system else "longest loop steps: ")
             + ", ".join(
                 f"{n} {s.get('max_step')}{_fmt(s.get('max_step_system_ms'), ' ({:.1f} ms)', '')}"
                 for n, s in probed.items()
