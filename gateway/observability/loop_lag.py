@@ -13,8 +13,8 @@ thread CPU time over the wait, minus the interval), i.e. the loop's own work.
 
 ``CARBON_GATEWAY_LOOP_LAG=steps`` adds the loop's longest single step in each window (``loop_steps``:
 ``"max_step_ms"``, its thread's CPU; ``"max_step_system_ms"``, the kernel's part of it; ``"max_step_wall_ms"``;
-``"max_step"``, what it was; all null on a loop whose steps cannot be timed, uvloop's), which tells one piece of work that held the loop from many short ones
-queued ahead of the timer.
+``"max_step"``, what it was; all null on a loop whose steps cannot be timed, uvloop's), which tells one piece of
+work that held the loop from many short ones queued ahead of the timer.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ each until ``take``.
 ``CARBON_GATEWAY_LOOP_LAG=steps`` turns it on (with the lag monitor). It needs the standard library's loop,
 whose handles are Python (uvloop's are compiled, and cannot be timed from Python): ``serve`` then runs on
 asyncio's own loop, a little slower than uvloop, so the steps it reports are if anything longer than in
-production. Each callback then costs two clock reads of the thread's CPU and one `getrusage` (~2.5 µs; a second for
-a callback longer than any before it): a benchmark's probe, not a setting for serving.
+production. Each callback then costs two clock reads of the thread's CPU and a `getrusage` (~1.5 µs, of which
+`getrusage` ~0.3; a second one for a callback longer than any before it): a benchmark's probe, not a setting for
+serving.
 
 The kernel's part of the longest step (`ru_stime`, the system time of the thread) says whose work made it long: on
 loopback, a `send()` runs the receiving socket's network processing in the sender's system call, and a kernel
