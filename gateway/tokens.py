@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,10 @@ def count_text(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=())) if text else 0
 
 
-def _messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
+def _messages(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The chat messages that count: the objects of a `messages` list (anything else counts for nothing)."""
     messages = payload.get("messages")
-    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    return (m for m in messages if isinstance(m, dict)) if isinstance(messages, list) else iter(())
 
 
 def count_prompt(endpoint: Endpoint, payload: dict[str, Any]) -> int:
@@ -75,13 +77,11 @@ def count_prompt(endpoint: Endpoint, payload: dict[str, Any]) -> int:
 def estimate_prompt(endpoint: Endpoint, payload: dict[str, Any]) -> int:
     """The prompt's tokens, roughly and cheaply: ~4 characters a token, plus the chat framing."""
     if endpoint is Endpoint.CHAT:  # every request with a budget on: its messages walked once
-        messages = payload.get("messages")
         chars = count = 0
-        for message in messages if isinstance(messages, list) else ():
-            if isinstance(message, dict):
-                count += 1
-                content = message.get("content")
-                chars += len(content) if isinstance(content, str) else sum(map(len, content_texts(content)))
+        for message in _messages(payload):
+            count += 1
+            content = message.get("content")
+            chars += len(content) if isinstance(content, str) else sum(map(len, content_texts(content)))
         return -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * count + REPLY_PRIMING_TOKENS
     texts, ids = prompt_pieces(endpoint, payload)
     return -(-sum(len(text) for text in texts) // CHARS_PER_TOKEN) + ids
